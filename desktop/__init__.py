@@ -1,0 +1,1 @@
+"""Loupe's Qt front end. Importing this package does not import Qt; ``desktop.app`` does."""

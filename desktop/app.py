@@ -1,0 +1,37 @@
+"""Start the desktop app: QApplication, the engine and its cache, the main window."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QApplication
+
+from desktop.bridge import EngineBridge
+from desktop.main_window import MainWindow
+from engine.cache.connect import open_cache
+from engine.pipeline import Engine
+
+
+def create_window(args: argparse.Namespace) -> MainWindow:
+    """The window with a fresh engine, cache and bridge; the caller owns ``app.exec()``."""
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    cache = open_cache(args.redis, args.no_cache)
+    engine = Engine(cache, model=args.model, device=args.device)
+    return MainWindow(engine, EngineBridge())
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the desktop app until its window closes; stops the cache server it started."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Loupe")
+    window = create_window(args)
+    try:
+        window.show()
+        if args.command == "demo":
+            window.start_demo(rows=args.rows)
+        return int(app.exec())
+    finally:
+        window.bridge.shutdown()
+        window.engine.cache.close()

@@ -1,0 +1,223 @@
+"""The main window: the map on the left, attention for the clicked row on the right,
+and a status bar with the cache state, job progress (rows/s, ETA) and a Cancel button.
+
+All slots run on the GUI thread; work goes to the engine through :class:`EngineBridge`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QWidget,
+)
+
+from desktop.attention_view import AttentionView
+from desktop.bridge import EngineBridge
+from desktop.map_view import MapView
+from engine.datasets import Dataset
+from engine.demo_data import build_stdlib_dataset
+from engine.jobs import CancelToken, JobHandle, Progress, Report
+from engine.pipeline import EmbeddingRun, Engine
+from engine.projection import ProjectionParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedDataset:
+    dataset: Dataset
+    run: EmbeddingRun
+
+
+@dataclass(frozen=True)
+class Layout:
+    method: str
+    coords: npt.NDArray[np.float32]
+
+
+class MainWindow(QMainWindow):
+    """Loupe's window. ``map_ready`` fires with the method name each time a layout is shown."""
+
+    map_ready = Signal(str)
+    attention_ready = Signal(int)
+    job_failed = Signal(str)
+
+    def __init__(self, engine: Engine, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Loupe")
+        self.resize(1400, 850)
+        self.engine = engine
+        self.bridge = bridge
+        self.dataset: Dataset | None = None
+        self.vectors: npt.NDArray[np.float32] | None = None
+        self._attention_job: JobHandle | None = None
+        self._pipeline_jobs: set[int] = set()
+        self.shown_method: str | None = None
+
+        self.map_view = MapView()
+        self.attention_view = AttentionView()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.map_view)
+        splitter.addWidget(self.attention_view)
+        splitter.setSizes([850, 550])
+        self.setCentralWidget(splitter)
+
+        self.status_label = QLabel("Ready")
+        self.cache_label = QLabel(f"Cache: {engine.cache.description}")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(260)
+        self.progress_bar.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_jobs)
+        status = self.statusBar()
+        status.addWidget(self.status_label, 1)
+        status.addPermanentWidget(self.cache_label)
+        status.addPermanentWidget(self.progress_bar)
+        status.addPermanentWidget(self.cancel_button)
+
+        self.map_view.row_clicked.connect(self._on_row_clicked)
+        bridge.progress.connect(self._on_progress)
+        bridge.finished.connect(self._on_finished)
+        bridge.failed.connect(self._on_failed)
+        bridge.cancelled.connect(self._on_cancelled)
+
+    # -- the demo pipeline: dataset → embeddings → PCA preview → UMAP -----------------
+
+    def start_demo(self, rows: int = 4000) -> None:
+        """Build the demo dataset and embed it on the model lane; the map follows."""
+        engine = self.engine
+
+        def embed_demo(*, token: CancelToken, report: Report) -> EmbeddedDataset:
+            report(0, rows, "Reading the standard library's docstrings")
+            dataset = build_stdlib_dataset(max_rows=rows)
+            return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
+
+        self._start_pipeline_job("model", "Embedding the demo dataset", embed_demo)
+
+    def _start_projection(self, method: str) -> None:
+        assert self.vectors is not None
+        vectors, engine = self.vectors, self.engine
+        params = ProjectionParams(method="pca" if method == "pca" else "umap")
+
+        def project(*, token: CancelToken, report: Report) -> Layout:
+            return Layout(method, engine.projection(vectors, params, token=token, report=report))
+
+        self._start_pipeline_job("compute", f"{method.upper()} layout", project)
+
+    def _start_pipeline_job(self, lane: str, name: str, fn: object) -> None:
+        handle = self.bridge.submit(lane, name, fn)  # type: ignore[arg-type]
+        self._pipeline_jobs.add(handle.job_id)
+        self.status_label.setText(f"{name}…")
+        self.progress_bar.setRange(0, 0)  # busy until the first progress report
+        self.progress_bar.setVisible(True)
+        self.cancel_button.setVisible(True)
+
+    def cancel_jobs(self) -> None:
+        self.bridge.cancel_all()
+        self.status_label.setText("Cancelling…")
+
+    # -- engine events (GUI thread) ---------------------------------------------------
+
+    def _on_progress(self, handle: JobHandle, progress: Progress) -> None:
+        if handle.job_id not in self._pipeline_jobs:
+            return
+        if progress.total <= 1:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, progress.total)
+            self.progress_bar.setValue(progress.done)
+        rate = f" · {progress.rate:.0f} rows/s" if progress.rate else ""
+        eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
+        self.status_label.setText(f"{progress.message}: {progress.done}/{progress.total}{rate}{eta}")
+
+    def _on_finished(self, handle: JobHandle, result: object) -> None:
+        if isinstance(result, EmbeddedDataset):
+            self._pipeline_jobs.discard(handle.job_id)
+            self.dataset, self.vectors = result.dataset, result.run.vectors
+            run = result.run
+            self.status_label.setText(
+                f"{len(result.dataset)} rows embedded ({run.computed} computed, {run.from_cache} from cache)"
+            )
+            self._start_projection("pca")
+            self._start_projection("umap")
+        elif isinstance(result, Layout):
+            self._pipeline_jobs.discard(handle.job_id)
+            self._show_layout(result)
+        elif handle is self._attention_job:
+            self._show_attention(result)
+        self._update_busy()
+
+    def _show_layout(self, layout: Layout) -> None:
+        assert self.dataset is not None
+        if layout.method == "pca" and self.shown_method == "umap":
+            return  # a cached UMAP can arrive first; never replace it with the preview
+        self.shown_method = layout.method
+        title = "UMAP" if layout.method == "umap" else "PCA preview (UMAP layout on its way)"
+        self.map_view.set_points(layout.coords, self.dataset.labels, self.dataset.texts, title)
+        self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
+        self.map_ready.emit(layout.method)
+
+    def _on_failed(self, handle: JobHandle, message: str) -> None:
+        self._pipeline_jobs.discard(handle.job_id)
+        self._update_busy()
+        self.status_label.setText(f"Failed: {message}")
+        self.job_failed.emit(message)
+        if self.isVisible():
+            QMessageBox.warning(self, "Loupe", message)
+
+    def _on_cancelled(self, handle: JobHandle) -> None:
+        self._pipeline_jobs.discard(handle.job_id)
+        self._update_busy()
+        self.status_label.setText(f"Cancelled: {handle.name}")
+
+    def _update_busy(self) -> None:
+        busy = bool(self._pipeline_jobs)
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    # -- attention for the clicked row -------------------------------------------------
+
+    def _on_row_clicked(self, row: int) -> None:
+        if self.dataset is None:
+            return
+        text, engine = self.dataset.texts[row], self.engine
+        if self._attention_job is not None:
+            self._attention_job.cancel()  # newest request wins
+        self.attention_view.title.setText(f"Row {row}: computing attention…")
+
+        def attention(*, token: CancelToken, report: Report) -> tuple[int, object]:
+            return row, engine.attention(text)
+
+        self._attention_job = self.bridge.submit("interactive", f"attention for row {row}", attention)
+
+    def _show_attention(self, result: object) -> None:
+        assert self.dataset is not None and isinstance(result, tuple)
+        row, maps = result
+        label = self.dataset.labels[row]
+        source = self.dataset.sources[row] if self.dataset.sources else ""
+        self.attention_view.set_maps(maps, f"Row {row} · {label} · {source}\n{self.dataset.texts[row][:300]}")
+        self.map_view.show_selected(row)
+        self.attention_ready.emit(row)
+
+    # -- shutdown ----------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        """Cancel running jobs and wait for the worker threads; finished work is already cached."""
+        self.hide()
+        self.bridge.shutdown()
+        self.engine.cache.close()
+        super().closeEvent(event)

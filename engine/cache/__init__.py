@@ -1,0 +1,1 @@
+"""Loupe cache: codec, content-addressed keys, embedded Valkey server, client with fallback."""

@@ -1,0 +1,251 @@
+"""``loupe``'s command line (DESIGN.md §5): headless commands, and the door to the desktop.
+
+Exit codes: 0 success, 2 bad usage or bad input (one line on stderr, no traceback),
+1 an unexpected failure (traceback in the log), 130 interrupted. Progress goes to stderr,
+data to files. The desktop is started through ``open_gui``, injected by
+``desktop.launcher`` so that this module never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from engine.errors import LoupeError
+from engine.jobs import Progress, ProgressMeter
+
+log = logging.getLogger("loupe")
+GuiOpener = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default="minilm", help="model folder or alias (default: minilm)")
+    common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    common.add_argument("--redis", metavar="URL", help="use this Redis/Valkey server as the cache")
+    common.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    common.add_argument("--verbose", action="store_true", help="log details to stderr")
+
+    parser = argparse.ArgumentParser(prog="loupe", description="Look at a dataset through a model's eyes.")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", parents=[common], help="the built-in demo, end to end")
+    demo.add_argument("--no-gui", action="store_true", help="run headless and write files")
+    demo.add_argument("--out", type=Path, default=Path("loupe-demo"), help="folder for headless output")
+    demo.add_argument("--rows", type=int, default=4000, help="rows of the demo dataset (default 4000)")
+
+    open_ = sub.add_parser("open", parents=[common], help="open a dataset in the app")
+    open_.add_argument("path", type=Path)
+
+    embed = sub.add_parser("embed", parents=[common], help="embed a CSV's text column to .npy")
+    embed.add_argument("path", type=Path)
+    embed.add_argument("--out", type=Path, required=True)
+    embed.add_argument("--text-column")
+    embed.add_argument("--layer", type=int, default=-1)
+
+    project = sub.add_parser("project", parents=[common], help="project a CSV's rows to 2-D coordinates")
+    project.add_argument("path", type=Path)
+    project.add_argument("--out", type=Path, required=True)
+    project.add_argument("--text-column")
+    project.add_argument("--label-column")
+    project.add_argument("--method", default="umap", choices=["umap", "pca"])
+    project.add_argument("--seed", type=int, default=42)
+    project.add_argument("--layer", type=int, default=-1)
+
+    attention = sub.add_parser("attention", parents=[common], help="attention maps of one text to .npz")
+    attention.add_argument("--text", required=True)
+    attention.add_argument("--out", type=Path, required=True)
+
+    cache = sub.add_parser("cache", parents=[common], help="cache statistics or clearing")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--kind", choices=["emb", "proj", "attn"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -> int:
+    """Run a command; ``open_gui`` starts the desktop (None when Qt is not wanted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(getattr(args, "verbose", False))
+    try:
+        if args.command in (None, "open") or (args.command == "demo" and not args.no_gui):
+            if open_gui is not None and has_display():
+                return open_gui(args)
+            if args.command != "demo":
+                raise LoupeError("No display found: the desktop app needs one (try `loupe demo --no-gui`).")
+            print(f"No display found; running the demo headless into {args.out}/.", file=sys.stderr)
+        return _run_headless(args)
+    except LoupeError as exc:
+        print(f"loupe: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("loupe: interrupted", file=sys.stderr)
+        return 130
+
+
+def has_display() -> bool:
+    """True where a window can be shown (always off Linux; on Linux, X11/Wayland or a Qt platform)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+def _run_headless(args: argparse.Namespace) -> int:
+    from engine.cache.connect import open_cache
+    from engine.pipeline import Engine
+
+    cache = open_cache(args.redis, args.no_cache)
+    if not args.quiet and args.command != "cache":
+        print(f"loupe: cache: {cache.description}", file=sys.stderr)
+    engine = Engine(cache, model=args.model, device=args.device)
+    report = ProgressMeter(_stderr_progress(args.quiet))
+    try:
+        return int(_COMMANDS[args.command](engine, args, report))
+    finally:
+        cache.close()
+
+
+def _demo(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    from engine.demo import run_demo
+    from engine.pipeline import Engine
+
+    assert isinstance(engine, Engine)
+    start = time.perf_counter()
+    result = run_demo(engine, args.out, rows=args.rows, report=report)
+    _done_line(args.quiet)
+    if not args.quiet:
+        print(
+            f"loupe: demo: {result.rows} rows ({result.computed} embedded, {result.rows - result.computed} "
+            f"from cache), map in {result.timings['map']:.1f} s, total {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+        for path in result.files:
+            print(f"loupe: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    import numpy as np
+
+    from engine.datasets import load_csv
+    from engine.pipeline import Engine
+
+    assert isinstance(engine, Engine)
+    _check_out(args.out, ".npy")
+    dataset = load_csv(args.path, text_column=args.text_column)
+    run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
+    _done_line(args.quiet)
+    np.save(args.out, run.vectors, allow_pickle=False)
+    if not args.quiet:
+        print(
+            f"loupe: wrote {args.out} {run.vectors.shape} ({run.computed} computed, "
+            f"{run.from_cache} from cache, {run.truncated} truncated to {engine.spec.max_length} tokens)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    from engine.datasets import load_csv
+    from engine.export import write_coords_csv
+    from engine.pipeline import Engine
+    from engine.projection import ProjectionParams
+
+    assert isinstance(engine, Engine)
+    dataset = load_csv(args.path, text_column=args.text_column, label_column=args.label_column)
+    run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
+    coords = engine.projection(
+        run.vectors, ProjectionParams(method=args.method, seed=args.seed), report=report
+    )
+    _done_line(args.quiet)
+    _check_out(args.out, ".csv")
+    write_coords_csv(args.out, coords, dataset.labels)
+    if not args.quiet:
+        print(f"loupe: wrote {args.out} ({len(dataset)} rows)", file=sys.stderr)
+    return 0
+
+
+def _attention(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    import numpy as np
+
+    from engine.pipeline import Engine
+
+    assert isinstance(engine, Engine)
+    _check_out(args.out, ".npz")
+    maps = engine.attention(args.text)
+    np.savez(
+        args.out,
+        attentions=maps.attentions,
+        tokens=np.array(maps.tokens, dtype=str),
+        offsets=np.array(maps.offsets, dtype=np.int64).reshape(-1, 2),
+    )
+    if not args.quiet:
+        print(f"loupe: wrote {args.out} attentions {maps.attentions.shape}", file=sys.stderr)
+    return 0
+
+
+def _cache(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    from engine.pipeline import Engine
+
+    assert isinstance(engine, Engine)
+    cache = engine.cache
+    if args.action == "clear":
+        removed = cache.clear(args.kind)
+        print(f"loupe: removed {removed} cached values from {cache.description}")
+        return 0
+    print(f"cache: {cache.description}")
+    for kind, count in cache.count_by_kind().items():
+        print(f"{kind}: {count} values")
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[object, argparse.Namespace, ProgressMeter], int]] = {
+    "demo": _demo,
+    "embed": _embed,
+    "project": _project,
+    "attention": _attention,
+    "cache": _cache,
+}
+
+
+def _check_out(path: Path, suffix: str) -> None:
+    if path.suffix.lower() != suffix:
+        raise LoupeError(f"--out must end in {suffix}, not {path.name!r}.")
+    if not path.parent.is_dir():
+        raise LoupeError(f"Cannot write {path}: the folder {path.parent} does not exist.")
+
+
+def _stderr_progress(quiet: bool) -> Callable[[Progress], None]:
+    state = {"last": 0.0}
+    tty = sys.stderr.isatty()
+
+    def show(progress: Progress) -> None:
+        now = time.monotonic()
+        final = progress.done >= progress.total
+        if quiet or (now - state["last"] < (0.2 if tty else 5.0) and not final):
+            return
+        state["last"] = now
+        rate = f", {progress.rate:.0f}/s" if progress.rate else ""
+        eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None and not final else ""
+        line = f"{progress.message}: {progress.done}/{progress.total} ({progress.fraction:.0%}{rate}{eta})"
+        print(f"\r{line:<70}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _done_line(quiet: bool) -> None:
+    if not quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,161 @@
+"""Inference: sentence embeddings (fast path) and attention maps (exact, eager path).
+
+Embeddings follow sentence-transformers' recipe so that results match it: texts sorted by
+length, batched, truncated to the model's limit, pooled over the attention mask and
+L2-normalised when the model folder says so, all under ``torch.inference_mode()``, each batch
+moved to the CPU as soon as it is done and the original order restored at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import BadInputError, ModelError
+from engine.jobs import CancelToken, Report, silent_report
+from engine.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: npt.NDArray[np.float32]
+    truncated: int
+
+
+def default_batch_size(device: str) -> int:
+    return 128 if device == "cuda" else 32
+
+
+def embed_texts(
+    model: LoadedModel,
+    texts: Sequence[str],
+    *,
+    layer: int = -1,
+    batch_size: int | None = None,
+    token: CancelToken | None = None,
+    report: Report = silent_report,
+) -> EmbeddingResult:
+    """Embed ``texts`` in order; checks ``token`` and reports progress after each batch."""
+    import torch
+
+    if not texts:
+        return EmbeddingResult(np.zeros((0, 0), np.float32), 0)
+    batch_size = batch_size or default_batch_size(model.device)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out: list[npt.NDArray[np.float32]] = [np.empty(0, np.float32)] * len(texts)
+    truncated = 0
+    report(0, len(texts), "Embedding")
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            if token is not None:
+                token.raise_if_cancelled()
+            indices = order[start : start + batch_size]
+            vectors, batch_truncated = _embed_batch(model, [texts[i] for i in indices], layer)
+            truncated += batch_truncated
+            for index, vector in zip(indices, vectors, strict=True):
+                out[index] = vector
+            report(min(start + batch_size, len(texts)), len(texts), "Embedding")
+    return EmbeddingResult(np.stack(out).astype(np.float32, copy=False), truncated)
+
+
+def _embed_batch(model: LoadedModel, texts: list[str], layer: int) -> tuple[npt.NDArray[np.float32], int]:
+    import torch
+
+    spec = model.spec
+    encoded = model.tokenizer(
+        texts, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt"
+    ).to(model.device)
+    want_hidden = layer != -1
+    output = model.embedding_model()(**encoded, output_hidden_states=want_hidden)
+    hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
+    mask = encoded["attention_mask"]
+    # A row whose token count reached the limit was (almost always) cut short.
+    truncated = int((mask.sum(dim=1) >= spec.max_length).sum())
+    pooled = _pool(hidden, mask, spec.pooling, model.tokenizer.padding_side)
+    if spec.normalize:
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    return pooled.float().cpu().numpy(), truncated
+
+
+def _pick_layer(output: Any, layer: int) -> Any:
+    states = output.hidden_states
+    if not -len(states) <= layer < len(states):
+        raise BadInputError(f"Layer {layer} is out of range: this model has layers 0..{len(states) - 1}.")
+    return states[layer]
+
+
+def _pool(hidden: Any, mask: Any, pooling: str, padding_side: str) -> Any:
+    import torch
+
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        if padding_side == "left":
+            return hidden[:, -1]
+        last = mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    if pooling == "max":
+        return hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if pooling == "mean":
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+    raise ModelError(f"Unknown pooling {pooling!r}: use mean, cls, last or max.")
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Attention for one text: ``attentions[layer, head, query, key]`` over ``tokens``.
+
+    ``offsets[i]`` is the (start, end) character span of token i in ``text``; special tokens
+    have (0, 0) and ``special[i]`` True.
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    special: tuple[bool, ...]
+    attentions: npt.NDArray[np.float32]
+
+    @property
+    def layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+
+def attention_for_text(model: LoadedModel, text: str) -> AttentionMaps:
+    """Every layer's and head's attention for ``text``, from the eager attention path."""
+    import torch
+
+    if not text.strip():
+        raise BadInputError("The text is empty.")
+    encoded = model.tokenizer(
+        text,
+        truncation=True,
+        max_length=model.spec.max_length,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    offsets = [(int(a), int(b)) for a, b in encoded.pop("offset_mapping")[0].tolist()]
+    special = [bool(s) for s in encoded.pop("special_tokens_mask")[0].tolist()]
+    eager = model.attention_model()
+    with torch.inference_mode():
+        output = eager(**encoded.to(model.device), output_attentions=True)
+    if not output.attentions or output.attentions[0] is None:
+        raise ModelError(f"{model.spec.name} returned no attention weights.")
+    maps = torch.stack([a[0] for a in output.attentions]).float().cpu().numpy()
+    tokens = model.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist())
+    return AttentionMaps(
+        text=text,
+        tokens=tuple(str(t) for t in tokens),
+        offsets=tuple(offsets),
+        special=tuple(special),
+        attentions=maps.astype(np.float32, copy=False),
+    )
