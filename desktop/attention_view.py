@@ -31,6 +31,7 @@ class AttentionView(QWidget):
         self.layer = QSpinBox()
         self.layer.setPrefix("layer ")
         self.head = QComboBox()
+        self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.hide_special = QCheckBox("hide special tokens")
         self.hide_special.setChecked(True)
         self.plot_widget = pg.PlotWidget()

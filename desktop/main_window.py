@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -89,11 +89,19 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.progress_bar)
         status.addPermanentWidget(self.cancel_button)
 
+        # The cache can go away and come back (a shared server restarting): keep the label true.
+        self._cache_timer = QTimer(self)
+        self._cache_timer.timeout.connect(self._update_cache_label)
+        self._cache_timer.start(3000)
+
         self.map_view.row_clicked.connect(self._on_row_clicked)
         bridge.progress.connect(self._on_progress)
         bridge.finished.connect(self._on_finished)
         bridge.failed.connect(self._on_failed)
         bridge.cancelled.connect(self._on_cancelled)
+
+    def _update_cache_label(self) -> None:
+        self.cache_label.setText(f"Cache: {self.engine.cache.description}")
 
     # -- the demo pipeline: dataset → embeddings → PCA preview → UMAP -----------------
 
@@ -177,7 +185,10 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"Failed: {message}")
         self.job_failed.emit(message)
         if self.isVisible():
-            QMessageBox.warning(self, "Loupe", message)
+            # Window-modal and opened, not exec'd: the event loop (and every other job) keeps going.
+            box = QMessageBox(QMessageBox.Icon.Warning, "Loupe", message, QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
 
     def _on_cancelled(self, handle: JobHandle) -> None:
         self._pipeline_jobs.discard(handle.job_id)
@@ -218,6 +229,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Cancel running jobs and wait for the worker threads; finished work is already cached."""
         self.hide()
+        self._cache_timer.stop()
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)

@@ -28,7 +28,9 @@ class MapView(QWidget):
         self.plot.hideAxis("bottom")
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
-        self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="9pt")
+        self.legend = self.plot.addLegend(
+            offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210)
+        )
         self._items: list[pg.ScatterPlotItem] = []
         self._texts: Sequence[str] = ()
         self._selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#d00", width=2), brush=None)

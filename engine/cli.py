@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="the built-in demo, end to end")
     demo.add_argument("--no-gui", action="store_true", help="run headless and write files")
     demo.add_argument("--out", type=Path, default=Path("loupe-demo"), help="folder for headless output")
-    demo.add_argument("--rows", type=int, default=4000, help="rows of the demo dataset (default 4000)")
+    demo.add_argument(
+        "--rows", type=_positive_int, default=4000, help="rows of the demo dataset (default 4000)"
+    )
 
     open_ = sub.add_parser("open", parents=[common], help="open a dataset in the app")
     open_.add_argument("path", type=Path)
@@ -65,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--kind", choices=["emb", "proj", "attn"])
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -> int:
@@ -157,13 +169,13 @@ def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) ->
     from engine.projection import ProjectionParams
 
     assert isinstance(engine, Engine)
+    _check_out(args.out, ".csv")
     dataset = load_csv(args.path, text_column=args.text_column, label_column=args.label_column)
     run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
     coords = engine.projection(
         run.vectors, ProjectionParams(method=args.method, seed=args.seed), report=report
     )
     _done_line(args.quiet)
-    _check_out(args.out, ".csv")
     write_coords_csv(args.out, coords, dataset.labels)
     if not args.quiet:
         print(f"loupe: wrote {args.out} ({len(dataset)} rows)", file=sys.stderr)

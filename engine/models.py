@@ -36,6 +36,7 @@ class ModelSpec:
     normalize: bool
     max_length: int
     is_decoder: bool
+    width: int | None = None  # the hidden size: the length of every embedding (None: not stated)
 
     def cache_context(self) -> dict[str, Any]:
         """The parts of a cache key that depend on the model."""
@@ -78,6 +79,7 @@ def resolve_model(name: str = DEFAULT_MODEL) -> ModelSpec:
         normalize=normalize,
         max_length=min(max_length, 8192),
         is_decoder=is_decoder,
+        width=int(config.get("hidden_size") or config.get("n_embd") or config.get("d_model") or 0) or None,
     )
 
 

@@ -86,9 +86,14 @@ class Engine:
         key_for = text_key_factory("emb", {**self.spec.cache_context(), "layer": layer})
         keys = [key_for(text) for text in texts]
         cached = self.cache.get_arrays(keys)
-        vectors: list[npt.NDArray[np.float32] | None] = [
-            None if hit is None else as_float32(hit) for hit in cached
-        ]
+        width = self.spec.width
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        for key, hit in zip(keys, cached, strict=True):
+            vector = None if hit is None else as_float32(hit)
+            if vector is not None and (vector.ndim != 1 or (width is not None and vector.shape[0] != width)):
+                log.warning("cache value %s has shape %s; recomputing", key, vector.shape)
+                vector = None
+            vectors.append(vector)
         missing = [i for i, vector in enumerate(vectors) if vector is None]
         done_before = len(texts) - len(missing)
         report(done_before, len(texts), "Embedding")
@@ -151,13 +156,19 @@ class Engine:
         if hit is not None:
             meta = hit.meta
             try:
-                return AttentionMaps(
+                maps = AttentionMaps(
                     text=text,
                     tokens=tuple(str(t) for t in meta["tokens"]),
                     offsets=tuple((int(a), int(b)) for a, b in meta["offsets"]),
                     special=tuple(bool(s) for s in meta["special"]),
                     attentions=as_float32(hit),
                 )
+                n = len(maps.tokens)
+                if maps.attentions.ndim != 4 or maps.attentions.shape[2:] != (n, n):
+                    raise ValueError("attention shape does not match its tokens")
+                if len(maps.offsets) != n or len(maps.special) != n:
+                    raise ValueError("token metadata lengths differ")
+                return maps
             except (KeyError, TypeError, ValueError):
                 log.warning("attention value %s has bad metadata; recomputing", key)
         maps = attention_for_text(self.loaded_model(), text)

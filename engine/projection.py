@@ -7,6 +7,7 @@ Loupe's cache directory before umap is imported, so later processes reuse the co
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -73,17 +74,26 @@ def _pca(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def _umap(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDArray[np.float32]:
     prepare_numba_cache()
-    import umap
+    with warnings.catch_warnings():
+        # umap-learn announces on import that TensorFlow (for ParametricUMAP) is missing.
+        warnings.simplefilter("ignore", ImportWarning)
+        import umap
 
-    n_neighbors = min(params.n_neighbors, vectors.shape[0] - 1)
+    n = vectors.shape[0]
     reducer = umap.UMAP(
         n_components=2,
-        n_neighbors=n_neighbors,
+        n_neighbors=min(params.n_neighbors, n - 1),
         min_dist=params.min_dist,
         metric=params.metric,
         random_state=params.seed,
+        # Spectral initialisation needs more rows than n_components + 1 (scipy's eigsh).
+        init="spectral" if n > 3 else "random",
     )
-    return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+    with warnings.catch_warnings():
+        # A fixed seed makes umap-learn single-threaded and say so; reproducible maps are the point.
+        warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
+        coords = reducer.fit_transform(vectors)
+    return np.asarray(coords, dtype=np.float32)
 
 
 def prepare_numba_cache() -> None:

@@ -5,7 +5,7 @@ Layout of an encoded value::
     b"LOUP" | u8 format version | u32 header length (little endian) | header JSON | payload
 
 The header names the dtype (from an allow-list), the shape, the codec, a checksum of the
-payload and optional JSON metadata (for example the tokens of an attention map). Decoding
+header and payload and optional JSON metadata (for example the tokens of an attention map). Decoding
 checks every one of these; any failure raises :class:`CodecError`, which the cache treats as
 a miss, so a corrupted, truncated or hostile value is recomputed rather than trusted.
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,6 +35,10 @@ MAGIC = b"LOUP"
 FORMAT_VERSION = 1
 ALLOWED_DTYPES = frozenset({"float32", "float16", "float64", "int32", "int64", "uint8"})
 MAX_HEADER_BYTES = 1 << 20
+# The largest array a value may claim: far above what Loupe stores (the attention of a 512-token
+# text in a 12x12 model is 151 MB), and a bound on what a hostile header can make decode allocate.
+MAX_ARRAY_BYTES = 1 << 31
+MAX_DIMENSIONS = 32
 Codec = Literal["raw", "zstd", "f16-zstd", "q8-zstd"]
 _PREFIX = struct.Struct("<4sBI")
 
@@ -66,13 +71,8 @@ def encode(array: npt.NDArray[Any], codec: Codec = "zstd", meta: dict[str, Any] 
         payload = _compress(_quantise(array))
     else:
         raise CodecError(f"unknown codec {codec!r}")
-    header = {
-        "dtype": dtype,
-        "shape": list(array.shape),
-        "codec": codec,
-        "checksum": _checksum(payload),
-        "meta": meta or {},
-    }
+    header: dict[str, Any] = {"dtype": dtype, "shape": list(array.shape), "codec": codec, "meta": meta or {}}
+    header["checksum"] = _checksum(header, payload)
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes)) + header_bytes + payload
 
@@ -92,18 +92,18 @@ def decode(value: bytes) -> Decoded:
     try:
         header = json.loads(value[_PREFIX.size : header_end].decode("utf-8"))
         dtype = np.dtype(_allowed(header["dtype"]))
-        shape = tuple(int(n) for n in header["shape"])
+        shape = _shape(header["shape"])
         codec = header["codec"]
         checksum = str(header["checksum"])
         meta = header.get("meta") or {}
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise CodecError(f"unreadable header: {exc}") from exc
-    if any(n < 0 for n in shape) or not isinstance(meta, dict):
-        raise CodecError("bad shape or metadata")
+    if not isinstance(meta, dict):
+        raise CodecError("bad metadata")
     payload = value[header_end:]
-    if _checksum(payload) != checksum:
+    if _checksum(header, payload) != checksum:
         raise CodecError("checksum mismatch")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # Python ints: no int64 wrap-around
     if codec == "raw":
         array = _from_bytes(payload, dtype, count)
     elif codec == "zstd":
@@ -117,14 +117,34 @@ def decode(value: bytes) -> Decoded:
     return Decoded(array=array.reshape(shape), meta=meta)
 
 
+def _shape(value: object) -> tuple[int, ...]:
+    """A header's shape: a short list of non-negative ints whose array fits MAX_ARRAY_BYTES."""
+    if not isinstance(value, list) or len(value) > MAX_DIMENSIONS:
+        raise CodecError("bad shape")
+    if not all(type(n) is int and n >= 0 for n in value):  # not bool, float or str
+        raise CodecError("bad shape")
+    if math.prod(value) * 8 > MAX_ARRAY_BYTES:  # 8: the widest allowed dtype
+        raise CodecError("shape too large")
+    return tuple(value)
+
+
 def _allowed(dtype: object) -> str:
     if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise CodecError(f"dtype {dtype!r} is not allowed")
     return dtype
 
 
-def _checksum(payload: bytes) -> str:
-    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+def _checksum(header: dict[str, Any], payload: bytes) -> str:
+    """blake2b over the header (its canonical JSON, less the checksum) and the payload.
+
+    Covering the header too means a changed shape or metadata (an attention map's tokens) is
+    caught, not only a changed array.
+    """
+    described = {key: value for key, value in header.items() if key != "checksum"}
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    digest.update(payload)
+    return digest.hexdigest()
 
 
 def _compress(data: bytes) -> bytes:
@@ -137,7 +157,11 @@ def _decompress(data: bytes, expected_size: int) -> bytes:
     import zstandard
 
     try:
-        # max_output_size bounds memory even if a hostile frame claims a huge content size.
+        # zstandard ignores max_output_size when the frame declares its content size and allocates
+        # whatever the frame claims, so a declared size must be the one the shape implies.
+        declared = zstandard.frame_content_size(data)
+        if declared not in (-1, expected_size):  # -1: not declared; max_output_size then bounds it
+            raise CodecError("zstd frame size does not match the shape")
         out = zstandard.ZstdDecompressor().decompress(data, max_output_size=max(expected_size, 1))
     except zstandard.ZstdError as exc:
         raise CodecError(f"zstd: {exc}") from exc

@@ -45,7 +45,9 @@ def _open_embedded() -> Cache:
         log.warning("%s Using an in-process cache instead.", exc)
         return Cache(MemoryBackend())
     backend = RedisBackend(server.url, f"embedded Valkey ({paths.directory})")
-    return Cache(backend, on_close=server.release)
+    cache = Cache(backend, on_close=server.release)
+    cache.available  # noqa: B018 (one PING now, so the first status shown is the true one)
+    return cache
 
 
 def _redacted(url: str) -> str:

@@ -60,7 +60,10 @@ class Cache:
     def __init__(self, backend: Backend | None, on_close: Callable[[], None] | None = None) -> None:
         self._backend = backend
         self._on_close = on_close
-        self._available = backend is not None
+        # Not yet known: the first use PINGs (retry_at is 0), so an unreachable server is
+        # reported from the start rather than after the first failed operation.
+        self._available = False
+        self._checked = False
         self._retry_at = 0.0
         self._lock = threading.Lock()
         self.stats = CacheStats()
@@ -69,6 +72,7 @@ class Cache:
     def description(self) -> str:
         if self._backend is None:
             return "cache off"
+        # Never does I/O (the GUI reads this on its thread): the state is the last one seen.
         state = "" if self._available else " (unreachable: results are not being cached)"
         return self._backend.description + state
 
@@ -80,17 +84,24 @@ class Cache:
         """Decoded values for ``keys``, None for each miss or invalid value."""
         raw = self._get_raw(keys)
         out: list[codec.Decoded | None] = []
+        invalid: list[tuple[str, str]] = []
         for key, value in zip(keys, raw, strict=True):
-            if value is None:
-                out.append(None)
-                continue
             try:
-                out.append(codec.decode(value))
+                out.append(None if value is None else codec.decode(value))
             except codec.CodecError as exc:
-                log.warning("cache value %s failed its check (%s); recomputing", key, exc)
-                with self._lock:
-                    self.stats.invalid += 1
+                invalid.append((key, str(exc)))
                 out.append(None)
+        if invalid:
+            # One line per call, not per value: a stale cache can hold thousands of them.
+            key, reason = invalid[0]
+            log.warning(
+                "%d cache value(s) failed their checks and will be recomputed (%s: %s)",
+                len(invalid),
+                key,
+                reason,
+            )
+            with self._lock:
+                self.stats.invalid += len(invalid)
         with self._lock:
             found = sum(v is not None for v in out)
             self.stats.hits += found
@@ -171,7 +182,8 @@ class Cache:
         with self._lock:
             self._available = alive
             self._retry_at = time.monotonic() + _RETRY_AFTER_S
-        if alive:
+            was_checked, self._checked = self._checked, True
+        if alive and was_checked:
             log.info("cache is back: %s", self._backend.description)
         return alive
 

@@ -1,0 +1,80 @@
+"""Shared fixtures: a private Loupe home per test, the real model once per session, and a
+check that no test leaves a Loupe worker thread or Valkey server running.
+
+``QT_QPA_PLATFORM=offscreen`` must be set before Qt is first imported, or pytest-qt aborts
+the run on a machine without a display; this module is imported before any test module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+ROOT = Path(__file__).resolve().parent.parent
+# numba's compiled UMAP kernels survive between test runs here; every run still starts
+# from an empty Loupe cache (LOUPE_HOME below).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".pytest_cache" / "numba"))
+
+
+def valkey_pids_under(directory: Path) -> list[int]:
+    """Pids of valkey/redis servers whose command line mentions ``directory``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and "-server" in cmdline and str(directory) in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def loupe_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh LOUPE_HOME (short path: unix sockets allow 107 bytes); servers in it are killed after."""
+    home = Path(tempfile.mkdtemp(prefix="lt", dir="/tmp"))
+    monkeypatch.setenv("LOUPE_HOME", str(home))
+    monkeypatch.delenv("LOUPE_REDIS_URL", raising=False)
+    yield home
+    for pid in valkey_pids_under(home):
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_loupe_threads() -> Iterator[None]:
+    """Fail a test that leaves one of Loupe's worker threads alive."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked = [t.name for t in threading.enumerate() if t.name.startswith("loupe-") and t.ident not in before]
+    assert not leaked, f"worker threads left running: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def minilm() -> object:
+    """The real default model, loaded once for the whole session (LoadedModel)."""
+    from engine.models import load_model, resolve_model
+
+    home = tempfile.mkdtemp(prefix="lm", dir="/tmp")
+    previous = os.environ.get("LOUPE_HOME")
+    os.environ["LOUPE_HOME"] = home  # resolve_model memoises the weights digest under the cache dir
+    try:
+        return load_model(resolve_model("minilm"), device="cpu")
+    finally:
+        if previous is None:
+            os.environ.pop("LOUPE_HOME", None)
+        else:
+            os.environ["LOUPE_HOME"] = previous

@@ -1,0 +1,109 @@
+"""The desktop app with pytest-qt (offscreen): the real engine, model and embedded server."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import create_window
+from desktop.main_window import MainWindow
+from engine.jobs import Progress
+from tests.conftest import valkey_pids_under
+
+ROWS = 300
+
+
+def _args(**overrides: object) -> argparse.Namespace:
+    values: dict[str, object] = {
+        "command": "demo", "model": "minilm", "device": "cpu", "redis": None, "no_cache": False, "rows": ROWS,
+    }  # fmt: skip
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+@pytest.fixture
+def window(qtbot: QtBot, minilm: object) -> Iterator[MainWindow]:
+    window = create_window(_args())
+    window.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+
+
+def test_window_opens_with_map_attention_and_cache_state(window: MainWindow) -> None:
+    assert window.isVisible()
+    assert window.windowTitle() == "Loupe"
+    assert "embedded Valkey" in window.cache_label.text()
+    assert not window.progress_bar.isVisible()
+
+
+@pytest.mark.slow
+def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, window: MainWindow) -> None:
+    progress: list[Progress] = []
+    window.bridge.progress.connect(lambda handle, p: progress.append(p))
+    shown: list[str] = []
+    window.map_ready.connect(shown.append)
+    failures: list[str] = []
+    window.job_failed.connect(failures.append)
+    window.start_demo(rows=ROWS)
+    assert window.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: "umap" in shown or bool(failures), timeout=240_000)
+    assert not failures
+    embedding = [p for p in progress if p.message == "Embedding"]
+    assert embedding[-1].done == embedding[-1].total == ROWS
+    assert any(p.rate for p in embedding), "progress reports a rate"
+    assert shown[0] == "pca" and shown[-1] == "umap", shown
+    assert window.map_view.coords.shape == (ROWS, 2)
+    assert len(window.map_view.legend.items) >= 8  # one legend entry per label
+    qtbot.waitUntil(lambda: not window.cancel_button.isVisible())
+
+    # Clicking a point shows that row's attention, computed on demand.
+    with qtbot.waitSignal(window.attention_ready, timeout=60_000) as blocker:
+        window.map_view.click_row(7)
+    assert blocker.args == [7]
+    maps = window.attention_view.maps
+    assert maps is not None and maps.text == window.dataset.texts[7]  # type: ignore[union-attr]
+    assert maps.attentions.shape[:2] == (6, 12)
+    matrix, tokens = window.attention_view.shown_matrix()
+    assert "[CLS]" not in tokens and len(tokens) == matrix.shape[0]
+
+    # Layer and head selectors redraw from the same maps.
+    window.attention_view.layer.setValue(0)
+    window.attention_view.head.setCurrentIndex(3)  # head 2
+    matrix, _ = window.attention_view.shown_matrix()
+    keep = [i for i, s in enumerate(maps.special) if not s]
+    np.testing.assert_allclose(matrix, maps.attentions[0, 2][np.ix_(keep, keep)])
+
+
+def test_close_mid_job_leaves_no_thread_or_server(qtbot: QtBot, minilm: object, loupe_home: Path) -> None:
+    window = create_window(_args(rows=3000))
+    window.engine._loaded = minilm  # type: ignore[assignment]
+    qtbot.addWidget(window)
+    window.show()
+    assert valkey_pids_under(loupe_home), "the embedded server runs while the window is open"
+    started = threading.Event()
+    window.bridge.progress.connect(lambda handle, p: started.set() if p.message == "Embedding" else None)
+    window.start_demo(rows=3000)
+    qtbot.waitUntil(started.is_set, timeout=60_000)
+    window.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("loupe-")]
+    qtbot.waitUntil(lambda: not valkey_pids_under(loupe_home), timeout=5_000)
+
+
+def test_cancel_stops_the_embedding_job(qtbot: QtBot, window: MainWindow) -> None:
+    started = threading.Event()
+    window.bridge.progress.connect(lambda handle, p: started.set() if p.message == "Embedding" else None)
+    with qtbot.waitSignal(window.bridge.cancelled, timeout=60_000):
+        window.start_demo(rows=3000)
+        qtbot.waitUntil(started.is_set, timeout=60_000)
+        window.cancel_button.click()
+    assert window.status_label.text().startswith("Cancelled")
+    assert not window.cancel_button.isVisible()
+    assert window.dataset is None
