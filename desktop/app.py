@@ -31,6 +31,8 @@ def run_app(args: argparse.Namespace) -> int:
         window.show()
         if args.command == "demo":
             window.start_demo(rows=args.rows)
+        elif args.command == "open":
+            window.open_csv(args.path)
         return int(app.exec())
     finally:
         window.bridge.shutdown()

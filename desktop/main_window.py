@@ -6,8 +6,11 @@ All slots run on the GUI thread; work goes to the engine through :class:`EngineB
 
 from __future__ import annotations
 
+import csv
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
 from desktop.map_view import MapView
-from engine.datasets import Dataset
+from engine.datasets import Dataset, load_csv
 from engine.demo_data import build_stdlib_dataset
 from engine.jobs import CancelToken, JobHandle, Progress, Report
 from engine.pipeline import EmbeddingRun, Engine
@@ -107,14 +110,23 @@ class MainWindow(QMainWindow):
 
     def start_demo(self, rows: int = 4000) -> None:
         """Build the demo dataset and embed it on the model lane; the map follows."""
+        self.start_dataset(lambda: build_stdlib_dataset(max_rows=rows), "the demo dataset")
+
+    def open_csv(self, path: Path) -> None:
+        """Load a CSV (text column guessed, ``label`` column used if present) and map it."""
+        self.start_dataset(lambda: load_csv(path, label_column=_label_column(path)), path.name)
+
+    def start_dataset(self, load: Callable[[], Dataset], name: str) -> None:
+        """Load a dataset and embed it on the model lane; PCA then UMAP follow on the compute lane."""
         engine = self.engine
 
-        def embed_demo(*, token: CancelToken, report: Report) -> EmbeddedDataset:
-            report(0, rows, "Reading the standard library's docstrings")
-            dataset = build_stdlib_dataset(max_rows=rows)
+        def embed(*, token: CancelToken, report: Report) -> EmbeddedDataset:
+            report(0, 1, f"Reading {name}")
+            dataset = load()
             return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
 
-        self._start_pipeline_job("model", "Embedding the demo dataset", embed_demo)
+        self.setWindowTitle(f"Loupe — {name}")
+        self._start_pipeline_job("model", f"Embedding {name}", embed)
 
     def _start_projection(self, method: str) -> None:
         assert self.vectors is not None
@@ -233,3 +245,13 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)
+
+
+def _label_column(path: Path) -> str | None:
+    """``label`` if the CSV's header has it (read cheaply: the header line only)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except OSError:
+        return None  # load_csv reports the problem in its own words
+    return "label" if "label" in header else None

@@ -107,3 +107,24 @@ def test_cancel_stops_the_embedding_job(qtbot: QtBot, window: MainWindow) -> Non
     assert window.status_label.text().startswith("Cancelled")
     assert not window.cancel_button.isVisible()
     assert window.dataset is None
+
+
+def test_open_csv_maps_its_rows_with_their_labels(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    rows = [(f"A sentence about {topic} number {i}.", topic) for topic in ("cats", "ships") for i in range(12)]
+    path = tmp_path / "mine.csv"
+    path.write_text("text,label\n" + "\n".join(f'"{text}",{label}' for text, label in rows) + "\n")
+    shown: list[str] = []
+    window.map_ready.connect(shown.append)
+    window.open_csv(path)
+    qtbot.waitUntil(lambda: "umap" in shown, timeout=120_000)
+    assert window.dataset is not None and window.dataset.labels == tuple(label for _, label in rows)
+    assert window.map_view.coords.shape == (24, 2)
+    assert window.windowTitle() == "Loupe — mine.csv"
+
+
+def test_a_bad_file_is_one_plain_message(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    with qtbot.waitSignal(window.job_failed, timeout=30_000) as blocker:
+        window.open_csv(tmp_path / "missing.csv")
+    assert blocker.args == [f"No such file: {tmp_path / 'missing.csv'}"]
+    assert window.status_label.text().startswith("Failed: No such file")
+    assert not window.cancel_button.isVisible()
