@@ -31,7 +31,7 @@ from desktop.bridge import EngineBridge
 from desktop.map_view import MapView
 from engine.datasets import Dataset, load_csv
 from engine.demo_data import build_stdlib_dataset
-from engine.jobs import CancelToken, JobHandle, Progress, Report
+from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.pipeline import EmbeddingRun, Engine
 from engine.projection import ProjectionParams
 
@@ -125,6 +125,11 @@ class MainWindow(QMainWindow):
             dataset = load()
             return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
 
+        # Newest dataset wins: whatever was still running for the previous one is dropped.
+        for handle in self.bridge.running:
+            if handle.job_id in self._pipeline_jobs:
+                handle.cancel()
+        self._pipeline_jobs.clear()
         self.setWindowTitle(f"Loupe — {name}")
         self._start_pipeline_job("model", f"Embedding {name}", embed)
 
@@ -138,8 +143,8 @@ class MainWindow(QMainWindow):
 
         self._start_pipeline_job("compute", f"{method.upper()} layout", project)
 
-    def _start_pipeline_job(self, lane: str, name: str, fn: object) -> None:
-        handle = self.bridge.submit(lane, name, fn)  # type: ignore[arg-type]
+    def _start_pipeline_job(self, lane: str, name: str, fn: JobFn) -> None:
+        handle = self.bridge.submit(lane, name, fn)
         self._pipeline_jobs.add(handle.job_id)
         self.status_label.setText(f"{name}…")
         self.progress_bar.setRange(0, 0)  # busy until the first progress report
@@ -165,6 +170,8 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{progress.message}: {progress.done}/{progress.total}{rate}{eta}")
 
     def _on_finished(self, handle: JobHandle, result: object) -> None:
+        if handle.job_id not in self._pipeline_jobs and handle is not self._attention_job:
+            return  # superseded: a newer dataset or click has taken its place
         if isinstance(result, EmbeddedDataset):
             self._pipeline_jobs.discard(handle.job_id)
             self.dataset, self.vectors = result.dataset, result.run.vectors

@@ -151,6 +151,9 @@ class JobRunner:
             try:
                 token.raise_if_cancelled()
                 result = fn(token=token, report=ProgressMeter(report))
+                # A step that cannot stop halfway (a UMAP fit) still ends as cancelled when the
+                # user asked; what it computed is already in the cache.
+                token.raise_if_cancelled()
             except JobCancelled as exc:
                 future.set_exception(exc)
                 if on_cancelled is not None:

@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -518,3 +519,37 @@ def test_no_cache(loupe_home: Path) -> None:
         assert valkey_pids_under(loupe_home) == []
     finally:
         cache.close()
+
+
+def test_cli_uses_the_server_given_with_redis(
+    plain_server: Callable[[str], PlainServer], loupe_home: Path, tmp_path: Path
+) -> None:
+    """`--redis URL` caches there, and the embedded server is never started."""
+    server = plain_server("tcp")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    command = [
+        sys.executable,
+        "-m",
+        "desktop.launcher",
+        "attention",
+        "--text",
+        "A shared cache.",
+        "--redis",
+        server.url,
+    ]
+    stderr = {}
+    for name in ("first", "second"):
+        done = subprocess.run(
+            [*command, "--out", str(tmp_path / f"{name}.npz"), "--verbose"],
+            env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        stderr[name] = done.stderr
+    assert "loading model" in stderr["first"]
+    assert "loading model" not in stderr["second"], "the second run was served from the shared server"
+    client = redis.Redis.from_url(server.url)
+    try:
+        assert len(loupe_keys(client, "attn")) == 1
+    finally:
+        client.close()
+    assert not (loupe_home / "cache" / "valkey" / "valkey.sock").exists()

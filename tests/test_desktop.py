@@ -110,7 +110,9 @@ def test_cancel_stops_the_embedding_job(qtbot: QtBot, window: MainWindow) -> Non
 
 
 def test_open_csv_maps_its_rows_with_their_labels(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
-    rows = [(f"A sentence about {topic} number {i}.", topic) for topic in ("cats", "ships") for i in range(12)]
+    rows = [
+        (f"A sentence about {topic} number {i}.", topic) for topic in ("cats", "ships") for i in range(12)
+    ]
     path = tmp_path / "mine.csv"
     path.write_text("text,label\n" + "\n".join(f'"{text}",{label}' for text, label in rows) + "\n")
     shown: list[str] = []

@@ -1,0 +1,69 @@
+"""How long a click's attention map takes while a long embedding job runs, vs. when idle.
+
+DESIGN.md asks for "well under a second even while a long embedding or projection job runs".
+Runs the real model on the real lanes (no cache, so every request computes), prints the median
+and worst latency of attention requests made while idle and while the model lane embeds.
+
+    .venv/bin/python tests/bench/click_latency_during_job.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import os  # noqa: E402
+
+os.environ.setdefault("LOUPE_HOME", tempfile.mkdtemp(prefix="lb", dir="/tmp"))
+
+from engine.cache.store import Cache  # noqa: E402
+from engine.demo_data import build_stdlib_dataset  # noqa: E402
+from engine.jobs import JobRunner  # noqa: E402
+from engine.pipeline import Engine  # noqa: E402
+
+
+def click_latencies(engine: Engine, runner: JobRunner, texts: list[str]) -> list[float]:
+    latencies = []
+    for text in texts:
+        start = time.perf_counter()
+        runner.submit("interactive", "click", lambda token, report, t=text: engine.attention(t)).future.result()
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def main() -> None:
+    dataset = build_stdlib_dataset()
+    engine = Engine(Cache(None), device="cpu")
+    engine.loaded_model().attention_model()  # both copies loaded before timing
+    engine.loaded_model().embedding_model()
+    runner = JobRunner()
+    clicks = list(dataset.texts[:: len(dataset) // 20])[:20]
+    try:
+        idle = click_latencies(engine, runner, clicks)
+        started = threading.Event()
+
+        def embed(*, token, report):  # type: ignore[no-untyped-def]
+            started.set()
+            return engine.embeddings(dataset.texts, token=token, report=report)
+
+        job = runner.submit("model", "embed", embed)
+        started.wait()
+        time.sleep(1.0)
+        busy = click_latencies(engine, runner, clicks)
+        still_running = not job.future.done()
+        job.cancel()
+    finally:
+        runner.shutdown()
+    for name, values in (("idle", idle), ("during embedding", busy)):
+        print(f"{name:>17}: median {statistics.median(values) * 1000:.0f} ms, worst {max(values) * 1000:.0f} ms")
+    print(f"embedding job still running during every click: {still_running}")
+
+
+if __name__ == "__main__":
+    main()
