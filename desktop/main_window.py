@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.bridge = bridge
         self.dataset: Dataset | None = None
-        self.vectors: npt.NDArray[np.float32] | None = None
+        self.embedded: EmbeddingRun | None = None
         self._attention_job: JobHandle | None = None
         self._pipeline_jobs: set[int] = set()
         self.shown_method: str | None = None
@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
 
         self.status_label = QLabel("Ready")
-        self.cache_label = QLabel(f"Cache: {engine.cache.description}")
+        self.cache_label = QLabel()
+        self._update_cache_label()
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(260)
         self.progress_bar.setVisible(False)
@@ -104,7 +105,12 @@ class MainWindow(QMainWindow):
         bridge.cancelled.connect(self._on_cancelled)
 
     def _update_cache_label(self) -> None:
-        self.cache_label.setText(f"Cache: {self.engine.cache.description}")
+        """Cache state and this session's hit rate; the tooltip has every counter (no I/O here)."""
+        cache = self.engine.cache
+        rate = cache.stats.hit_rate
+        hits = f" · {rate:.0%} hits" if rate is not None else ""
+        self.cache_label.setText(f"Cache: {cache.description}{hits}")
+        self.cache_label.setToolTip(f"This session: {cache.stats.summary()}")
 
     # -- the demo pipeline: dataset → embeddings → PCA preview → UMAP -----------------
 
@@ -134,12 +140,13 @@ class MainWindow(QMainWindow):
         self._start_pipeline_job("model", f"Embedding {name}", embed)
 
     def _start_projection(self, method: str) -> None:
-        assert self.vectors is not None
-        vectors, engine = self.vectors, self.engine
+        assert self.embedded is not None
+        run, engine = self.embedded, self.engine
         params = ProjectionParams(method="pca" if method == "pca" else "umap")
 
         def project(*, token: CancelToken, report: Report) -> Layout:
-            return Layout(method, engine.projection(vectors, params, token=token, report=report))
+            coords = engine.projection(run.vectors, params, input_id=run.input_id, token=token, report=report)
+            return Layout(method, coords)
 
         self._start_pipeline_job("compute", f"{method.upper()} layout", project)
 
@@ -160,11 +167,12 @@ class MainWindow(QMainWindow):
     def _on_progress(self, handle: JobHandle, progress: Progress) -> None:
         if handle.job_id not in self._pipeline_jobs:
             return
-        if progress.total <= 1:
+        if progress.total <= 1:  # one uninterrupted step (a UMAP fit): a busy bar, no count
             self.progress_bar.setRange(0, 0)
-        else:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(progress.done)
+            self.status_label.setText(f"{progress.message}…")
+            return
+        self.progress_bar.setRange(0, progress.total)
+        self.progress_bar.setValue(progress.done)
         rate = f" · {progress.rate:.0f} rows/s" if progress.rate else ""
         eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
         self.status_label.setText(f"{progress.message}: {progress.done}/{progress.total}{rate}{eta}")
@@ -174,7 +182,7 @@ class MainWindow(QMainWindow):
             return  # superseded: a newer dataset or click has taken its place
         if isinstance(result, EmbeddedDataset):
             self._pipeline_jobs.discard(handle.job_id)
-            self.dataset, self.vectors = result.dataset, result.run.vectors
+            self.dataset, self.embedded = result.dataset, result.run
             run = result.run
             self.status_label.setText(
                 f"{len(result.dataset)} rows embedded ({run.computed} computed, {run.from_cache} from cache)"

@@ -171,10 +171,12 @@ def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) ->
     assert isinstance(engine, Engine)
     _check_out(args.out, ".csv")
     dataset = load_csv(args.path, text_column=args.text_column, label_column=args.label_column)
-    run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
-    coords = engine.projection(
-        run.vectors, ProjectionParams(method=args.method, seed=args.seed), report=report
-    )
+    params = ProjectionParams(method=args.method, seed=args.seed)
+    # A cached map is found from the texts alone: no embeddings read, no model, no torch.
+    coords = engine.cached_map(dataset.texts, params, layer=args.layer)
+    if coords is None:
+        run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
+        coords = engine.projection(run.vectors, params, input_id=run.input_id, report=report)
     _done_line(args.quiet)
     write_coords_csv(args.out, coords, dataset.labels)
     if not args.quiet:
@@ -213,6 +215,11 @@ def _cache(engine: object, args: argparse.Namespace, report: ProgressMeter) -> i
     print(f"cache: {cache.description}")
     for kind, count in cache.count_by_kind().items():
         print(f"{kind}: {count} values")
+    memory = cache.memory()
+    if memory is not None:
+        used, limit = memory
+        print(f"memory: {used / 2**20:.1f} MiB used of {f'{limit / 2**20:.0f} MiB' if limit else 'no limit'}")
+    print(f"all processes: {cache.totals().summary()}")
     return 0
 
 
@@ -242,9 +249,14 @@ def _stderr_progress(quiet: bool) -> Callable[[Progress], None]:
         if quiet or (now - state["last"] < (0.2 if tty else 5.0) and not final):
             return
         state["last"] = now
-        rate = f", {progress.rate:.0f}/s" if progress.rate else ""
-        eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None and not final else ""
-        line = f"{progress.message}: {progress.done}/{progress.total} ({progress.fraction:.0%}{rate}{eta})"
+        if progress.total <= 1:  # a single step (a UMAP fit): no count or rate to show
+            line = f"{progress.message}: {'done' if final else 'running'}"
+        else:
+            rate = f", {progress.rate:.0f}/s" if progress.rate else ""
+            eta = f", ETA {progress.eta_s:.0f} s" if progress.eta_s is not None and not final else ""
+            line = (
+                f"{progress.message}: {progress.done}/{progress.total} ({progress.fraction:.0%}{rate}{eta})"
+            )
         print(f"\r{line:<70}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     return show

@@ -42,8 +42,10 @@ def run_demo(
     timings["dataset"] = time.perf_counter() - start
     run = engine.embeddings(dataset.texts, token=token, report=report)
     timings["embeddings"] = time.perf_counter() - start
-    engine.projection(run.vectors, ProjectionParams(method="pca"), token=token, report=report)
-    coords = engine.projection(run.vectors, ProjectionParams(method="umap"), token=token, report=report)
+    for method in ("pca", "umap"):  # the same steps, and cache entries, as the window's
+        coords = engine.projection(
+            run.vectors, ProjectionParams(method=method), input_id=run.input_id, token=token, report=report
+        )
     timings["map"] = time.perf_counter() - start
     model_name = "all-MiniLM-L6-v2" if engine.model_name == "minilm" else engine.spec.path.name
     title = f"{dataset.name}: {len(dataset)} rows, {model_name}, UMAP"

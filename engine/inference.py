@@ -8,7 +8,7 @@ moved to the CPU as soon as it is done and the original order restored at the en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,13 @@ def embed_texts(
     batch_size: int | None = None,
     token: CancelToken | None = None,
     report: Report = silent_report,
+    on_batch: Callable[[list[int], npt.NDArray[np.float32]], None] | None = None,
 ) -> EmbeddingResult:
-    """Embed ``texts`` in order; checks ``token`` and reports progress after each batch."""
+    """Embed ``texts`` in order; checks ``token`` and reports progress after each batch.
+
+    ``on_batch(indices, vectors)`` receives each finished batch (indices into ``texts``), so a
+    caller can store it at once and lose at most one batch if the process dies.
+    """
     import torch
 
     if not texts:
@@ -58,6 +63,8 @@ def embed_texts(
             truncated += batch_truncated
             for index, vector in zip(indices, vectors, strict=True):
                 out[index] = vector
+            if on_batch is not None:
+                on_batch(indices, vectors)
             report(min(start + batch_size, len(texts)), len(texts), "Embedding")
     return EmbeddingResult(np.stack(out).astype(np.float32, copy=False), truncated)
 

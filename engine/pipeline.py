@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from engine.cache.codec import Codec, Decoded
+from engine.cache.decorator import cached
 from engine.cache.keys import cache_key, text_key_factory
 from engine.cache.store import Cache, as_float32
 from engine.errors import BadInputError
@@ -35,6 +39,7 @@ class EmbeddingRun:
     computed: int
     from_cache: int
     truncated: int
+    input_id: str  # names exactly these rows under this model and layer (see Engine.input_id)
 
 
 class Engine:
@@ -42,6 +47,9 @@ class Engine:
 
     def __init__(self, cache: Cache, model: str = DEFAULT_MODEL, device: str = "auto") -> None:
         self.cache = cache
+        # float16 halves what embeddings take in the cache, at a relative error of at most
+        # 2**-11 (about 4.9e-4) per component; exact float32 (zstd) is the default.
+        self.embedding_codec: Codec = "f16-zstd" if os.environ.get("LOUPE_CACHE_FLOAT16") == "1" else "zstd"
         self.model_name = model
         self.device = device
         self._spec: ModelSpec | None = None
@@ -78,14 +86,13 @@ class Engine:
     ) -> EmbeddingRun:
         """Embeddings of ``texts``, computing only rows missing from the cache.
 
-        Computed rows are written to the cache batch by batch, so a job that is cancelled or
-        killed keeps what it finished and a rerun resumes from there.
+        Computed rows are written to the cache after every batch, so a job that is cancelled or
+        killed loses at most one batch and a rerun resumes from there.
         """
         if not texts:
             raise BadInputError("There are no texts to embed.")
-        key_for = text_key_factory("emb", {**self.spec.cache_context(), "layer": layer})
-        keys = [key_for(text) for text in texts]
-        cached = self.cache.get_arrays(keys)
+        keys = self.row_keys(texts, layer)
+        cached = self.cache.get_many(keys)
         width = self.spec.width
         vectors: list[npt.NDArray[np.float32] | None] = []
         for key, hit in zip(keys, cached, strict=True):
@@ -102,87 +109,138 @@ class Engine:
             report(done_before, len(texts), "Loading the model")
             model = self.loaded_model()
             model.embedding_model()
-            chunk = 256  # rows written to the cache together: small enough to lose little on a crash
-            for start in range(0, len(missing), chunk):
-                rows = missing[start : start + chunk]
 
-                def chunk_report(done: int, total: int, message: str = "", offset: int = start) -> None:
-                    report(done_before + offset + done, len(texts), message)
+            def store(batch: list[int], batch_vectors: npt.NDArray[np.float32]) -> None:
+                rows = [missing[i] for i in batch]
+                pairs = [(keys[row], v) for row, v in zip(rows, batch_vectors, strict=True)]
+                self.cache.set_many("emb", pairs, codec_name=self.embedding_codec)
 
-                result = embed_texts(
-                    model, [texts[i] for i in rows], layer=layer, token=token, report=chunk_report
-                )
-                truncated += result.truncated
-                for row, vector in zip(rows, result.vectors, strict=True):
-                    vectors[row] = vector
-                self.cache.put_arrays(
-                    "emb", [(keys[row], vector) for row, vector in zip(rows, result.vectors, strict=True)]
-                )
+            def overall(done: int, total: int, message: str = "") -> None:
+                report(done_before + done, len(texts), message)
+
+            result = embed_texts(
+                model, [texts[i] for i in missing], layer=layer, token=token, report=overall, on_batch=store
+            )
+            truncated = result.truncated
+            for row, vector in zip(missing, result.vectors, strict=True):
+                vectors[row] = vector
         matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32, copy=False)
-        return EmbeddingRun(matrix, computed=len(missing), from_cache=done_before, truncated=truncated)
+        return EmbeddingRun(
+            matrix,
+            computed=len(missing),
+            from_cache=done_before,
+            truncated=truncated,
+            input_id=input_id(keys),
+        )
 
-    def cached_projection(
-        self, vectors: npt.NDArray[np.float32], params: ProjectionParams
+    def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
+        """The per-row embedding keys: content addresses of each text under this model and layer."""
+        key_for = text_key_factory("emb", {**self.spec.cache_context(), "layer": layer})
+        return [key_for(text) for text in texts]
+
+    def cached_map(
+        self, texts: Sequence[str], params: ProjectionParams, layer: int = -1
     ) -> npt.NDArray[np.float32] | None:
-        """The projection if it is in the cache, else None (cheap: no import of umap)."""
-        hit = self.cache.get_array(_projection_key(vectors, params))
-        return None if hit is None else as_float32(hit)
+        """The projection of ``texts`` if it is cached; reads one value and never loads the model."""
+        params.validate()
+        hit = self.cache.get(_projection_address(input_id(self.row_keys(texts, layer)), len(texts), params))
+        if hit is None:
+            return None
+        try:
+            return _coords_from(hit)
+        except ValueError:
+            return None
 
+    @cached(
+        "proj",
+        key=lambda engine, vectors, params, **kw: _projection_parts(
+            kw.get("input_id") or _matrix_digest(vectors), len(vectors), params
+        ),
+        load=lambda decoded, *call, **kwargs: _coords_from(decoded),
+    )
     def projection(
         self,
         vectors: npt.NDArray[np.float32],
         params: ProjectionParams,
         *,
+        input_id: str | None = None,
         token: CancelToken | None = None,
         report: Report = silent_report,
     ) -> npt.NDArray[np.float32]:
-        """2-D coordinates for ``vectors``, from the cache or computed and then cached."""
+        """2-D coordinates for ``vectors``, from the cache or computed and then cached.
+
+        ``input_id`` (from :class:`EmbeddingRun`) names the rows without hashing the matrix,
+        and lets :meth:`cached_map` find the result from the texts alone.
+        """
         params.validate()
-        cached = self.cached_projection(vectors, params)
-        if cached is not None and cached.shape == (vectors.shape[0], 2):
-            return cached
         if token is not None:
             token.raise_if_cancelled()
         report(0, 1, f"Projecting ({params.method.upper()})")
         coords = project(vectors, params)
-        self.cache.put_array("proj", _projection_key(vectors, params), coords)
         report(1, 1, f"Projecting ({params.method.upper()})")
         return coords
 
-    def attention(self, text: str) -> AttentionMaps:
-        """Attention maps for one text; cached quantised (error at most 0.5/255 per value)."""
-        key = cache_key("attn", {**self.spec.cache_context(), "text": text})
-        hit = self.cache.get_array(key)
-        if hit is not None:
-            meta = hit.meta
-            try:
-                maps = AttentionMaps(
-                    text=text,
-                    tokens=tuple(str(t) for t in meta["tokens"]),
-                    offsets=tuple((int(a), int(b)) for a, b in meta["offsets"]),
-                    special=tuple(bool(s) for s in meta["special"]),
-                    attentions=as_float32(hit),
-                )
-                n = len(maps.tokens)
-                if maps.attentions.ndim != 4 or maps.attentions.shape[2:] != (n, n):
-                    raise ValueError("attention shape does not match its tokens")
-                if len(maps.offsets) != n or len(maps.special) != n:
-                    raise ValueError("token metadata lengths differ")
-                return maps
-            except (KeyError, TypeError, ValueError):
-                log.warning("attention value %s has bad metadata; recomputing", key)
-        maps = attention_for_text(self.loaded_model(), text)
-        meta = {
-            "tokens": list(maps.tokens),
-            "offsets": [list(o) for o in maps.offsets],
-            "special": list(maps.special),
-        }
-        self.cache.put_array("attn", key, maps.attentions, codec_name="q8-zstd", meta=meta)
-        return maps
-
-
-def _projection_key(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> str:
-    digest = hashlib.blake2b(np.ascontiguousarray(vectors, dtype=np.float32).tobytes(), digest_size=20)
-    return cache_key(
-        "proj", {"input": digest.hexdigest(), "shape": list(vectors.shape), **params.cache_parts()}
+    @cached(
+        "attn",
+        key=lambda engine, text: {**engine.spec.cache_context(), "text": text},
+        codec="q8-zstd",  # at most 0.5/255 error per value
+        store=lambda maps: (
+            maps.attentions,
+            {
+                "tokens": list(maps.tokens),
+                "offsets": [list(o) for o in maps.offsets],
+                "special": list(maps.special),
+            },
+        ),
+        load=lambda decoded, engine, text: _attention_from(decoded, text),
     )
+    def attention(self, text: str) -> AttentionMaps:
+        """Attention maps for one text, from the eager attention path (or the cache)."""
+        return attention_for_text(self.loaded_model(), text)
+
+
+def input_id(row_keys: Sequence[str]) -> str:
+    """A digest of the row keys, in order: names an embedding matrix without reading it."""
+    digest = hashlib.blake2b(digest_size=20)
+    for key in row_keys:
+        digest.update(key.encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _matrix_digest(vectors: npt.NDArray[np.float32]) -> str:
+    return hashlib.blake2b(
+        np.ascontiguousarray(vectors, dtype=np.float32).tobytes(), digest_size=20
+    ).hexdigest()
+
+
+def _projection_parts(input_name: str, rows: int, params: ProjectionParams) -> dict[str, Any]:
+    return {"input": input_name, "rows": rows, **params.cache_parts()}
+
+
+def _projection_address(input_name: str, rows: int, params: ProjectionParams) -> str:
+    return cache_key("proj", _projection_parts(input_name, rows, params))
+
+
+def _coords_from(decoded: Decoded) -> npt.NDArray[np.float32]:
+    coords = as_float32(decoded)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"a projection has shape (rows, 2), not {coords.shape}")
+    return coords
+
+
+def _attention_from(decoded: Decoded, text: str) -> AttentionMaps:
+    meta = decoded.meta
+    maps = AttentionMaps(
+        text=text,
+        tokens=tuple(str(t) for t in meta["tokens"]),
+        offsets=tuple((int(a), int(b)) for a, b in meta["offsets"]),
+        special=tuple(bool(s) for s in meta["special"]),
+        attentions=as_float32(decoded),
+    )
+    n = len(maps.tokens)
+    if maps.attentions.ndim != 4 or maps.attentions.shape[2:] != (n, n):
+        raise ValueError("attention shape does not match its tokens")
+    if len(maps.offsets) != n or len(maps.special) != n:
+        raise ValueError("token metadata lengths differ")
+    return maps

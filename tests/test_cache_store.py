@@ -211,14 +211,14 @@ def test_put_get_and_stats(cache: Cache) -> None:
     vectors = arrays(5)
     keys = [cache_key("emb", {"row": i}) for i in range(5)]
     assert cache.available and "unreachable" not in cache.description
-    assert cache.get_arrays(keys) == [None] * 5
+    assert cache.get_many(keys) == [None] * 5
     assert (cache.stats.hits, cache.stats.misses, cache.stats.bytes_read) == (0, 5, 0)
 
-    cache.put_arrays("emb", list(zip(keys[:3], vectors[:3], strict=True)))
+    cache.set_many("emb", list(zip(keys[:3], vectors[:3], strict=True)))
     written = sum(len(codec.encode(v, "zstd")) for v in vectors[:3])
     assert cache.stats.bytes_written == written
 
-    got = cache.get_arrays(keys)
+    got = cache.get_many(keys)
     assert [g is not None for g in got] == [True, True, True, False, False]
     for decoded, vector in zip(got[:3], vectors[:3], strict=False):
         assert decoded is not None and decoded.array.dtype == np.float32
@@ -229,8 +229,8 @@ def test_put_get_and_stats(cache: Cache) -> None:
 
     single = cache_key("attn", {"text": "x"})
     attention = np.full((2, 3, 3), 1 / 3, np.float32)
-    cache.put_array("attn", single, attention, codec_name="q8-zstd", meta={"tokens": ["a", "b", "c"]})
-    hit = cache.get_array(single)
+    cache.set("attn", single, attention, codec_name="q8-zstd", meta={"tokens": ["a", "b", "c"]})
+    hit = cache.get(single)
     assert hit is not None and hit.meta == {"tokens": ["a", "b", "c"]}
     assert np.abs(hit.array - attention).max() <= 0.5 / 255 + 1e-7
     assert cache.stats.hits == 4
@@ -238,7 +238,7 @@ def test_put_get_and_stats(cache: Cache) -> None:
 
 def test_values_carry_the_ttl_of_their_kind(cache: Cache) -> None:
     for kind in KINDS:
-        cache.put_array(kind, cache_key(kind, {"n": 1}), np.ones(3, np.float32))
+        cache.set(kind, cache_key(kind, {"n": 1}), np.ones(3, np.float32))
     client = embedded_client()
     try:
         for kind in KINDS:
@@ -251,7 +251,7 @@ def test_values_carry_the_ttl_of_their_kind(cache: Cache) -> None:
 def test_count_by_kind_and_clear(cache: Cache) -> None:
     wanted = {"emb": 4, "proj": 2, "attn": 3}
     for kind, count in wanted.items():
-        cache.put_arrays(kind, [(cache_key(kind, {"i": i}), np.full(2, i, np.float32)) for i in range(count)])
+        cache.set_many(kind, [(cache_key(kind, {"i": i}), np.full(2, i, np.float32)) for i in range(count)])
     client = embedded_client()
     try:
         client.set("someone-else:data", b"not ours")  # a shared server holds other keys too
@@ -260,8 +260,8 @@ def test_count_by_kind_and_clear(cache: Cache) -> None:
 
         assert cache.clear("proj") == 2
         assert cache.count_by_kind() == {"emb": 4, "proj": 0, "attn": 3}
-        assert cache.get_array(cache_key("emb", {"i": 3})) is not None  # other kinds untouched
-        assert cache.get_array(cache_key("proj", {"i": 1})) is None
+        assert cache.get(cache_key("emb", {"i": 3})) is not None  # other kinds untouched
+        assert cache.get(cache_key("proj", {"i": 1})) is None
 
         assert cache.clear() == 7
         assert cache.count_by_kind() == {"emb": 0, "proj": 0, "attn": 0}
@@ -275,7 +275,7 @@ def test_values_persist_across_close_and_reopen(loupe_home: Path) -> None:
     key = cache_key("emb", {"persist": True})
     vector = arrays(1, seed=3)[0]
     first = open_cache()
-    first.put_array("emb", key, vector)
+    first.set("emb", key, vector)
     assert valkey_pids_under(loupe_home)
     first.close()
     assert valkey_pids_under(loupe_home) == []  # the only holder left: the server stopped
@@ -283,7 +283,7 @@ def test_values_persist_across_close_and_reopen(loupe_home: Path) -> None:
     second = open_cache()
     try:
         assert valkey_pids_under(loupe_home)
-        hit = second.get_array(key)
+        hit = second.get(key)
         assert hit is not None and np.array_equal(hit.array, vector)
         assert second.stats.hits == 1
     finally:
@@ -398,8 +398,8 @@ def test_degrades_to_misses_and_recovers(
         assert cache.available and "unreachable" not in cache.description
         vectors = arrays(3)
         keys = [cache_key("emb", {"degrade": i}) for i in range(3)]
-        cache.put_arrays("emb", list(zip(keys, vectors, strict=True)))
-        assert all(hit is not None for hit in cache.get_arrays(keys))
+        cache.set_many("emb", list(zip(keys, vectors, strict=True)))
+        assert all(hit is not None for hit in cache.get_many(keys))
 
         if failure == "kill":
             server.kill()
@@ -407,9 +407,9 @@ def test_degrades_to_misses_and_recovers(
             server.signal(signal.SIGSTOP)  # alive but silent: only timeouts can tell
         with caplog.at_level(logging.WARNING, logger="engine.cache.store"):
             for _ in range(3):
-                timed(lambda: cache.put_arrays("emb", [(keys[0], vectors[0])]))
-                assert timed(lambda: cache.get_arrays(keys)) == [None, None, None]
-                assert timed(lambda: cache.get_array(keys[1])) is None
+                timed(lambda: cache.set_many("emb", [(keys[0], vectors[0])]))
+                assert timed(lambda: cache.get_many(keys)) == [None, None, None]
+                assert timed(lambda: cache.get(keys[1])) is None
                 assert timed(cache.count_by_kind) == {}
                 assert timed(cache.clear) == 0
         assert not cache.available
@@ -423,8 +423,8 @@ def test_degrades_to_misses_and_recovers(
             server.signal(signal.SIGCONT)
         time.sleep(0.3)  # past the retry delay
         fresh = cache_key("emb", {"after": True})
-        timed(lambda: cache.put_array("emb", fresh, vectors[2]))
-        hit = timed(lambda: cache.get_array(fresh))
+        timed(lambda: cache.set("emb", fresh, vectors[2]))
+        hit = timed(lambda: cache.get(fresh))
         assert hit is not None and np.array_equal(hit.array, vectors[2])
         assert cache.available and "unreachable" not in cache.description
     finally:
@@ -438,8 +438,8 @@ def test_unreachable_url_at_start_works_as_misses(caplog: pytest.LogCaptureFixtu
         try:
             key = cache_key("emb", {"x": 1})
             for _ in range(3):
-                timed(lambda: cache.put_array("emb", key, np.ones(4, np.float32)))
-                assert timed(lambda: cache.get_array(key)) is None
+                timed(lambda: cache.set("emb", key, np.ones(4, np.float32)))
+                assert timed(lambda: cache.get(key)) is None
             assert not cache.available
             assert "unreachable" in cache.description
             assert "s3cret-pass" not in cache.description
@@ -467,8 +467,8 @@ def test_url_from_environment_is_used(
     try:
         assert cache.description.startswith("shared cache at redis://127.0.0.1:")
         key = cache_key("proj", {"env": 1})
-        cache.put_array("proj", key, np.ones((3, 2), np.float32))
-        assert cache.get_array(key) is not None
+        cache.set("proj", key, np.ones((3, 2), np.float32))
+        assert cache.get(key) is not None
         client = redis.Redis.from_url(server.url)
         try:
             assert client.exists(key) == 1
@@ -495,11 +495,11 @@ def test_in_process_fallback_without_a_server_binary(
         assert valkey_pids_under(loupe_home) == []
         key = cache_key("emb", {"memory": 1})
         vector = arrays(1)[0]
-        cache.put_array("emb", key, vector)
-        hit = cache.get_array(key)
+        cache.set("emb", key, vector)
+        hit = cache.get(key)
         assert hit is not None and np.array_equal(hit.array, vector)
         assert cache.count_by_kind() == {"emb": 1, "proj": 0, "attn": 0}
-        assert cache.clear("emb") == 1 and cache.get_array(key) is None
+        assert cache.clear("emb") == 1 and cache.get(key) is None
         assert (cache.stats.hits, cache.stats.misses) == (1, 1)
     finally:
         cache.close()
@@ -511,9 +511,9 @@ def test_no_cache(loupe_home: Path) -> None:
         assert cache.description == "cache off"
         assert not cache.available
         key = cache_key("emb", {"off": 1})
-        cache.put_array("emb", key, np.ones(4, np.float32))
-        assert cache.get_array(key) is None
-        assert cache.get_arrays([key, key]) == [None, None]
+        cache.set("emb", key, np.ones(4, np.float32))
+        assert cache.get(key) is None
+        assert cache.get_many([key, key]) == [None, None]
         assert cache.count_by_kind() == {} and cache.clear() == 0
         assert cache.stats.bytes_written == 0 and cache.stats.hits == 0
         assert valkey_pids_under(loupe_home) == []

@@ -12,7 +12,8 @@ import logging
 import os
 from urllib.parse import urlsplit
 
-from engine.cache.store import Cache, MemoryBackend, RedisBackend
+from engine.cache.backends import MemoryBackend, RedisBackend
+from engine.cache.store import Cache
 from engine.errors import LoupeError
 
 log = logging.getLogger(__name__)

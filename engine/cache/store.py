@@ -14,16 +14,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.cache import codec
-from engine.cache.keys import KINDS, kind_pattern
+from engine.cache.backends import Backend
+from engine.cache.keys import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +33,57 @@ _BATCH = 500
 _RETRY_AFTER_S = 5.0
 
 
-class Backend(Protocol):
-    description: str
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
-    def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None: ...
-    def ping(self) -> bool: ...
-    def clear(self, kind: str | None) -> int: ...
-    def count(self, kind: str) -> int: ...
-    def close(self) -> None: ...
+STATS_KEY = "loupe:stats"  # a hash of counters every Loupe process adds to (no TTL)
 
 
 @dataclass
 class CacheStats:
+    """Counters of one process, or (from :meth:`Cache.totals`) of every process together.
+
+    Latencies are kept as totals in microseconds with their call counts, so they add up
+    across processes; ``mean_get_ms``/``mean_set_ms`` turn them into per-call figures.
+    """
+
     hits: int = 0
     misses: int = 0
     invalid: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
     errors: int = 0
+    get_calls: int = 0
+    get_us: int = 0
+    set_calls: int = 0
+    set_us: int = 0
+
+    @property
+    def hit_rate(self) -> float | None:
+        looked_up = self.hits + self.misses
+        return self.hits / looked_up if looked_up else None
+
+    @property
+    def mean_get_ms(self) -> float | None:
+        return self.get_us / self.get_calls / 1000 if self.get_calls else None
+
+    @property
+    def mean_set_ms(self) -> float | None:
+        return self.set_us / self.set_calls / 1000 if self.set_calls else None
+
+    def as_counters(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    def summary(self) -> str:
+        """One line for the status bar and ``loupe cache stats``."""
+        rate = f"{self.hit_rate:.0%} hits" if self.hit_rate is not None else "no lookups yet"
+        get_ms = f", get {self.mean_get_ms:.1f} ms" if self.mean_get_ms is not None else ""
+        set_ms = f", set {self.mean_set_ms:.1f} ms" if self.mean_set_ms is not None else ""
+        return (
+            f"{rate} ({self.hits} hits, {self.misses} misses, {self.invalid} invalid), "
+            f"{_mib(self.bytes_read)} read, {_mib(self.bytes_written)} written{get_ms}{set_ms}"
+        )
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB"
 
 
 class Cache:
@@ -67,6 +99,7 @@ class Cache:
         self._retry_at = 0.0
         self._lock = threading.Lock()
         self.stats = CacheStats()
+        self._flushed = CacheStats()  # what has already been added to the server's counters
 
     @property
     def description(self) -> str:
@@ -80,7 +113,7 @@ class Cache:
     def available(self) -> bool:
         return self._backend is not None and self._usable()
 
-    def get_arrays(self, keys: Sequence[str]) -> list[codec.Decoded | None]:
+    def get_many(self, keys: Sequence[str]) -> list[codec.Decoded | None]:
         """Decoded values for ``keys``, None for each miss or invalid value."""
         raw = self._get_raw(keys)
         out: list[codec.Decoded | None] = []
@@ -108,10 +141,10 @@ class Cache:
             self.stats.misses += len(out) - found
         return out
 
-    def get_array(self, key: str) -> codec.Decoded | None:
-        return self.get_arrays([key])[0]
+    def get(self, key: str) -> codec.Decoded | None:
+        return self.get_many([key])[0]
 
-    def put_arrays(
+    def set_many(
         self,
         kind: str,
         items: Sequence[tuple[str, npt.NDArray[Any]]],
@@ -123,6 +156,7 @@ class Cache:
             return
         encoded = [(key, codec.encode(array, codec_name, meta)) for key, array in items]
         assert self._backend is not None
+        started = time.perf_counter()
         try:
             for start in range(0, len(encoded), _BATCH):
                 self._backend.set_many(encoded[start : start + _BATCH], TTL_SECONDS.get(kind, 30 * 86400))
@@ -131,9 +165,11 @@ class Cache:
             return
         with self._lock:
             self.stats.bytes_written += sum(len(v) for _, v in encoded)
+            self.stats.set_calls += 1
+            self.stats.set_us += int((time.perf_counter() - started) * 1e6)
 
-    def put_array(self, kind: str, key: str, array: npt.NDArray[Any], **kwargs: Any) -> None:
-        self.put_arrays(kind, [(key, array)], **kwargs)
+    def set(self, kind: str, key: str, array: npt.NDArray[Any], **kwargs: Any) -> None:
+        self.set_many(kind, [(key, array)], **kwargs)
 
     def clear(self, kind: str | None = None) -> int:
         if self._backend is None or not self._usable():
@@ -146,8 +182,48 @@ class Cache:
             return {}
         return {kind: self._backend.count(kind) for kind in KINDS}
 
+    def memory(self) -> tuple[int, int] | None:
+        """(bytes used, byte limit or 0) of the cache's store, or None when it cannot be asked."""
+        if self._backend is None or not self._usable():
+            return None
+        try:
+            return self._backend.memory()
+        except Exception as exc:
+            self._mark_unavailable(exc)
+            return None
+
+    def flush_stats(self) -> None:
+        """Add this process's counters since the last flush to the store's shared totals."""
+        if self._backend is None or not self._available:
+            return
+        with self._lock:
+            now = self.stats.as_counters()
+            before = self._flushed.as_counters()
+            self._flushed = CacheStats(**now)
+        deltas = {name: now[name] - before[name] for name in now if now[name] != before[name]}
+        if not deltas:
+            return
+        try:
+            self._backend.add_counters(STATS_KEY, deltas)
+        except Exception as exc:
+            self._mark_unavailable(exc)
+
+    def totals(self) -> CacheStats:
+        """Counters of every process that used this store, this one's unflushed ones included."""
+        self.flush_stats()
+        if self._backend is None or not self._usable():
+            return CacheStats(**self.stats.as_counters())
+        try:
+            stored = self._backend.read_counters(STATS_KEY)
+        except Exception as exc:
+            self._mark_unavailable(exc)
+            return CacheStats(**self.stats.as_counters())
+        known = CacheStats.__dataclass_fields__
+        return CacheStats(**{name: value for name, value in stored.items() if name in known})
+
     def close(self) -> None:
-        """Close the client and, for the embedded server, release this process's hold on it."""
+        """Flush the statistics, close the client and release the embedded server, if held."""
+        self.flush_stats()
         backend, self._backend, self._available = self._backend, None, False
         if backend is not None:
             backend.close()
@@ -160,6 +236,7 @@ class Cache:
             return [None] * len(keys)
         assert self._backend is not None
         out: list[bytes | None] = []
+        started = time.perf_counter()
         try:
             for start in range(0, len(keys), _BATCH):
                 out.extend(self._backend.get_many(keys[start : start + _BATCH]))
@@ -168,6 +245,8 @@ class Cache:
             return [None] * len(keys)
         with self._lock:
             self.stats.bytes_read += sum(len(v) for v in out if v is not None)
+            self.stats.get_calls += 1
+            self.stats.get_us += int((time.perf_counter() - started) * 1e6)
         return out
 
     def _usable(self) -> bool:
@@ -194,100 +273,6 @@ class Cache:
             self._retry_at = time.monotonic() + _RETRY_AFTER_S
         if was_available:
             log.warning("cache unreachable (%s); continuing without it", exc)
-
-
-class RedisBackend:
-    """A Redis/Valkey server through redis-py, with short timeouts and no retries of its own."""
-
-    def __init__(self, url: str, description: str) -> None:
-        import redis
-
-        self.description = description
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
-        )
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        values = self._client.mget(list(keys))
-        return [v if isinstance(v, bytes) else None for v in values]
-
-    def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for key, value in items:
-            pipe.set(key, value, ex=ttl)
-        pipe.execute()
-
-    def ping(self) -> bool:
-        return bool(self._client.ping())
-
-    def clear(self, kind: str | None) -> int:
-        removed = 0
-        batch: list[bytes] = []
-        for key in self._client.scan_iter(match=kind_pattern(kind), count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                removed += int(self._client.unlink(*batch))
-                batch.clear()
-        if batch:
-            removed += int(self._client.unlink(*batch))
-        return removed
-
-    def count(self, kind: str) -> int:
-        return sum(1 for _ in self._client.scan_iter(match=kind_pattern(kind), count=1000))
-
-    def close(self) -> None:
-        self._client.close()
-
-
-class MemoryBackend:
-    """An in-process LRU dictionary, used when no server can be had; bounded in bytes."""
-
-    description = "in-process cache (no Valkey/Redis server available; results last until exit)"
-
-    def __init__(self, max_bytes: int = 512 << 20) -> None:
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        with self._lock:
-            out = []
-            for key in keys:
-                value = self._data.get(key)
-                if value is not None:
-                    self._data.move_to_end(key)
-                out.append(value)
-            return out
-
-    def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None:
-        with self._lock:
-            for key, value in items:
-                old = self._data.pop(key, None)
-                self._bytes += len(value) - (len(old) if old else 0)
-                self._data[key] = value
-            while self._bytes > self._max_bytes and self._data:
-                _, dropped = self._data.popitem(last=False)
-                self._bytes -= len(dropped)
-
-    def ping(self) -> bool:
-        return True
-
-    def clear(self, kind: str | None) -> int:
-        prefix = kind_pattern(kind).rstrip("*")
-        with self._lock:
-            doomed = [k for k in self._data if kind is None or k.startswith(prefix)]
-            for key in doomed:
-                self._bytes -= len(self._data.pop(key))
-            return len(doomed)
-
-    def count(self, kind: str) -> int:
-        prefix = kind_pattern(kind).rstrip("*")
-        with self._lock:
-            return sum(1 for key in self._data if key.startswith(prefix))
-
-    def close(self) -> None:
-        pass
 
 
 def as_float32(decoded: codec.Decoded) -> npt.NDArray[np.float32]:

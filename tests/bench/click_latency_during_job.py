@@ -18,21 +18,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import os  # noqa: E402
+import os
 
 os.environ.setdefault("LOUPE_HOME", tempfile.mkdtemp(prefix="lb", dir="/tmp"))
 
-from engine.cache.store import Cache  # noqa: E402
-from engine.demo_data import build_stdlib_dataset  # noqa: E402
-from engine.jobs import JobRunner  # noqa: E402
-from engine.pipeline import Engine  # noqa: E402
+from engine.cache.store import Cache
+from engine.demo_data import build_stdlib_dataset
+from engine.jobs import JobRunner
+from engine.pipeline import Engine
 
 
 def click_latencies(engine: Engine, runner: JobRunner, texts: list[str]) -> list[float]:
     latencies = []
     for text in texts:
         start = time.perf_counter()
-        runner.submit("interactive", "click", lambda token, report, t=text: engine.attention(t)).future.result()
+        runner.submit(
+            "interactive", "click", lambda token, report, t=text: engine.attention(t)
+        ).future.result()
         latencies.append(time.perf_counter() - start)
     return latencies
 
@@ -61,7 +63,9 @@ def main() -> None:
     finally:
         runner.shutdown()
     for name, values in (("idle", idle), ("during embedding", busy)):
-        print(f"{name:>17}: median {statistics.median(values) * 1000:.0f} ms, worst {max(values) * 1000:.0f} ms")
+        print(
+            f"{name:>17}: median {statistics.median(values) * 1000:.0f} ms, worst {max(values) * 1000:.0f} ms"
+        )
     print(f"embedding job still running during every click: {still_running}")
 
 
