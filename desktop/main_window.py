@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         elif handle is self._attention_job:
             self._show_attention(result)
         self._update_busy()
+        self._update_cache_label()
 
     def _show_layout(self, layout: Layout) -> None:
         assert self.dataset is not None

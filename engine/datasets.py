@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,8 @@ def load_csv(path: Path, text_column: str | None = None, label_column: str | Non
             content = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             content = raw.decode("latin-1")
-        rows = list(csv.DictReader(content.splitlines()))
+        # newline="": quoted fields keep their line breaks (str.splitlines would split them).
+        rows = list(csv.DictReader(io.StringIO(content, newline="")))
     except (OSError, csv.Error) as exc:
         raise BadInputError(f"Cannot read {path} as CSV: {exc}") from exc
     if not rows:

@@ -47,7 +47,8 @@ def loupe_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh LOUPE_HOME (short path: unix sockets allow 107 bytes); servers in it are killed after."""
     home = Path(tempfile.mkdtemp(prefix="lt", dir="/tmp"))
     monkeypatch.setenv("LOUPE_HOME", str(home))
-    monkeypatch.delenv("LOUPE_REDIS_URL", raising=False)
+    for name in ("LOUPE_REDIS_URL", "LOUPE_REDIS_PASSWORD", "LOUPE_REDIS_CA", "LOUPE_CACHE_MAXMEMORY"):
+        monkeypatch.delenv(name, raising=False)
     yield home
     for pid in valkey_pids_under(home):
         os.kill(pid, signal.SIGKILL)

@@ -151,7 +151,7 @@ def test_killed_embed_job_resumes_from_the_cache(tmp_path: Path, loupe_home: Pat
     found = re.search(r"\((\d+) computed, (\d+) from cache", second.stderr)
     assert found, second.stderr
     computed, from_cache = int(found[1]), int(found[2])
-    print(f"rows {RESUME_ROWS}: {cached_at_kill} cached at the kill; rerun {computed} computed, {from_cache} cached")
+    print(f"{cached_at_kill} rows cached at the kill; the rerun: {computed} computed, {from_cache} cached")
     assert computed + from_cache == RESUME_ROWS
     assert from_cache >= cached_at_kill, (from_cache, cached_at_kill)
     assert computed <= MAX_RECOMPUTED * RESUME_ROWS, (

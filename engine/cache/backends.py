@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from engine.cache.keys import kind_pattern
+
+if TYPE_CHECKING:
+    from redis.retry import Retry
+
+# Every network wait is bounded: a cache that answers slower than this is worth less than
+# recomputing, and the GUI's job lanes must not stall behind it.
+TIMEOUT_S = 2.0
+HEALTH_CHECK_S = 30  # an idle pooled connection is PINGed before reuse after this long
+RETRIES = 2
+T = TypeVar("T")
 
 
 class Backend(Protocol):
@@ -28,15 +39,89 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-class RedisBackend:
-    """A Redis/Valkey server through redis-py, with short timeouts and no retries of its own."""
+def retry_policy() -> Retry:
+    """Two more tries, 0.1 s then 0.2 s later, of a step that failed with a transient ConnectionError.
 
-    def __init__(self, url: str, description: str) -> None:
+    Such an error comes at once (refused, reset, closed by a restarted server, a TLS
+    handshake cut off), so retrying it costs well under a second and rides out a server
+    restart or a stale pooled connection. Not retried: a rejected password or ACL (it will
+    be rejected again, and every try lands in the server's ACL log), and a TimeoutError,
+    which already cost ``TIMEOUT_S`` and would cost three times that per operation from a
+    silent server (stopped, overloaded, a dropped route), where the cache's contract is a few
+    seconds at most before :class:`engine.cache.store.Cache` switches itself off. redis-py
+    applies the policy to connecting and again to the command, so a server that accepts and
+    drops every connection sees at most (1 + RETRIES)² = 9 of them, about 1.2 s, per operation.
+    """
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import AuthenticationError, AuthorizationError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
+    class Rejected(Exception):
+        """Carries an AUTH/ACL rejection past the retry loop, which retries every ConnectionError."""
+
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+    class TransientRetry(Retry):
+        # Wraps ``do`` rather than passing ``is_retryable``: call_with_retry's signature has
+        # grown across redis-py releases, and this works with each of them.
+        def call_with_retry(self, do: Callable[[], T], fail: Any, *args: Any, **kwargs: Any) -> T:
+            def attempt() -> T:
+                try:
+                    return do()
+                except (AuthenticationError, AuthorizationError) as error:
+                    raise Rejected(error) from error
+
+            try:
+                return super().call_with_retry(attempt, fail, *args, **kwargs)
+            except Rejected as rejected:
+                raise rejected.error from None
+
+    return TransientRetry(
+        ExponentialBackoff(cap=0.5, base=0.05), retries=RETRIES, supported_errors=(RedisConnectionError,)
+    )
+
+
+class RedisBackend:
+    """A Redis/Valkey server through redis-py: bounded timeouts, health checks, bounded retries.
+
+    ``url`` is ``redis://``, ``rediss://`` or ``unix://``, as redis-py reads it. ``password``
+    is used only when the URL carries none (redis-py lets the URL win). For ``rediss://`` the
+    server's certificate and host name are always verified, against the system's authorities
+    plus ``ca_file`` when given. Construction does no I/O and raises ``ValueError`` only for
+    a URL redis-py cannot read. Every operation finishes or raises a redis-py error within
+    about ``TIMEOUT_S`` plus ``RETRIES`` quick retries (a host name's DNS lookup, which no
+    socket timeout covers, aside).
+    """
+
+    def __init__(
+        self, url: str, description: str, *, password: str | None = None, ca_file: str | None = None
+    ) -> None:
         import redis
 
         self.description = description
+        options: dict[str, Any] = {}
+        if password is not None:
+            options["password"] = password
+        scheme = urlsplit(url).scheme
+        if scheme in ("redis", "rediss"):
+            # TCP keepalive lets the kernel notice a peer that vanished without a FIN; a
+            # Unix socket has no such option (redis-py refuses it there).
+            options["socket_keepalive"] = True
+        if scheme == "rediss":
+            # redis-py's defaults already verify; stating them keeps a future default change
+            # from silently turning verification off.
+            options.update(ssl_cert_reqs="required", ssl_check_hostname=True)
+            if ca_file is not None:
+                options["ssl_ca_certs"] = ca_file
         self._client = redis.Redis.from_url(
-            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
+            url,
+            socket_timeout=TIMEOUT_S,
+            socket_connect_timeout=TIMEOUT_S,
+            health_check_interval=HEALTH_CHECK_S,
+            retry=retry_policy(),
+            **options,
         )
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:

@@ -174,13 +174,21 @@ class Cache:
     def clear(self, kind: str | None = None) -> int:
         if self._backend is None or not self._usable():
             return 0
-        return self._backend.clear(kind)
+        try:
+            return self._backend.clear(kind)
+        except Exception as exc:
+            self._mark_unavailable(exc)
+            return 0
 
     def count_by_kind(self) -> dict[str, int]:
         """How many values of each kind the cache holds (a SCAN: seconds for millions of keys)."""
         if self._backend is None or not self._usable():
             return {}
-        return {kind: self._backend.count(kind) for kind in KINDS}
+        try:
+            return {kind: self._backend.count(kind) for kind in KINDS}
+        except Exception as exc:
+            self._mark_unavailable(exc)
+            return {}
 
     def memory(self) -> tuple[int, int] | None:
         """(bytes used, byte limit or 0) of the cache's store, or None when it cannot be asked."""
