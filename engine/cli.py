@@ -25,8 +25,10 @@ GuiOpener = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", default="minilm", help="model folder or alias (default: minilm)")
-    common.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    common.add_argument("--model", help="model folder or alias (default: the settings', else minilm)")
+    common.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], help="default: the settings', else auto"
+    )
     common.add_argument("--redis", metavar="URL", help="use this Redis/Valkey server as the cache")
     common.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -84,6 +86,7 @@ def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(getattr(args, "verbose", False))
+    _fill_defaults(args)
     try:
         if args.command in (None, "open") or (args.command == "demo" and not args.no_gui):
             if open_gui is not None and has_display():
@@ -98,6 +101,25 @@ def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -
     except KeyboardInterrupt:
         print("loupe: interrupted", file=sys.stderr)
         return 130
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """Give bare ``loupe`` the common options, and take model and device from the settings."""
+    for name, value in (
+        ("model", None),
+        ("device", None),
+        ("redis", None),
+        ("no_cache", False),
+        ("quiet", False),
+    ):
+        if not hasattr(args, name):
+            setattr(args, name, value)
+    if args.model is None or args.device is None:
+        from engine.settings import load_settings
+
+        settings = load_settings()
+        args.model = args.model or settings.model
+        args.device = args.device or settings.device
 
 
 def has_display() -> bool:

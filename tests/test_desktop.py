@@ -130,3 +130,15 @@ def test_a_bad_file_is_one_plain_message(qtbot: QtBot, window: MainWindow, tmp_p
     assert blocker.args == [f"No such file: {tmp_path / 'missing.csv'}"]
     assert window.status_label.text().startswith("Failed: No such file")
     assert not window.cancel_button.isVisible()
+
+
+def test_bare_loupe_opens_an_empty_window(qtbot: QtBot) -> None:
+    from engine import cli
+
+    args = cli.build_parser().parse_args([])
+    cli._fill_defaults(args)
+    window = create_window(args)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.dataset is None and window.status_label.text() == "Ready"
+    window.close()

@@ -47,3 +47,20 @@ def test_the_embedded_cache_takes_its_memory_limit_from_the_settings(loupe_home:
         assert memory is not None and memory[1] == 64 * 2**20
     finally:
         cache.close()
+
+
+def test_the_command_line_takes_its_model_from_the_settings(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    save_settings(Settings(model=str(tmp_path / "no-such-model")))
+    (tmp_path / "t.csv").write_text("text\nhello there\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    command = ["embed", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o.npy")]
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop.launcher", *command],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"No model folder at {tmp_path / 'no-such-model'}" in done.stderr
