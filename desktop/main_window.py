@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
+from desktop.log_view import LogView
 from desktop.map_view import MapView
 from engine.datasets import Dataset, load_csv
 from engine.demo_data import build_stdlib_dataset
@@ -76,6 +77,13 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.attention_view)
         splitter.setSizes([850, 550])
         self.setCentralWidget(splitter)
+
+        self.log_view = LogView(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_view)
+        self.log_view.hide()
+        self.log_action = self.log_view.toggleViewAction()
+        self.log_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.menuBar().addMenu("&View").addAction(self.log_action)
 
         self.status_label = QLabel("Ready")
         self.cache_label = QLabel()
@@ -216,7 +224,15 @@ class MainWindow(QMainWindow):
             # Window-modal and opened, not exec'd: the event loop (and every other job) keeps going.
             box = QMessageBox(QMessageBox.Icon.Warning, "Loupe", message, QMessageBox.StandardButton.Ok, self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            show_log = box.addButton("Show log", QMessageBox.ButtonRole.ActionRole)
+            show_log.clicked.connect(lambda: self.show_job_log(handle.job_id))
             box.open()
+
+    def show_job_log(self, job_id: int) -> None:
+        """Open the log dock on the lines of one job (the failed job's "Show log")."""
+        self.log_view.show_job(job_id)
+        self.log_view.show()
+        self.log_view.raise_()
 
     def _on_cancelled(self, handle: JobHandle) -> None:
         self._pipeline_jobs.discard(handle.job_id)

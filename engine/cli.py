@@ -9,6 +9,7 @@ data to files. The desktop is started through ``open_gui``, injected by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -68,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache = sub.add_parser("cache", parents=[common], help="cache statistics or clearing")
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--kind", choices=["emb", "proj", "attn"])
+
+    logs = sub.add_parser("logs", help="print the log file's path, or follow it")
+    logs.add_argument(
+        "--follow", "-f", action="store_true", help="print new log lines as they come (Ctrl-C stops)"
+    )
     return parser
 
 
@@ -85,7 +91,24 @@ def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -
     """Run a command; ``open_gui`` starts the desktop (None when Qt is not wanted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(getattr(args, "verbose", False))
+    from engine.logs import setup_logging
+    from engine.settings import load_settings
+
+    gelf_url = os.environ.get("LOUPE_GELF_URL") or load_settings().gelf_url or None
+    try:
+        logging_setup = setup_logging(verbose=getattr(args, "verbose", False), gelf_url=gelf_url)
+    except LoupeError as exc:  # a bad LOUPE_GELF_URL
+        print(f"loupe: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(args, open_gui)
+    finally:
+        logging_setup.close()
+
+
+def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
+    if args.command == "logs":
+        return _logs(args)
     _fill_defaults(args)
     try:
         if args.command in (None, "open") or (args.command == "demo" and not args.no_gui):
@@ -289,9 +312,50 @@ def _done_line(quiet: bool) -> None:
         print(file=sys.stderr)
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logs(args: argparse.Namespace) -> int:
+    """``loupe logs``: the JSON-lines log's path; with ``--follow``, its new lines until Ctrl-C."""
+    from engine.logs import LOG_FILE
+    from engine.paths import log_dir
+
+    path = log_dir() / LOG_FILE
+    if not args.follow:
+        print(path)
+        return 0
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops following
+        _follow(path)
+    return 0
+
+
+def _follow(path: Path, interval: float = 0.2) -> None:
+    """Print lines appended to ``path`` forever, reopening it after rotation (like ``tail -F``)."""
+    file = None
+    inode = None
+    pending = b""  # a half-written line waits for its end
+    try:
+        while True:
+            if file is None and path.exists():
+                file, inode = path.open("rb"), path.stat().st_ino
+                file.seek(0, os.SEEK_END)  # only new lines, as tail -f does after its history
+            chunk = file.read() if file is not None else b""
+            if chunk:
+                pending += chunk
+                complete, _, pending = pending.rpartition(b"\n")
+                if complete:
+                    sys.stdout.write(complete.decode("utf-8", errors="replace") + "\n")
+                    sys.stdout.flush()
+                continue
+            time.sleep(interval)
+            try:
+                rotated = path.stat().st_ino != inode
+            except FileNotFoundError:
+                rotated = True
+            if rotated and file is not None:
+                rest = pending + file.read()  # what was written just before the rotation
+                if rest:
+                    sys.stdout.write(rest.decode("utf-8", errors="replace").rstrip("\n") + "\n")
+                    sys.stdout.flush()
+                file.close()
+                file, pending = None, b""
+    finally:
+        if file is not None:
+            file.close()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import JobCancelled, LoupeError
+from engine.logs import log_context
 
 log = logging.getLogger(__name__)
 LANES = ("model", "compute", "interactive")
@@ -86,6 +87,10 @@ class ProgressMeter:
         self._listener(Progress(done, total, message, rate, eta))
 
 
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 4)
+
+
 def silent_report(done: int, total: int, message: str = "") -> None:
     """A report callback that discards progress (for tests and quiet callers)."""
 
@@ -148,32 +153,39 @@ class JobRunner:
         def run() -> None:
             if not future.set_running_or_notify_cancel():
                 return
-            try:
-                token.raise_if_cancelled()
-                result = fn(token=token, report=ProgressMeter(report))
-                # A step that cannot stop halfway (a UMAP fit) still ends as cancelled when the
-                # user asked; what it computed is already in the cache.
-                token.raise_if_cancelled()
-            except JobCancelled as exc:
-                future.set_exception(exc)
-                if on_cancelled is not None:
-                    on_cancelled(handle)
-            except LoupeError as exc:
-                future.set_exception(exc)
-                if on_error is not None:
-                    on_error(handle, str(exc), exc)
-            except Exception as exc:  # an unexpected failure: keep the traceback in the log
-                log.exception("job %s failed", name)
-                future.set_exception(exc)
-                if on_error is not None:
-                    on_error(handle, f"{name} failed unexpectedly: {exc}", exc)
-            else:
-                future.set_result(result)
-                if on_done is not None:
-                    on_done(handle, result)
-            finally:
-                with self._lock:
-                    self._live.pop(handle.job_id, None)
+            # Every record the job (and its callbacks) logs on this lane carries job_id and job.
+            with log_context(job_id=handle.job_id, job=name, lane=lane):
+                start = time.perf_counter()
+                log.info("job %s started", name)
+                try:
+                    token.raise_if_cancelled()
+                    result = fn(token=token, report=ProgressMeter(report))
+                    # A step that cannot stop halfway (a UMAP fit) still ends as cancelled when the
+                    # user asked; what it computed is already in the cache.
+                    token.raise_if_cancelled()
+                except JobCancelled as exc:
+                    log.info("job %s cancelled", name, extra={"duration_s": _since(start)})
+                    future.set_exception(exc)
+                    if on_cancelled is not None:
+                        on_cancelled(handle)
+                except LoupeError as exc:  # the user can act on it: no traceback
+                    log.warning("job %s failed: %s", name, exc, extra={"duration_s": _since(start)})
+                    future.set_exception(exc)
+                    if on_error is not None:
+                        on_error(handle, str(exc), exc)
+                except Exception as exc:  # an unexpected failure: keep the traceback in the log
+                    log.exception("job %s failed", name, extra={"duration_s": _since(start)})
+                    future.set_exception(exc)
+                    if on_error is not None:
+                        on_error(handle, f"{name} failed unexpectedly: {exc}", exc)
+                else:
+                    log.info("job %s finished", name, extra={"duration_s": _since(start)})
+                    future.set_result(result)
+                    if on_done is not None:
+                        on_done(handle, result)
+                finally:
+                    with self._lock:
+                        self._live.pop(handle.job_id, None)
 
         with self._lock:
             self._live[handle.job_id] = handle

@@ -39,7 +39,7 @@ class EmbeddingRun:
     computed: int
     from_cache: int
     truncated: int
-    input_id: str  # names exactly these rows under this model and layer (see Engine.input_id)
+    input_id: str  # names exactly these rows under this model and layer (see input_id below)
 
 
 class Engine:

@@ -32,6 +32,7 @@ class Settings:
     device: str = "auto"
     redis_url: str = ""  # empty: the embedded server
     cache_maxmemory: str = "1gb"
+    gelf_url: str = ""  # empty: no GELF sink (LOUPE_GELF_URL overrides)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
