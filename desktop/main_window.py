@@ -33,6 +33,7 @@ from desktop.map_view import MapView
 from engine.datasets import Dataset, load_csv
 from engine.demo_data import build_stdlib_dataset
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
+from engine.logs import log_context
 from engine.pipeline import EmbeddingRun, Engine
 from engine.projection import ProjectionParams
 
@@ -137,7 +138,8 @@ class MainWindow(QMainWindow):
         def embed(*, token: CancelToken, report: Report) -> EmbeddedDataset:
             report(0, 1, f"Reading {name}")
             dataset = load()
-            return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
+            with log_context(dataset=dataset.fingerprint):
+                return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
 
         # Newest dataset wins: whatever was still running for the previous one is dropped.
         for handle in self.bridge.running:

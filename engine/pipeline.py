@@ -25,6 +25,7 @@ from engine.cache.store import Cache, as_float32
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps, attention_for_text, embed_texts
 from engine.jobs import CancelToken, Report, silent_report
+from engine.logs import log_context, timed
 from engine.models import DEFAULT_MODEL, LoadedModel, ModelSpec, load_model, resolve_model
 from engine.projection import ProjectionParams, project
 
@@ -91,6 +92,15 @@ class Engine:
         """
         if not texts:
             raise BadInputError("There are no texts to embed.")
+        with (
+            log_context(model=self.spec.identity),
+            timed(log, "embeddings ready", rows=len(texts), layer=layer),
+        ):
+            return self._embeddings(texts, layer, token, report)
+
+    def _embeddings(
+        self, texts: Sequence[str], layer: int, token: CancelToken | None, report: Report
+    ) -> EmbeddingRun:
         keys = self.row_keys(texts, layer)
         cached = self.cache.get_many(keys)
         width = self.spec.width
