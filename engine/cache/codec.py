@@ -1,4 +1,4 @@
-"""The cache's value format: a small versioned header plus raw array bytes. Never pickle.
+"""The cache's value format: a small versioned header plus raw array bytes, never Python objects.
 
 Layout of an encoded value::
 
