@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,25 @@ ROOT = Path(__file__).resolve().parent.parent
 # numba's compiled UMAP kernels survive between test runs here; every run still starts
 # from an empty Loupe cache (LOUPE_HOME below).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".pytest_cache" / "numba"))
+
+
+NO_HANG_S = 3.0  # what "never a hang" means for one cache call in the tests
+
+
+def timed(call: Callable[[], Any]) -> Any:
+    """The result of ``call``, asserting it came back within :data:`NO_HANG_S`."""
+    began = time.monotonic()
+    result = call()
+    elapsed = time.monotonic() - began
+    assert elapsed < NO_HANG_S, f"cache call took {elapsed:.1f} s"
+    return result
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def valkey_pids_under(directory: Path) -> list[int]:

@@ -44,31 +44,16 @@ from engine.cache.keys import cache_key
 from engine.cache.server import find_server_binary
 from engine.cache.store import Cache
 from engine.errors import BadInputError
+from tests.conftest import free_port, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 USER = "loupe"
 SECRET = "s3cret-Loupe-7Qx"  # distinctive, so finding it anywhere in output is never a coincidence
 ACL = ["--user", USER, "on", f">{SECRET}", "~loupe:*", "+@all", "--user", "default", "off"]
-NO_HANG_S = 3.0
 NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def timed(call: Callable[[], Any]) -> Any:
-    """The result of ``call``, asserting it came back without hanging."""
-    began = time.monotonic()
-    result = call()
-    elapsed = time.monotonic() - began
-    assert elapsed < NO_HANG_S, f"cache call took {elapsed:.1f} s"
-    return result
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def vector(seed: int) -> npt.NDArray[np.float32]:

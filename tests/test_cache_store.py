@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from engine.cache.keys import KINDS, cache_key
 from engine.cache.server import ServerPaths
 from engine.cache.store import TTL_SECONDS, Cache
 from engine.pipeline import Engine
-from tests.conftest import valkey_pids_under
+from tests.conftest import free_port, timed, valkey_pids_under
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -50,7 +49,6 @@ TEXTS = [
     "Pickles belong in jars, not in caches.",
     "The last of ten texts.",
 ]
-NO_HANG_S = 3.0
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -107,21 +105,6 @@ def poisoner(kind: str, marker: Path) -> Callable[[bytes], bytes]:
 
 
 POISONS = ["pickle", "pickle-in-envelope", "random", "truncated"]
-
-
-def timed(call: Callable[[], Any]) -> Any:
-    """The result of ``call``, asserting it came back without hanging."""
-    began = time.monotonic()
-    result = call()
-    elapsed = time.monotonic() - began
-    assert elapsed < NO_HANG_S, f"cache call took {elapsed:.1f} s"
-    return result
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PlainServer:
