@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import pyqtgraph as pg
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.bridge import EngineBridge
@@ -27,6 +29,7 @@ def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Loupe")
     window = create_window(args)
+    wake = _close_on_signals(app, window)
     try:
         window.show()
         if args.command == "demo":
@@ -35,5 +38,21 @@ def run_app(args: argparse.Namespace) -> int:
             window.open_csv(args.path)
         return int(app.exec())
     finally:
+        wake.stop()
         window.bridge.shutdown()
         window.engine.cache.close()
+
+
+def _close_on_signals(app: QCoreApplication, window: MainWindow) -> QTimer:
+    """Ctrl-C or SIGTERM (a logout, ``kill``) closes the window the normal way: jobs are
+    cancelled, threads joined and the embedded server released, as with the close button.
+
+    Python runs signal handlers only when it gets control, which Qt's event loop does not
+    give it; the returned timer wakes the interpreter four times a second for that.
+    """
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: window.close())
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return wake

@@ -142,3 +142,32 @@ def test_bare_loupe_opens_an_empty_window(qtbot: QtBot) -> None:
     window.show()
     assert window.dataset is None and window.status_label.text() == "Ready"
     window.close()
+
+
+def test_sigterm_closes_the_app_like_its_close_button(loupe_home: Path) -> None:
+    """A logout or `kill` cancels jobs and releases the embedded server instead of leaving it behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "desktop.launcher"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not valkey_pids_under(loupe_home):
+            assert app.poll() is None, app.stderr.read() if app.stderr else ""
+            assert time.monotonic() < deadline, "the app never started its cache server"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the window is up and its wake-up timer running
+        app.send_signal(signal.SIGTERM)
+        _, stderr = app.communicate(timeout=30)
+        assert app.returncode == 0, stderr
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate()
+    assert not valkey_pids_under(loupe_home)
