@@ -30,6 +30,19 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--device", choices=["auto", "cpu", "cuda", "mps"], help="default: the settings', else auto"
     )
+    common.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="fetch a hub model missing from the local Hugging Face cache (default: offline)",
+    )
+    common.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let a model folder run its own Python code (only for sources you trust)",
+    )
+    common.add_argument(
+        "--pooling", choices=["mean", "cls", "last", "max"], help="override the model's pooling (embeddings)"
+    )
     common.add_argument("--redis", metavar="URL", help="use this Redis/Valkey server as the cache")
     common.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -159,7 +172,14 @@ def _run_headless(args: argparse.Namespace) -> int:
     cache = open_cache(args.redis, args.no_cache)
     if not args.quiet and args.command != "cache":
         print(f"loupe: cache: {cache.description}", file=sys.stderr)
-    engine = Engine(cache, model=args.model, device=args.device)
+    engine = Engine(
+        cache,
+        model=args.model,
+        device=args.device,
+        allow_download=getattr(args, "allow_download", False),
+        trust_remote_code=getattr(args, "trust_remote_code", False),
+        pooling=getattr(args, "pooling", None),
+    )
     report = ProgressMeter(_stderr_progress(args.quiet))
     try:
         return int(_COMMANDS[args.command](engine, args, report))

@@ -8,9 +8,9 @@ moved to the CPU as soon as it is done and the original order restored at the en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,47 @@ class EmbeddingResult:
 
 
 def default_batch_size(device: str) -> int:
-    return 128 if device == "cuda" else 32
+    """Rows per batch: measured fastest for CPU on the demo texts; GPUs want big batches."""
+    return 128 if device in {"cuda", "mps"} else CPU_BATCH_SIZE
+
+
+# Measured with tests/bench on the demo dataset (3,926 docstrings): 16/32/64/128 were within a
+# few per cent on CPU; padding waste grows with the batch, so the smallest fast size wins.
+CPU_BATCH_SIZE = 32
+
+T = TypeVar("T")
+
+
+def halving_batches(
+    count: int,
+    batch_size: int,
+    compute: Callable[[range], T],
+    *,
+    oom_errors: tuple[type[BaseException], ...] = (),
+    on_oom: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[range, T]]:
+    """Yield ``(positions, compute(positions))`` over ``range(count)`` in batches.
+
+    When ``compute`` raises one of ``oom_errors`` the same positions are retried with half
+    the batch size (``on_oom`` runs first, to free memory), and the smaller size is kept for
+    the rest: the texts come longest first, so a size that failed once would likely fail
+    again. At size 1 the error propagates. Kept free of torch so a test can inject a fake
+    out-of-memory error on a CPU-only machine.
+    """
+    size = max(1, batch_size)
+    start = 0
+    while start < count:
+        positions = range(start, min(start + size, count))
+        try:
+            result = compute(positions)
+        except oom_errors:
+            if size == 1:
+                raise
+            size = max(1, size // 2)
+            on_oom()
+            continue
+        yield positions, result
+        start = positions.stop
 
 
 def embed_texts(
@@ -43,7 +83,8 @@ def embed_texts(
     """Embed ``texts`` in order; checks ``token`` and reports progress after each batch.
 
     ``on_batch(indices, vectors)`` receives each finished batch (indices into ``texts``), so a
-    caller can store it at once and lose at most one batch if the process dies.
+    caller can store it at once and lose at most one batch if the process dies. On CUDA, a
+    batch that runs out of memory is retried at half the size (see :func:`halving_batches`).
     """
     import torch
 
@@ -53,19 +94,28 @@ def embed_texts(
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out: list[npt.NDArray[np.float32]] = [np.empty(0, np.float32)] * len(texts)
     truncated = 0
+    # Only CUDA reports running out of memory as an error worth retrying smaller.
+    cuda = model.device == "cuda"
+    oom_errors: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,) if cuda else ()
+
+    def compute(positions: range) -> tuple[npt.NDArray[np.float32], int]:
+        if token is not None:
+            token.raise_if_cancelled()
+        return _embed_batch(model, [texts[order[p]] for p in positions], layer)
+
     report(0, len(texts), "Embedding")
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            if token is not None:
-                token.raise_if_cancelled()
-            indices = order[start : start + batch_size]
-            vectors, batch_truncated = _embed_batch(model, [texts[i] for i in indices], layer)
+        batches = halving_batches(
+            len(order), batch_size, compute, oom_errors=oom_errors, on_oom=torch.cuda.empty_cache
+        )
+        for positions, (vectors, batch_truncated) in batches:
+            indices = [order[p] for p in positions]
             truncated += batch_truncated
             for index, vector in zip(indices, vectors, strict=True):
                 out[index] = vector
             if on_batch is not None:
                 on_batch(indices, vectors)
-            report(min(start + batch_size, len(texts)), len(texts), "Embedding")
+            report(positions.stop, len(texts), "Embedding")
     return EmbeddingResult(np.stack(out).astype(np.float32, copy=False), truncated)
 
 
@@ -75,17 +125,60 @@ def _embed_batch(model: LoadedModel, texts: list[str], layer: int) -> tuple[npt.
     spec = model.spec
     encoded = model.tokenizer(
         texts, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt"
-    ).to(model.device)
+    )
+    truncated = _count_truncated(encoded, spec.max_length)
+    encoded = encoded.to(model.device)
     want_hidden = layer != -1
     output = model.embedding_model()(**encoded, output_hidden_states=want_hidden)
     hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
     mask = encoded["attention_mask"]
-    # A row whose token count reached the limit was (almost always) cut short.
-    truncated = int((mask.sum(dim=1) >= spec.max_length).sum())
     pooled = _pool(hidden, mask, spec.pooling, model.tokenizer.padding_side)
     if spec.normalize:
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
     return pooled.float().cpu().numpy(), truncated
+
+
+def _count_truncated(encoded: Any, max_length: int) -> int:
+    """How many rows lost tokens to truncation, exactly.
+
+    A fast (Rust) tokenizer keeps what it cut off in each encoding's ``overflowing`` list at
+    no extra cost, which tells a cut row from one exactly ``max_length`` tokens long. A slow
+    tokenizer has no encodings; there, a row that filled the limit is counted (the rare row of
+    exactly ``max_length`` tokens is over-counted).
+    """
+    encodings = getattr(encoded, "encodings", None)
+    if encodings:
+        return sum(1 for encoding in encodings if encoding.overflowing)
+    return int((encoded["attention_mask"].sum(dim=1) >= max_length).sum())
+
+
+def token_embeddings(
+    model: LoadedModel, text: str, layer: int = -1
+) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], npt.NDArray[np.float32]]:
+    """Per-token hidden states of one text: ``(tokens, offsets, vectors [T, hidden])``.
+
+    ``layer`` -1 is the last layer; other values index ``hidden_states`` (0 = embeddings).
+    Uses the fast SDPA model; offsets are character spans, (0, 0) for special tokens.
+    """
+    import torch
+
+    if not text.strip():
+        raise BadInputError("The text is empty.")
+    encoded = model.tokenizer(
+        text,
+        truncation=True,
+        max_length=model.spec.max_length,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+    )
+    offsets = tuple((int(a), int(b)) for a, b in encoded.pop("offset_mapping")[0].tolist())
+    want_hidden = layer != -1
+    with torch.inference_mode():
+        output = model.embedding_model()(**encoded.to(model.device), output_hidden_states=want_hidden)
+        hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
+        vectors = hidden[0].float().cpu().numpy()
+    tokens = tuple(str(t) for t in model.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
+    return tokens, offsets, vectors.astype(np.float32, copy=False)
 
 
 def _pick_layer(output: Any, layer: int) -> Any:

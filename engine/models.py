@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +39,8 @@ class ModelSpec:
     max_length: int
     is_decoder: bool
     width: int | None = None  # the hidden size: the length of every embedding (None: not stated)
+    # Not part of the identity: it changes whether a model may load, never what it computes.
+    trust_remote_code: bool = False
 
     def cache_context(self) -> dict[str, Any]:
         """The parts of a cache key that depend on the model."""
@@ -48,42 +52,72 @@ class ModelSpec:
         }
 
 
-def resolve_model(name: str = DEFAULT_MODEL) -> ModelSpec:
-    """Find a model by alias (``minilm``) or local folder; read its pooling and limits.
+# Model types that are decoders even when their config names only the base architecture
+# (a folder saved from ``GPT2Model`` says "GPT2Model", not "...LMHeadModel").
+_DECODER_TYPES = frozenset(
+    {
+        "gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral", "qwen2", "qwen3",
+        "phi", "phi3", "gemma", "gemma2", "gemma3_text", "falcon", "opt", "bloom", "olmo", "olmo2",
+        "starcoder2", "smollm3", "granite",
+    }
+)  # fmt: skip
+# A hub id: "name" or "org/name", the characters the hub allows.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Fetched with --allow-download: what loading needs, and no pickled or foreign-format weights.
+_DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*/config.json"]
 
-    Raises :class:`ModelError` with one sentence when the folder is missing, has no
-    safetensors weights, or has no ``config.json``.
+
+def resolve_model(
+    name: str = DEFAULT_MODEL, *, allow_download: bool = False, trust_remote_code: bool = False
+) -> ModelSpec:
+    """Find a model by alias (``minilm``), local folder or hub id; read its pooling and limits.
+
+    A hub id (``org/name``) is looked up in the local Hugging Face cache only (``HF_HUB_CACHE``
+    or ``HF_HOME``); it is downloaded only with ``allow_download``. Raises :class:`ModelError`
+    with one sentence when the model cannot be found, has no safetensors weights, or has no
+    ``config.json``.
     """
-    path = _model_folder(name)
+    path, revision = _model_folder(name, allow_download)
     if not (path / "config.json").is_file():
         raise ModelError(f"Model folder {path} has no config.json.")
     weights = sorted(path.glob("*.safetensors"))
     if not weights:
         raise ModelError(f"Model folder {path} has no .safetensors weights (other formats are not loaded).")
     config = _read_json(path / "config.json")
-    is_decoder = bool(config.get("is_decoder")) or any(
-        arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel")
-        for arch in config.get("architectures") or []
+    is_decoder = not config.get("is_encoder_decoder") and (
+        bool(config.get("is_decoder"))
+        or str(config.get("model_type", "")) in _DECODER_TYPES
+        or any(
+            arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel")
+            for arch in config.get("architectures") or []
+        )
     )
     pooling, normalize = _sentence_transformers_pooling(path)
     max_length = int(
         _read_json(path / "sentence_bert_config.json").get("max_seq_length")
         or config.get("max_position_embeddings")
+        or config.get("n_positions")  # GPT-2 style configs
         or 512
     )
+    digest = _weights_digest(weights)
+    # A hub snapshot is named by repo id and revision; the digest still covers the bytes, so a
+    # locally edited snapshot never reuses results computed from the original weights.
+    identity = f"{name}@{revision}+{digest}" if revision else f"{path.name}@{digest}"
     return ModelSpec(
         name=name,
         path=path,
-        identity=f"{path.name}@{_weights_digest(weights)}",
+        identity=identity,
         pooling=pooling or ("last" if is_decoder else "mean"),
         normalize=normalize,
         max_length=min(max_length, 8192),
         is_decoder=is_decoder,
         width=int(config.get("hidden_size") or config.get("n_embd") or config.get("d_model") or 0) or None,
+        trust_remote_code=trust_remote_code,
     )
 
 
-def _model_folder(name: str) -> Path:
+def _model_folder(name: str, allow_download: bool) -> tuple[Path, str | None]:
+    """The model's folder, and the hub revision (snapshot sha) when it came from the hub cache."""
     package = _ALIASES.get(name.lower())
     if package is not None:
         spec = importlib.util.find_spec(package)
@@ -91,11 +125,44 @@ def _model_folder(name: str) -> Path:
             raise ModelError(
                 f"The default model is missing: install the package {package.replace('_', '-')}."
             )
-        return Path(next(iter(spec.submodule_search_locations))) / "model"
+        return Path(next(iter(spec.submodule_search_locations))) / "model", None
     path = Path(name).expanduser()
-    if not path.is_dir():
-        raise ModelError(f"No model folder at {path} (give a local Hugging Face model folder or 'minilm').")
-    return path.resolve()
+    if path.is_dir():
+        return path.resolve(), None
+    if _HUB_ID.match(name):
+        snapshot = _hub_snapshot(name, allow_download)
+        return snapshot, snapshot.name
+    raise ModelError(
+        f"No model folder at {path} (give a local Hugging Face model folder, a hub id or 'minilm')."
+    )
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (not when the hub was imported)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def _hub_snapshot(repo_id: str, allow_download: bool) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        if allow_download:
+            folder = snapshot_download(repo_id, cache_dir=hub_cache_dir(), allow_patterns=_DOWNLOAD_PATTERNS)
+        else:
+            folder = snapshot_download(repo_id, cache_dir=hub_cache_dir(), local_files_only=True)
+    except Exception as exc:  # the hub raises many kinds (offline, not found, HTTP); all mean "not here"
+        if allow_download:
+            raise ModelError(f"Cannot download {repo_id} from the Hugging Face hub: {exc}") from exc
+        raise ModelError(
+            f"{repo_id} is not a local folder and not in the Hugging Face cache at {hub_cache_dir()};"
+            " pass --allow-download to fetch it."
+        ) from exc
+    return Path(str(folder))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -224,18 +291,49 @@ class LoadedModel:
             return self._models[attn_implementation]
 
 
-def load_model(spec: ModelSpec, device: str = "auto") -> LoadedModel:
-    """Pick the device and load the tokenizer; the weights load when first used."""
+def load_model(
+    spec: ModelSpec, device: str = "auto", *, trust_remote_code: bool | None = None
+) -> LoadedModel:
+    """Pick the device and load the tokenizer; the weights load when first used.
+
+    ``trust_remote_code`` (default: the spec's, which is off unless the user turned it on)
+    lets a folder run its own Python code; without it such a folder raises :class:`ModelError`.
+    """
     from transformers import AutoTokenizer
 
+    if trust_remote_code is not None and trust_remote_code != spec.trust_remote_code:
+        spec = replace(spec, trust_remote_code=trust_remote_code)
     chosen = pick_device(device)
+    _check_remote_code(spec)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(spec.path), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(spec.path), local_files_only=True, trust_remote_code=spec.trust_remote_code
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(f"Cannot load the tokenizer from {spec.path}: {exc}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    # Pad on the right: models that number positions 0..n (GPT-2, and any model not given
+    # position ids) would shift a left-padded row's positions, so its vector would depend on
+    # the longest text in its batch. Right padding keeps each row's real tokens unchanged.
+    tokenizer.padding_side = "right"
     return LoadedModel(spec=spec, device=chosen, tokenizer=tokenizer)
+
+
+def _check_remote_code(spec: ModelSpec) -> None:
+    """Refuse, in one sentence, a folder whose architecture exists only in its own Python code."""
+    if spec.trust_remote_code:
+        return
+    config = _read_json(spec.path / "config.json")
+    if not config.get("auto_map"):
+        return
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES  # type: ignore[attr-defined]
+
+    if str(config.get("model_type", "")) not in CONFIG_MAPPING_NAMES:
+        raise ModelError(
+            f"The model in {spec.path} needs its own Python code to load;"
+            " pass --trust-remote-code only if you trust its source."
+        )
 
 
 def _load_weights(spec: ModelSpec, device: str, attn_implementation: str) -> Any:
@@ -250,7 +348,7 @@ def _load_weights(spec: ModelSpec, device: str, attn_implementation: str) -> Any
             str(spec.path),
             local_files_only=True,
             use_safetensors=True,
-            trust_remote_code=False,
+            trust_remote_code=spec.trust_remote_code,
             attn_implementation=attn_implementation,
             dtype=dtype,
         )

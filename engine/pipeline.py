@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from engine.errors import BadInputError
 from engine.inference import AttentionMaps, attention_for_text, embed_texts
 from engine.jobs import CancelToken, Report, silent_report
 from engine.logs import log_context, timed
-from engine.models import DEFAULT_MODEL, LoadedModel, ModelSpec, load_model, resolve_model
+from engine.models import DEFAULT_MODEL, LoadedModel, ModelSpec, Pooling, load_model, resolve_model
 from engine.projection import ProjectionParams, project
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,20 @@ class EmbeddingRun:
 class Engine:
     """The cache-aware pipeline used by the CLI, the desktop and tests alike."""
 
-    def __init__(self, cache: Cache, model: str = DEFAULT_MODEL, device: str = "auto") -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        *,
+        allow_download: bool = False,
+        trust_remote_code: bool = False,
+        pooling: Pooling | None = None,
+    ) -> None:
+        """``pooling`` overrides what the model folder says; it is part of every embedding key."""
         self.cache = cache
+        self._resolve_options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
+        self._pooling = pooling
         # float16 halves what embeddings take in the cache, at a relative error of at most
         # 2**-11 (about 4.9e-4) per component; exact float32 (zstd) is the default.
         self.embedding_codec: Codec = "f16-zstd" if os.environ.get("LOUPE_CACHE_FLOAT16") == "1" else "zstd"
@@ -61,7 +73,8 @@ class Engine:
     def spec(self) -> ModelSpec:
         with self._lock:
             if self._spec is None:
-                self._spec = resolve_model(self.model_name)
+                spec = resolve_model(self.model_name, **self._resolve_options)
+                self._spec = spec if self._pooling is None else replace(spec, pooling=self._pooling)
             return self._spec
 
     @property
@@ -119,6 +132,8 @@ class Engine:
             report(done_before, len(texts), "Loading the model")
             model = self.loaded_model()
             model.embedding_model()
+            if model.spec != self.spec:  # a pooling override: same weights, this engine's recipe
+                model = replace(model, spec=self.spec)
 
             def store(batch: list[int], batch_vectors: npt.NDArray[np.float32]) -> None:
                 rows = [missing[i] for i in batch]
