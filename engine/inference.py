@@ -162,16 +162,7 @@ def token_embeddings(
     """
     import torch
 
-    if not text.strip():
-        raise BadInputError("The text is empty.")
-    encoded = model.tokenizer(
-        text,
-        truncation=True,
-        max_length=model.spec.max_length,
-        return_tensors="pt",
-        return_offsets_mapping=True,
-    )
-    offsets = tuple((int(a), int(b)) for a, b in encoded.pop("offset_mapping")[0].tolist())
+    encoded, offsets, _ = _encode_one(model, text)
     want_hidden = layer != -1
     with torch.inference_mode():
         output = model.embedding_model()(**encoded.to(model.device), output_hidden_states=want_hidden)
@@ -229,10 +220,8 @@ class AttentionMaps:
         return int(self.attentions.shape[1])
 
 
-def attention_for_text(model: LoadedModel, text: str) -> AttentionMaps:
-    """Every layer's and head's attention for ``text``, from the eager attention path."""
-    import torch
-
+def _encode_one(model: LoadedModel, text: str) -> tuple[Any, tuple[tuple[int, int], ...], tuple[bool, ...]]:
+    """One text tokenised for the per-row views: model inputs, character offsets, special flags."""
     if not text.strip():
         raise BadInputError("The text is empty.")
     encoded = model.tokenizer(
@@ -243,8 +232,16 @@ def attention_for_text(model: LoadedModel, text: str) -> AttentionMaps:
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
     )
-    offsets = [(int(a), int(b)) for a, b in encoded.pop("offset_mapping")[0].tolist()]
-    special = [bool(s) for s in encoded.pop("special_tokens_mask")[0].tolist()]
+    offsets = tuple((int(a), int(b)) for a, b in encoded.pop("offset_mapping")[0].tolist())
+    special = tuple(bool(s) for s in encoded.pop("special_tokens_mask")[0].tolist())
+    return encoded, offsets, special
+
+
+def attention_for_text(model: LoadedModel, text: str) -> AttentionMaps:
+    """Every layer's and head's attention for ``text``, from the eager attention path."""
+    import torch
+
+    encoded, offsets, special = _encode_one(model, text)
     eager = model.attention_model()
     with torch.inference_mode():
         output = eager(**encoded.to(model.device), output_attentions=True)
