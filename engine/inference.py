@@ -132,7 +132,7 @@ def _embed_batch(model: LoadedModel, texts: list[str], layer: int) -> tuple[npt.
     output = model.embedding_model()(**encoded, output_hidden_states=want_hidden)
     hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
     mask = encoded["attention_mask"]
-    pooled = _pool(hidden, mask, spec.pooling, model.tokenizer.padding_side)
+    pooled = _pool(hidden, mask, spec.pooling)
     if spec.normalize:
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
     return pooled.float().cpu().numpy(), truncated
@@ -179,14 +179,13 @@ def _pick_layer(output: Any, layer: int) -> Any:
     return states[layer]
 
 
-def _pool(hidden: Any, mask: Any, pooling: str, padding_side: str) -> Any:
+def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
+    """Pool token states over the mask; batches are right-padded (load_model sets that)."""
     import torch
 
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "last":
-        if padding_side == "left":
-            return hidden[:, -1]
         last = mask.sum(dim=1) - 1
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     weights = mask.unsqueeze(-1).to(hidden.dtype)

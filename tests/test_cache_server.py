@@ -24,6 +24,7 @@ import redis
 
 from engine.cache import server as server_module
 from engine.cache.server import EmbeddedServer, NoServerBinary, ServerPaths, ServerStartError
+from tests.conftest import valkey_pids_under
 
 HOLDER = textwrap.dedent(
     """
@@ -36,22 +37,6 @@ HOLDER = textwrap.dedent(
     server.release()
     """
 )
-
-
-def server_pids(directory: Path) -> list[int]:
-    """Live valkey/redis server processes whose command line references ``directory``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(directory) in cmdline and "-server" in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -83,10 +68,10 @@ def start_holder(directory: Path) -> tuple[subprocess.Popen[str], int, bool]:
 def paths() -> Iterator[ServerPaths]:
     root = Path(tempfile.mkdtemp(prefix="lv", dir="/tmp"))
     yield ServerPaths.in_directory(root / "cache", log_directory=root / "logs")
-    for pid in server_pids(root):
+    for pid in valkey_pids_under(root):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while server_pids(root) and time.monotonic() < deadline:
+    while valkey_pids_under(root) and time.monotonic() < deadline:
         time.sleep(0.01)
     shutil.rmtree(root, ignore_errors=True)
 
@@ -180,10 +165,10 @@ def test_concurrent_starts_launch_one_server(paths: ServerPaths) -> None:
     reports = [holder_report(holder) for holder in holders]
     assert len({pid for pid, _ in reports}) == 1
     assert sorted(started for _, started in reports) == [False, False, False, True]
-    assert len(server_pids(paths.directory)) == 1
+    assert len(valkey_pids_under(paths.directory)) == 1
     for holder in holders:
         holder.communicate("", timeout=10)
-    assert server_pids(paths.directory) == []
+    assert valkey_pids_under(paths.directory) == []
 
 
 def test_server_of_sigkilled_holder_is_reused_then_stopped(paths: ServerPaths) -> None:
@@ -193,7 +178,7 @@ def test_server_of_sigkilled_holder_is_reused_then_stopped(paths: ServerPaths) -
     holder.communicate(timeout=10)  # reaps it and closes its pipes
     server = EmbeddedServer.start_or_attach(paths)
     assert (server.pid, server.started_here) == (pid, False)
-    assert server_pids(paths.directory) == [pid]
+    assert valkey_pids_under(paths.directory) == [pid]
     server.release()  # the killed holder's lease is dead, so this was the last one
     assert not alive(pid)
     assert list(paths.leases.iterdir()) == []
@@ -216,7 +201,7 @@ def test_stale_pidfile_starts_a_new_server(paths: ServerPaths, kind: str) -> Non
     try:
         server = EmbeddedServer.start_or_attach(paths)
         assert server.started_here and server.pid not in (unrelated.pid, os.getpid())
-        assert server_pids(paths.directory) == [server.pid]
+        assert valkey_pids_under(paths.directory) == [server.pid]
         with client(server) as c:
             assert c.ping()
         server.release()
@@ -231,10 +216,10 @@ def test_unresponsive_server_is_replaced(paths: ServerPaths) -> None:
     os.kill(first.pid, signal.SIGSTOP)
     second = EmbeddedServer.start_or_attach(paths, start_timeout=1.0)
     assert second.started_here and second.pid != first.pid
-    assert server_pids(paths.directory) == [second.pid]
+    assert valkey_pids_under(paths.directory) == [second.pid]
     second.release()
     first.release()
-    assert server_pids(paths.directory) == []
+    assert valkey_pids_under(paths.directory) == []
 
 
 def test_missing_binary_raises_no_server_binary(paths: ServerPaths, monkeypatch: pytest.MonkeyPatch) -> None:
