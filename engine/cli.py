@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("path", type=Path)
     embed.add_argument("--out", type=Path, required=True)
     embed.add_argument("--text-column")
-    embed.add_argument("--layer", type=int, default=-1)
+    embed.add_argument(
+        "--layer",
+        type=_layer_argument,
+        default=-1,
+        help="hidden state to pool: 0 = embeddings, -1 = last (default), 'all' = every layer in one pass",
+    )
 
     project = sub.add_parser("project", parents=[common], help="project a CSV's rows to 2-D coordinates")
     project.add_argument("path", type=Path)
@@ -206,6 +211,16 @@ def _demo(engine: object, args: argparse.Namespace, report: ProgressMeter) -> in
     return 0
 
 
+def _layer_argument(value: str) -> int | str:
+    """``--layer``: an integer (negative counts from the end) or ``all``."""
+    if value.strip().lower() == "all":
+        return "all"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a layer number or 'all'") from None
+
+
 def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     import numpy as np
 
@@ -215,7 +230,10 @@ def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> i
     assert isinstance(engine, Engine)
     _check_out(args.out, ".npy")
     dataset = load_csv(args.path, text_column=args.text_column)
-    run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
+    if args.layer == "all":
+        run = engine.all_layer_embeddings(dataset.texts, report=report)
+    else:
+        run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
     _done_line(args.quiet)
     np.save(args.out, run.vectors, allow_pickle=False)
     if not args.quiet:

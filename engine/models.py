@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.errors import ModelError
+from engine.errors import BadInputError, ModelError
 
 Pooling = Literal["mean", "cls", "last", "max"]
 DEFAULT_MODEL = "minilm"
@@ -39,8 +39,22 @@ class ModelSpec:
     max_length: int
     is_decoder: bool
     width: int | None = None  # the hidden size: the length of every embedding (None: not stated)
+    layers: int | None = None  # transformer blocks; hidden states are 0 (embeddings) .. layers
     # Not part of the identity: it changes whether a model may load, never what it computes.
     trust_remote_code: bool = False
+
+    def layer_index(self, layer: int) -> int:
+        """``layer`` as an index into the hidden states, 0 (embeddings) to ``layers`` (the last).
+
+        Negative values count from the end, so -1 and ``layers`` name the same vectors and
+        share cache entries. Raises :class:`BadInputError` with the valid range otherwise.
+        """
+        if self.layers is None:
+            return layer
+        count = self.layers + 1
+        if not -count <= layer < count:
+            raise BadInputError(f"Layer {layer} is out of range: this model has layers 0..{self.layers}.")
+        return layer % count
 
     def cache_context(self) -> dict[str, Any]:
         """The parts of a cache key that depend on the model."""
@@ -112,6 +126,8 @@ def resolve_model(
         max_length=min(max_length, 8192),
         is_decoder=is_decoder,
         width=int(config.get("hidden_size") or config.get("n_embd") or config.get("d_model") or 0) or None,
+        layers=int(config.get("num_hidden_layers") or config.get("n_layer") or config.get("num_layers") or 0)
+        or None,
         trust_remote_code=trust_remote_code,
     )
 
@@ -263,6 +279,11 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+# Half precision roughly doubles GPU throughput; embeddings keep cosine >= 0.999 with float32
+# (tests/bench/gpu_check.py). CPUs compute in float32, which matches sentence-transformers.
+_HALF_PRECISION_DEVICES = frozenset({"cuda", "mps"})
+
+
 @dataclass
 class LoadedModel:
     """A tokenizer plus the model's two forms, each loaded on first use.
@@ -277,6 +298,11 @@ class LoadedModel:
     tokenizer: Any
     _models: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def precision(self) -> str:
+        """The dtype the weights compute in: float16 on a GPU, float32 on the CPU."""
+        return "float16" if self.device in _HALF_PRECISION_DEVICES else "float32"
 
     def embedding_model(self) -> Any:
         return self._model("sdpa")
@@ -342,7 +368,7 @@ def _load_weights(spec: ModelSpec, device: str, attn_implementation: str) -> Any
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # progress is ours to report, on stderr or in the GUI
-    dtype = torch.float16 if device in {"cuda", "mps"} else torch.float32
+    dtype = torch.float16 if device in _HALF_PRECISION_DEVICES else torch.float32
     try:
         model = AutoModel.from_pretrained(
             str(spec.path),

@@ -26,7 +26,15 @@ from engine.errors import BadInputError
 from engine.inference import AttentionMaps, attention_for_text, embed_texts
 from engine.jobs import CancelToken, Report, silent_report
 from engine.logs import log_context, timed
-from engine.models import DEFAULT_MODEL, LoadedModel, ModelSpec, Pooling, load_model, resolve_model
+from engine.models import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    ModelSpec,
+    Pooling,
+    load_model,
+    pick_device,
+    resolve_model,
+)
 from engine.projection import ProjectionParams, project
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class Engine:
         self.device = device
         self._spec: ModelSpec | None = None
         self._loaded: LoadedModel | None = None
+        self._device_chosen: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -90,6 +99,16 @@ class Engine:
                 self._loaded = load_model(spec, self.device)
             return self._loaded
 
+    @property
+    def precision(self) -> str:
+        """The dtype this engine computes embeddings in (loads torch to pick the device)."""
+        if self._loaded is not None:
+            return self._loaded.precision
+        with self._lock:
+            if self._device_chosen is None:
+                self._device_chosen = pick_device(self.device)
+        return "float16" if self._device_chosen in {"cuda", "mps"} else "float32"
+
     def embeddings(
         self,
         texts: Sequence[str],
@@ -98,33 +117,48 @@ class Engine:
         token: CancelToken | None = None,
         report: Report = silent_report,
     ) -> EmbeddingRun:
-        """Embeddings of ``texts``, computing only rows missing from the cache.
+        """Embeddings of ``texts`` at one ``layer``, computing only rows missing from the cache.
 
         Computed rows are written to the cache after every batch, so a job that is cancelled or
         killed loses at most one batch and a rerun resumes from there.
         """
+        index = self.spec.layer_index(layer)
+        run = self._logged_embeddings(texts, [index], token, report)
+        return replace(run, vectors=run.vectors[:, 0])
+
+    def all_layer_embeddings(
+        self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> EmbeddingRun:
+        """Every layer's embeddings, ``[rows, layers + 1, width]`` (0 = the embedding layer).
+
+        Rows missing any layer are computed in one forward pass that pools every hidden state;
+        each layer is cached under the same key a single-layer run uses, so either kind of run
+        reuses the other's work.
+        """
+        layers = self.spec.layers
+        if layers is None:
+            raise BadInputError(f"{self.spec.name}'s config does not say how many layers it has.")
+        return self._logged_embeddings(texts, list(range(layers + 1)), token, report)
+
+    def _logged_embeddings(
+        self, texts: Sequence[str], layers: list[int], token: CancelToken | None, report: Report
+    ) -> EmbeddingRun:
         if not texts:
             raise BadInputError("There are no texts to embed.")
+        shown = layers[0] if len(layers) == 1 else "all"
         with (
             log_context(model=self.spec.identity),
-            timed(log, "embeddings ready", rows=len(texts), layer=layer),
+            timed(log, "embeddings ready", rows=len(texts), layer=shown),
         ):
-            return self._embeddings(texts, layer, token, report)
+            return self._embeddings(texts, layers, token, report)
 
     def _embeddings(
-        self, texts: Sequence[str], layer: int, token: CancelToken | None, report: Report
+        self, texts: Sequence[str], layers: list[int], token: CancelToken | None, report: Report
     ) -> EmbeddingRun:
-        keys = self.row_keys(texts, layer)
-        cached = self.cache.get_many(keys)
-        width = self.spec.width
-        vectors: list[npt.NDArray[np.float32] | None] = []
-        for key, hit in zip(keys, cached, strict=True):
-            vector = None if hit is None else as_float32(hit)
-            if vector is not None and (vector.ndim != 1 or (width is not None and vector.shape[0] != width)):
-                log.warning("cache value %s has shape %s; recomputing", key, vector.shape)
-                vector = None
-            vectors.append(vector)
-        missing = [i for i, vector in enumerate(vectors) if vector is None]
+        """``[rows, len(layers), width]`` for ``layers`` (indices into the hidden states)."""
+        keys = [self.row_keys(texts, layer) for layer in layers]  # keys[layer position][row]
+        found = [self._cached_vectors(layer_keys) for layer_keys in keys]
+        missing = [row for row in range(len(texts)) if any(column[row] is None for column in found)]
         done_before = len(texts) - len(missing)
         report(done_before, len(texts), "Embedding")
         truncated = 0
@@ -134,33 +168,76 @@ class Engine:
             model.embedding_model()
             if model.spec != self.spec:  # a pooling override: same weights, this engine's recipe
                 model = replace(model, spec=self.spec)
+            meta = {"precision": model.precision}
+            # More than one layer means all of them (0..L), so a layer's position is its index.
+            all_layers = len(layers) > 1
 
             def store(batch: list[int], batch_vectors: npt.NDArray[np.float32]) -> None:
                 rows = [missing[i] for i in batch]
-                pairs = [(keys[row], v) for row, v in zip(rows, batch_vectors, strict=True)]
-                self.cache.set_many("emb", pairs, codec_name=self.embedding_codec)
+                per_layer = batch_vectors if all_layers else batch_vectors[:, None]
+                pairs = [
+                    (keys[position][row], per_layer[i, position])
+                    for position in range(len(layers))
+                    for i, row in enumerate(rows)
+                ]
+                self.cache.set_many("emb", pairs, codec_name=self.embedding_codec, meta=meta)
 
             def overall(done: int, total: int, message: str = "") -> None:
                 report(done_before + done, len(texts), message)
 
             result = embed_texts(
-                model, [texts[i] for i in missing], layer=layer, token=token, report=overall, on_batch=store
+                model,
+                [texts[i] for i in missing],
+                layer=layers[0],
+                all_layers=all_layers,
+                token=token,
+                report=overall,
+                on_batch=store,
             )
             truncated = result.truncated
-            for row, vector in zip(missing, result.vectors, strict=True):
-                vectors[row] = vector
-        matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32, copy=False)
+            computed = result.vectors if all_layers else result.vectors[:, None]
+            for i, row in enumerate(missing):
+                for position in range(len(layers)):
+                    found[position][row] = computed[i, position]
+        matrix = np.stack(
+            [np.stack([column[row] for column in found]) for row in range(len(texts))]  # type: ignore[misc]
+        ).astype(np.float32, copy=False)
         return EmbeddingRun(
             matrix,
             computed=len(missing),
             from_cache=done_before,
             truncated=truncated,
-            input_id=input_id(keys),
+            input_id=input_id([key for layer_keys in keys for key in layer_keys]),
         )
 
+    def _cached_vectors(self, keys: list[str]) -> list[npt.NDArray[np.float32] | None]:
+        """The cached vectors for ``keys`` (None where missing, malformed or too imprecise).
+
+        Vectors computed in half precision (on a GPU) serve only runs that compute in half
+        precision too: a CPU run promises float32 results, equal to sentence-transformers to
+        1e-5, so it recomputes them, and its float32 vectors then serve everyone.
+        """
+        width = self.spec.width
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        for key, hit in zip(keys, self.cache.get_many(keys), strict=True):
+            vector = None if hit is None else as_float32(hit)
+            if vector is not None and (vector.ndim != 1 or (width is not None and vector.shape[0] != width)):
+                log.warning("cache value %s has shape %s; recomputing", key, vector.shape)
+                vector = None
+            precision = hit.meta.get("precision", "float32") if hit is not None else "float32"
+            if vector is not None and precision != "float32" and precision != self.precision:
+                vector = None
+            vectors.append(vector)
+        return vectors
+
     def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
-        """The per-row embedding keys: content addresses of each text under this model and layer."""
-        key_for = text_key_factory("emb", {**self.spec.cache_context(), "layer": layer})
+        """The per-row embedding keys: content addresses of each text under this model and layer.
+
+        The layer is normalised first (-1 is the last layer's index), so ``--layer -1`` and
+        ``--layer 6`` of a 6-layer model share their cache entries.
+        """
+        context = {**self.spec.cache_context(), "layer": self.spec.layer_index(layer)}
+        key_for = text_key_factory("emb", context)
         return [key_for(text) for text in texts]
 
     def cached_map(
