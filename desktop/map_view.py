@@ -1,4 +1,10 @@
-"""The map: one point per row, coloured by label, with a legend, hover text and clicks."""
+"""The map: one point per row, coloured by a category or a value, with hover text and clicks.
+
+Colouring is either categorical (one scatter item per category, so the legend lists them)
+or continuous (one item, a colour per point from a colour map, and the range in the legend).
+Moving to new coordinates of the same rows (another layer, another sweep cell) can be
+animated, so the eye can follow each point.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.palette import label_colors
+
+# Frames of a move between layouts; 15 frames at 16 ms is a quarter of a second.
+_ANIMATION_FRAMES = 15
+_FRAME_MS = 16
 
 
 class MapView(QWidget):
@@ -32,48 +42,87 @@ class MapView(QWidget):
             offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210)
         )
         self._items: list[pg.ScatterPlotItem] = []
+        self._rows: list[npt.NDArray[np.intp]] = []  # dataset rows of each item's points
+        self._annotations: list[pg.TextItem] = []
         self._texts: Sequence[str] = ()
         self._selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#d00", width=2), brush=None)
         self._selected.setZValue(10)
+        self._selected_row: int | None = None
         self.plot.addItem(self._selected)
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
+        self._animation = QTimer(self)
+        self._animation.setInterval(_FRAME_MS)
+        self._animation.timeout.connect(self._animation_step)
+        self._from = self._to = self.coords
+        self._frame = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
 
+    # -- what is shown -------------------------------------------------------------------
+
     def set_points(
         self, coords: npt.NDArray[np.float32], labels: Sequence[str], texts: Sequence[str], title: str
     ) -> None:
-        """Show ``coords`` (one row per dataset row); replaces whatever was shown."""
-        for item in self._items:
-            self.plot.removeItem(item)
-        self.legend.clear()
-        self._items = []
+        """Show ``coords`` (one row per dataset row) coloured by ``labels``; replaces everything."""
+        self._animation.stop()
         self._texts = texts
-        self.coords = coords
-        label_array = np.asarray(labels)
-        for label, color in label_colors(labels).items():
-            rows = np.flatnonzero(label_array == label)
-            item = pg.ScatterPlotItem(
-                x=coords[rows, 0],
-                y=coords[rows, 1],
-                data=rows,
-                size=6,
-                pen=None,
-                brush=pg.mkBrush(color),
-                hoverable=True,
-                hoverSize=10,
-                tip=self._tip,
-                name=label or "(no label)",
-            )
-            item.sigClicked.connect(self._on_clicked)
-            self.plot.addItem(item)
-            self._items.append(item)
+        self.coords = np.asarray(coords, np.float32)
+        self.set_categories(labels)
         self.plot.setTitle(title)
         self.plot.enableAutoRange()
+        self.set_annotations([])
         self.show_selected(None)
 
+    def set_categories(self, categories: Sequence[str]) -> None:
+        """Colour the current points by a category per row, one legend entry per category."""
+        values = np.asarray(categories, dtype=object)
+        groups = [
+            (name or "(no label)", color, np.flatnonzero(values == name))
+            for name, color in label_colors(list(categories)).items()
+        ]
+        self._rebuild([(name, rows, pg.mkBrush(color)) for name, color, rows in groups])
+
+    def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
+        """Colour the current points by a number per row (viridis: dark low, yellow high)."""
+        values = np.asarray(values, np.float64)
+        finite = values[np.isfinite(values)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        scaled = np.clip((values - low) / ((high - low) or 1.0), 0, 1)
+        colormap = pg.colormap.get("viridis")
+        brushes = [pg.mkBrush(color) for color in colormap.mapToQColor(np.nan_to_num(scaled))]
+        rows = np.arange(len(values))
+        self._rebuild([(f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)", rows, brushes)])
+
+    def move_to(self, coords: npt.NDArray[np.float32], *, animate: bool = True) -> None:
+        """Move the same rows to new coordinates, gliding there over a quarter of a second."""
+        coords = np.asarray(coords, np.float32)
+        if coords.shape != self.coords.shape or not animate:
+            self._animation.stop()
+            self.coords = coords
+            self._place(coords)
+            return
+        self._from, self._to, self._frame = self.coords.copy(), coords, 0
+        self._animation.start()
+
+    def set_annotations(self, annotations: Sequence[tuple[float, float, str]]) -> None:
+        """Text drawn on the map at data coordinates, for example cluster names."""
+        for item in self._annotations:
+            self.plot.removeItem(item)
+        self._annotations = []
+        for x, y, text in annotations:
+            item = pg.TextItem(text, color="#222", anchor=(0.5, 0.5), fill=pg.mkBrush(255, 255, 255, 190))
+            item.setPos(x, y)
+            item.setZValue(20)
+            self.plot.addItem(item)
+            self._annotations.append(item)
+
+    @property
+    def annotations(self) -> list[str]:
+        return [item.toPlainText() for item in self._annotations]
+
     def show_selected(self, row: int | None) -> None:
+        self._selected_row = row
         if row is None or row >= len(self.coords):
             self._selected.clear()
         else:
@@ -83,6 +132,47 @@ class MapView(QWidget):
         """Act as if the user clicked the point of ``row`` (keyboard navigation, tests)."""
         self.show_selected(row)
         self.row_clicked.emit(row)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _rebuild(self, groups: Sequence[tuple[str, npt.NDArray[np.intp], Any]]) -> None:
+        for item in self._items:
+            self.plot.removeItem(item)
+        self.legend.clear()
+        self._items, self._rows = [], []
+        for name, rows, brush in groups:
+            item = pg.ScatterPlotItem(
+                x=self.coords[rows, 0],
+                y=self.coords[rows, 1],
+                data=rows,
+                size=6,
+                pen=None,
+                brush=brush,
+                hoverable=True,
+                hoverSize=10,
+                tip=self._tip,
+                name=name,
+            )
+            item.sigClicked.connect(self._on_clicked)
+            self.plot.addItem(item)
+            self._items.append(item)
+            self._rows.append(rows)
+
+    def _place(self, coords: npt.NDArray[np.float32]) -> None:
+        for item, rows in zip(self._items, self._rows, strict=True):
+            brushes = item.data["brush"].copy()
+            item.setData(x=coords[rows, 0], y=coords[rows, 1], data=rows, brush=brushes)
+        self.show_selected(self._selected_row)
+
+    def _animation_step(self) -> None:
+        self._frame += 1
+        t = self._frame / _ANIMATION_FRAMES
+        eased = t * t * (3 - 2 * t)  # smoothstep: starts and ends gently
+        self.coords = (self._from + (self._to - self._from) * eased).astype(np.float32)
+        if self._frame >= _ANIMATION_FRAMES:
+            self._animation.stop()
+            self.coords = self._to
+        self._place(self.coords)
 
     def _tip(self, x: float, y: float, data: Any) -> str:
         text = self._texts[int(data)] if 0 <= int(data) < len(self._texts) else ""
