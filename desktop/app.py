@@ -35,7 +35,7 @@ def run_app(args: argparse.Namespace) -> int:
         if args.command == "demo":
             window.start_demo(rows=args.rows)
         elif args.command == "open":
-            window.open_csv(args.path)
+            window.open_path(args.path)
         return int(app.exec())
     finally:
         wake.stop()

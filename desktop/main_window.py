@@ -6,7 +6,6 @@ All slots run on the GUI thread; work goes to the engine through :class:`EngineB
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
 from desktop.log_view import LogView
 from desktop.map_view import MapView
-from engine.datasets import Dataset, load_csv
+from engine.datasets import Dataset, load_dataset
 from engine.demo_data import build_stdlib_dataset
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
@@ -127,9 +126,11 @@ class MainWindow(QMainWindow):
         """Build the demo dataset and embed it on the model lane; the map follows."""
         self.start_dataset(lambda: build_stdlib_dataset(max_rows=rows), "the demo dataset")
 
-    def open_csv(self, path: Path) -> None:
-        """Load a CSV (text column guessed, ``label`` column used if present) and map it."""
-        self.start_dataset(lambda: load_csv(path, label_column=_label_column(path)), path.name)
+    def open_path(self, path: Path) -> None:
+        """Load a dataset in any supported format (text and label columns guessed) and map it."""
+        self.start_dataset(lambda: load_dataset(path), path.name)
+
+    open_csv = open_path  # the name the first versions used
 
     def start_dataset(self, load: Callable[[], Dataset], name: str) -> None:
         """Load a dataset and embed it on the model lane; PCA then UMAP follow on the compute lane."""
@@ -279,13 +280,3 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)
-
-
-def _label_column(path: Path) -> str | None:
-    """``label`` if the CSV's header has it (read cheaply: the header line only)."""
-    try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-            header = next(csv.reader(handle), [])
-    except OSError:
-        return None  # load_csv reports the problem in its own words
-    return "label" if "label" in header else None

@@ -127,7 +127,7 @@ def test_open_csv_maps_its_rows_with_their_labels(qtbot: QtBot, window: MainWind
 def test_a_bad_file_is_one_plain_message(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     with qtbot.waitSignal(window.job_failed, timeout=30_000) as blocker:
         window.open_csv(tmp_path / "missing.csv")
-    assert blocker.args == [f"No such file: {tmp_path / 'missing.csv'}"]
+    assert blocker.args == [f"No such file or folder: {tmp_path / 'missing.csv'}"]
     assert window.status_label.text().startswith("Failed: No such file")
     assert not window.cancel_button.isVisible()
 
