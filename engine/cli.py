@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.cache.keys import KINDS
 from engine.errors import LoupeError
 from engine.jobs import Progress, ProgressMeter
 
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = sub.add_parser("cache", parents=[common], help="cache statistics or clearing")
     cache.add_argument("action", choices=["stats", "clear"])
-    cache.add_argument("--kind", choices=["emb", "proj", "attn"])
+    cache.add_argument("--kind", choices=list(KINDS))
 
     logs = sub.add_parser("logs", help="print the log file's path, or follow it")
     logs.add_argument(
@@ -224,12 +225,12 @@ def _layer_argument(value: str) -> int | str:
 def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     import numpy as np
 
-    from engine.datasets import load_csv
+    from engine.datasets import load_dataset
     from engine.pipeline import Engine
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".npy")
-    dataset = load_csv(args.path, text_column=args.text_column)
+    dataset = load_dataset(args.path, text_column=args.text_column)
     if args.layer == "all":
         run = engine.all_layer_embeddings(dataset.texts, report=report)
     else:
@@ -246,14 +247,14 @@ def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> i
 
 
 def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
-    from engine.datasets import load_csv
+    from engine.datasets import load_dataset
     from engine.export import write_coords_csv
     from engine.pipeline import Engine
     from engine.projection import ProjectionParams
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".csv")
-    dataset = load_csv(args.path, text_column=args.text_column, label_column=args.label_column)
+    dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
     params = ProjectionParams(method=args.method, seed=args.seed)
     # A cached map is found from the texts alone: no embeddings read, no model, no torch.
     coords = engine.cached_map(dataset.texts, params, layer=args.layer)
@@ -316,10 +317,10 @@ _COMMANDS: dict[str, Callable[[object, argparse.Namespace, ProgressMeter], int]]
 
 
 def _check_out(path: Path, suffix: str) -> None:
-    if path.suffix.lower() != suffix:
-        raise LoupeError(f"--out must end in {suffix}, not {path.name!r}.")
-    if not path.parent.is_dir():
-        raise LoupeError(f"Cannot write {path}: the folder {path.parent} does not exist.")
+    """Refuse an output path that cannot be written before any work starts."""
+    from engine.datasets import check_writable
+
+    check_writable(path, (suffix,))
 
 
 def _stderr_progress(quiet: bool) -> Callable[[Progress], None]:

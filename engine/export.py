@@ -8,8 +8,9 @@ without any display.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -73,17 +74,32 @@ def write_coords_csv(
     coords: npt.NDArray[np.float32],
     labels: Sequence[str],
     texts: Sequence[str] | None = None,
+    *,
+    extra: Mapping[str, Sequence[Any]] | None = None,
 ) -> Path:
-    """Write ``row,x,y,label[,text]`` for every row, in dataset order."""
+    """Write ``row,x,y,label[,extra columns...][,text]`` for every row, in dataset order.
+
+    ``extra`` adds named columns (clusters, faithfulness); floats are written with 6
+    significant digits.
+    """
     _writable(path)
+    extra = dict(extra or {})
+    for name, values in extra.items():
+        if len(values) != len(coords):
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(coords)} rows")
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", "x", "y", "label"] + (["text"] if texts is not None else []))
+        writer.writerow(["row", "x", "y", "label", *extra] + (["text"] if texts is not None else []))
         for row, ((x, y), label) in enumerate(zip(coords.tolist(), labels, strict=True)):
+            cells = [_cell(values[row]) for values in extra.values()]
             writer.writerow(
-                [row, f"{x:.6g}", f"{y:.6g}", label] + ([texts[row]] if texts is not None else [])
+                [row, f"{x:.6g}", f"{y:.6g}", label, *cells] + ([texts[row]] if texts is not None else [])
             )
     return path
+
+
+def _cell(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float | np.floating) else value
 
 
 def _writable(path: Path) -> None:

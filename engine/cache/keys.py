@@ -14,7 +14,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 PREFIX = f"loupe:v{SCHEMA_VERSION}:"
-KINDS = ("emb", "proj", "attn")
+KINDS = ("emb", "proj", "attn", "ana")  # ana: analysis of a map (clusters, neighbourhoods)
 
 
 def _canonical(parts: Mapping[str, Any]) -> bytes:
