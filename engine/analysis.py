@@ -260,6 +260,11 @@ def faithfulness(
     return np.asarray(shared / k, dtype=np.float32)
 
 
+def trust_neighbours(rows: int, wanted: int = 10) -> int:
+    """``wanted`` neighbours for :func:`trustworthiness`, fewer for a map too small to allow them."""
+    return max(1, min(wanted, (rows - 1) // 2))
+
+
 def trustworthiness(
     vectors: FloatArray, coords: FloatArray, k: int = 10, *, max_rows: int = 2000, seed: int = 0
 ) -> float:

@@ -22,6 +22,7 @@ from engine.cache.codec import Codec, Decoded
 from engine.cache.decorator import cached
 from engine.cache.keys import cache_key, text_key_factory
 from engine.cache.store import Cache, as_float32
+from engine.datasets import Dataset
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps, attention_for_text, embed_texts
 from engine.jobs import CancelToken, Report, silent_report
@@ -36,6 +37,7 @@ from engine.models import (
     resolve_model,
 )
 from engine.projection import ProjectionParams, project
+from engine.sweep import SweepResult
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,21 @@ class Engine:
         index = self.spec.layer_index(layer)
         run = self._logged_embeddings(texts, [index], token, report)
         return replace(run, vectors=run.vectors[:, 0])
+
+    def dataset_embeddings(
+        self,
+        dataset: Dataset,
+        *,
+        layer: int = -1,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> EmbeddingRun:
+        """The dataset's own vectors when it came with a ``.npy`` file, else :meth:`embeddings`."""
+        if dataset.vectors is None:
+            return self.embeddings(dataset.texts, layer=layer, token=token, report=report)
+        vectors = np.asarray(dataset.vectors, np.float32)
+        report(len(vectors), len(vectors), "Precomputed vectors")
+        return EmbeddingRun(vectors, computed=0, from_cache=0, truncated=0, input_id=_matrix_digest(vectors))
 
     def all_layer_embeddings(
         self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
@@ -300,6 +317,119 @@ class Engine:
         """Attention maps for one text, from the eager attention path (or the cache)."""
         return attention_for_text(self.loaded_model(), text)
 
+    def layer_maps(
+        self,
+        texts: Sequence[str],
+        params: ProjectionParams,
+        *,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> list[npt.NDArray[np.float32]]:
+        """A map of every layer, aligned (Procrustes) so that a slider can move between them.
+
+        Embeddings of every layer come from one forward pass; each layer's map goes through
+        :meth:`projection`, so it is cached under the same key as a main map of that layer.
+        """
+        from engine.layer_maps import layer_maps
+
+        run = self.all_layer_embeddings(texts, token=token, report=report)
+        layer_ids = {
+            _matrix_digest(run.vectors[:, layer]): input_id(self.row_keys(texts, layer))
+            for layer in range(run.vectors.shape[1])
+        }
+
+        def project_layer(vectors: npt.NDArray[np.float32], layer_params: ProjectionParams) -> Any:
+            return self.projection(vectors, layer_params, input_id=layer_ids.get(_matrix_digest(vectors)))
+
+        return layer_maps(run.vectors, params, token=token, report=report, project_layer=project_layer)
+
+    def sweep(
+        self,
+        run: EmbeddingRun,
+        base: ProjectionParams,
+        axis_x: tuple[str, Sequence[Any]],
+        axis_y: tuple[str, Sequence[Any]],
+        *,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> SweepResult:
+        """A grid of maps over two parameters; every cell is a cached :meth:`projection`."""
+        from engine.sweep import sweep
+
+        return sweep(
+            run.vectors,
+            base,
+            axis_x,
+            axis_y,
+            token=token,
+            report=report,
+            project_cell=lambda params: self.projection(run.vectors, params, input_id=run.input_id),
+        )
+
+    @cached(
+        "ana",
+        key=lambda engine, coords, texts, min_cluster_size=None: {
+            "analysis": "clusters",
+            "coords": _matrix_digest(coords),
+            "texts": input_id(texts),
+            "min_cluster_size": min_cluster_size,
+            "versions": _versions("scikit-learn"),
+        },
+        store=lambda result: (result.labels, {"names": {str(k): v for k, v in result.names.items()}}),
+        load=lambda decoded, *call, **kwargs: Clustering(
+            labels=np.asarray(decoded.array, np.int32),
+            names={int(k): str(v) for k, v in decoded.meta["names"].items()},
+        ),
+    )
+    def clusters(
+        self, coords: npt.NDArray[np.float32], texts: Sequence[str], min_cluster_size: int | None = None
+    ) -> Clustering:
+        """HDBSCAN clusters of the map (what the eye sees) with names from their texts' keywords."""
+        from engine.analysis import cluster_names, clusters
+
+        result = clusters(coords, min_cluster_size=min_cluster_size)
+        return Clustering(result.labels, cluster_names(texts, result.labels))
+
+    @cached(
+        "ana",
+        key=lambda engine, vectors, coords, k=10, **kw: {
+            "analysis": "faithfulness",
+            "input": kw.get("input_id") or _matrix_digest(vectors),
+            "coords": _matrix_digest(coords),
+            "k": k,
+        },
+    )
+    def faithfulness(
+        self,
+        vectors: npt.NDArray[np.float32],
+        coords: npt.NDArray[np.float32],
+        k: int = 10,
+        *,
+        input_id: str | None = None,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> npt.NDArray[np.float32]:
+        """Per row, the share of its k model-space neighbours that are also its map neighbours."""
+        from engine.analysis import faithfulness
+
+        return faithfulness(vectors, coords, k, token=token, report=report)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """HDBSCAN clusters of a map and their c-TF-IDF names (``labels`` -1 is noise)."""
+
+    labels: npt.NDArray[np.int32]
+    names: dict[int, str]
+
+    def centres(self, coords: npt.NDArray[np.float32]) -> list[tuple[float, float, str]]:
+        """Where to draw each cluster's name: the median of its points."""
+        centres = []
+        for cluster, name in sorted(self.names.items()):
+            x, y = np.median(coords[self.labels == cluster], axis=0)
+            centres.append((float(x), float(y), name))
+        return centres
+
 
 def input_id(row_keys: Sequence[str]) -> str:
     """A digest of the row keys, in order: names an embedding matrix without reading it."""
@@ -308,6 +438,12 @@ def input_id(row_keys: Sequence[str]) -> str:
         digest.update(key.encode("ascii"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in names}
 
 
 def _matrix_digest(vectors: npt.NDArray[np.float32]) -> str:
