@@ -14,6 +14,7 @@ from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
 from engine.cache.connect import open_cache
 from engine.pipeline import Engine
+from engine.projection import warm_up_in_background
 
 
 def create_window(args: argparse.Namespace) -> MainWindow:
@@ -30,6 +31,9 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationName("Loupe")
     window = create_window(args)
     wake = _close_on_signals(app, window)
+    # Compile (or load) UMAP's numba kernels while the model embeds, so the first map of the
+    # session does not wait for them; a daemon thread, so quitting never waits for it.
+    warm_up_in_background(rows=getattr(args, "rows", None) if args.command == "demo" else None)
     try:
         window.show()
         if args.command == "demo":

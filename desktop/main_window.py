@@ -22,19 +22,25 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
 from desktop.log_view import LogView
+from desktop.map_controls import MapControls
 from desktop.map_view import MapView
+from desktop.neighbours_view import NeighboursView
+from desktop.sweep_view import SweepDialog
 from engine.datasets import Dataset, load_dataset
 from engine.demo_data import build_stdlib_dataset
+from engine.errors import LoupeError
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
-from engine.pipeline import EmbeddingRun, Engine
+from engine.pipeline import Clustering, EmbeddingRun, Engine
 from engine.projection import ProjectionParams
+from engine.sweep import SweepCell, SweepResult
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,34 @@ class EmbeddedDataset:
 class Layout:
     method: str
     coords: npt.NDArray[np.float32]
+    params: ProjectionParams | None = None  # None for the PCA preview
+
+
+@dataclass(frozen=True)
+class MapScores:
+    """What the window shows about a map: its clusters and its trustworthiness."""
+
+    coords: npt.NDArray[np.float32]
+    clustering: Clustering
+    trustworthiness: float
+
+
+@dataclass(frozen=True)
+class LayerMaps:
+    maps: list[npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    coords: npt.NDArray[np.float32]
+    values: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    row: int
+    indices: npt.NDArray[np.intp]
+    distances: npt.NDArray[np.float32]
 
 
 class MainWindow(QMainWindow):
@@ -68,13 +102,30 @@ class MainWindow(QMainWindow):
         self.embedded: EmbeddingRun | None = None
         self._attention_job: JobHandle | None = None
         self._pipeline_jobs: set[int] = set()
+        self._side_jobs: set[int] = set()  # quick jobs shown without progress (neighbours)
         self.shown_method: str | None = None
+        self.coords: npt.NDArray[np.float32] | None = None  # the main map, in dataset order
+        self.scores: MapScores | None = None
+        self.faithfulness: Faithfulness | None = None
+        self.layer_maps: list[npt.NDArray[np.float32]] = []
+        self.sweep_dialog: SweepDialog | None = None
 
         self.map_view = MapView()
+        self.map_controls = MapControls()
         self.attention_view = AttentionView()
+        self.neighbours_view = NeighboursView()
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.map_controls)
+        left_layout.addWidget(self.map_view, 1)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.attention_view)
+        right.addWidget(self.neighbours_view)
+        right.setSizes([600, 220])
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.map_view)
-        splitter.addWidget(self.attention_view)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
         splitter.setSizes([850, 550])
         self.setCentralWidget(splitter)
 
@@ -107,6 +158,12 @@ class MainWindow(QMainWindow):
         self._cache_timer.start(3000)
 
         self.map_view.row_clicked.connect(self._on_row_clicked)
+        self.neighbours_view.row_chosen.connect(self.map_view.click_row)
+        self.map_controls.params_applied.connect(self.apply_params)
+        self.map_controls.colouring_changed.connect(self._recolour)
+        self.map_controls.layers_requested.connect(self.start_layer_maps)
+        self.map_controls.layer_changed.connect(self.show_layer)
+        self.map_controls.sweep_requested.connect(self.open_sweep)
         bridge.progress.connect(self._on_progress)
         bridge.finished.connect(self._on_finished)
         bridge.failed.connect(self._on_failed)
@@ -140,7 +197,8 @@ class MainWindow(QMainWindow):
             report(0, 1, f"Reading {name}")
             dataset = load()
             with log_context(dataset=dataset.fingerprint):
-                return EmbeddedDataset(dataset, engine.embeddings(dataset.texts, token=token, report=report))
+                run = engine.dataset_embeddings(dataset, token=token, report=report)
+                return EmbeddedDataset(dataset, run)
 
         # Newest dataset wins: whatever was still running for the previous one is dropped.
         for handle in self.bridge.running:
@@ -150,16 +208,23 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Loupe — {name}")
         self._start_pipeline_job("model", f"Embedding {name}", embed)
 
-    def _start_projection(self, method: str) -> None:
+    def _start_projection(self, params: ProjectionParams, *, preview: bool = False) -> None:
+        """Compute (or fetch) a map on the compute lane; a preview never replaces a real map."""
         assert self.embedded is not None
         run, engine = self.embedded, self.engine
-        params = ProjectionParams(method="pca" if method == "pca" else "umap")
 
         def project(*, token: CancelToken, report: Report) -> Layout:
             coords = engine.projection(run.vectors, params, input_id=run.input_id, token=token, report=report)
-            return Layout(method, coords)
+            return Layout(params.method, coords, None if preview else params)
 
-        self._start_pipeline_job("compute", f"{method.upper()} layout", project)
+        self._start_pipeline_job("compute", f"{params.method.upper()} layout", project)
+
+    def apply_params(self, params: ProjectionParams) -> None:
+        """The map controls' Apply: the main map with these settings."""
+        if self.embedded is None:
+            self.map_controls.error.setText("Open a dataset first.")
+            return
+        self._start_projection(params)
 
     def _start_pipeline_job(self, lane: str, name: str, fn: JobFn) -> None:
         handle = self.bridge.submit(lane, name, fn)
@@ -168,6 +233,10 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, 0)  # busy until the first progress report
         self.progress_bar.setVisible(True)
         self.cancel_button.setVisible(True)
+
+    def _start_side_job(self, name: str, fn: JobFn) -> None:
+        """A quick job whose result is shown without the status bar's progress and Cancel."""
+        self._side_jobs.add(self.bridge.submit("interactive", name, fn).job_id)
 
     def cancel_jobs(self) -> None:
         self.bridge.cancel_all()
@@ -189,7 +258,9 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{progress.message}: {progress.done}/{progress.total}{rate}{eta}")
 
     def _on_finished(self, handle: JobHandle, result: object) -> None:
-        if handle.job_id not in self._pipeline_jobs and handle is not self._attention_job:
+        side = handle.job_id in self._side_jobs
+        self._side_jobs.discard(handle.job_id)
+        if handle.job_id not in self._pipeline_jobs and handle is not self._attention_job and not side:
             return  # superseded: a newer dataset or click has taken its place
         if isinstance(result, EmbeddedDataset):
             self._pipeline_jobs.discard(handle.job_id)
@@ -198,28 +269,166 @@ class MainWindow(QMainWindow):
             self.status_label.setText(
                 f"{len(result.dataset)} rows embedded ({run.computed} computed, {run.from_cache} from cache)"
             )
-            self._start_projection("pca")
-            self._start_projection("umap")
+            self.layer_maps = []
+            self.map_controls.layer.setEnabled(False)
+            self._start_projection(ProjectionParams(method="pca"), preview=True)
+            self._start_projection(self._params())
         elif isinstance(result, Layout):
             self._pipeline_jobs.discard(handle.job_id)
             self._show_layout(result)
+        elif isinstance(result, MapScores | Faithfulness | LayerMaps | SweepResult | Neighbours):
+            self._pipeline_jobs.discard(handle.job_id)
+            self._show_analysis(result)
         elif handle is self._attention_job:
             self._show_attention(result)
         self._update_busy()
         self._update_cache_label()
 
+    def _params(self) -> ProjectionParams:
+        try:
+            return self.map_controls.params()
+        except LoupeError:
+            return ProjectionParams()
+
     def _show_layout(self, layout: Layout) -> None:
         assert self.dataset is not None
-        if layout.method == "pca" and self.shown_method == "umap":
-            return  # a cached UMAP can arrive first; never replace it with the preview
-        self.shown_method = layout.method
-        title = "UMAP" if layout.method == "umap" else "PCA preview (UMAP layout on its way)"
+        preview = layout.params is None
+        if preview and self.coords is not None and self.shown_method != "pca-preview":
+            return  # the real map can arrive first (cached); never replace it with the preview
+        self.shown_method = "pca-preview" if preview else layout.method
+        if preview:
+            title = "PCA preview (the map is on its way)"
+        else:
+            assert layout.params is not None
+            title = _describe(layout.params)
+        self.coords = layout.coords
+        self.scores = self.faithfulness = None
         self.map_view.set_points(layout.coords, self.dataset.labels, self.dataset.texts, title)
         self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
         self.map_ready.emit(layout.method)
+        if not preview:
+            self.map_controls.set_score("")
+            self._start_scores()
+
+    # -- analysis of the shown map: clusters, trustworthiness, faithfulness -----------------
+
+    def _start_scores(self) -> None:
+        assert self.dataset is not None and self.embedded is not None and self.coords is not None
+        coords, vectors, texts, engine = self.coords, self.embedded.vectors, self.dataset.texts, self.engine
+
+        def score(*, token: CancelToken, report: Report) -> MapScores:
+            from engine.analysis import trust_neighbours, trustworthiness
+
+            report(0, 1, "Clustering the map")
+            clustering = engine.clusters(coords, texts)
+            trust = trustworthiness(vectors, coords, k=trust_neighbours(len(coords)))
+            return MapScores(coords, clustering, trust)
+
+        self._start_pipeline_job("compute", "Clusters and trustworthiness", score)
+
+    def _start_faithfulness(self) -> None:
+        assert self.embedded is not None and self.coords is not None
+        coords, run, engine = self.coords, self.embedded, self.engine
+
+        def faith(*, token: CancelToken, report: Report) -> Faithfulness:
+            values = engine.faithfulness(
+                run.vectors, coords, input_id=run.input_id, token=token, report=report
+            )
+            return Faithfulness(coords, values)
+
+        self._start_pipeline_job("compute", "Faithfulness", faith)
+
+    def _recolour(self, colouring: str | None = None) -> None:
+        """Colour the shown map by label, cluster or faithfulness (computing it if needed)."""
+        if self.dataset is None or self.coords is None:
+            return
+        colouring = colouring or str(self.map_controls.colouring.currentData())
+        if colouring == "label":
+            self.map_view.set_categories(self.dataset.labels)
+            self.map_view.set_annotations([])
+        elif colouring == "cluster":
+            if self.scores is None or self.scores.coords is not self.coords:
+                return  # the scores job is on its way and recolours when it lands
+            clustering = self.scores.clustering
+            names = [clustering.names.get(int(c), "noise") for c in clustering.labels]
+            self.map_view.set_categories(names, muted="noise", legend=False)  # names are on the map
+            self.map_view.set_annotations(clustering.centres(self.map_view.coords))
+        elif colouring == "faithfulness":
+            if self.faithfulness is None or self.faithfulness.coords is not self.coords:
+                self._start_faithfulness()
+                return
+            self.map_view.set_values(self.faithfulness.values, "faithfulness")
+            self.map_view.set_annotations([])
+
+    def _show_analysis(self, result: object) -> None:
+        if isinstance(result, MapScores) and result.coords is self.coords:
+            self.scores = result
+            count = len(result.clustering.names)
+            self.map_controls.set_score(f"trustworthiness {result.trustworthiness:.3f} · {count} clusters")
+            self.status_label.setText(
+                f"{self.map_view.plot.titleLabel.text}: {len(result.coords)} rows,"
+                f" trustworthiness {result.trustworthiness:.3f}. Click a point for attention and neighbours."
+            )
+            self._recolour()
+        elif isinstance(result, Faithfulness) and result.coords is self.coords:
+            self.faithfulness = result
+            self._recolour()
+        elif isinstance(result, LayerMaps):
+            self.layer_maps = result.maps
+            self.map_controls.set_layer_count(len(result.maps) - 1)
+            self.status_label.setText(f"{len(result.maps)} layer maps ready: move the slider to see each.")
+        elif isinstance(result, SweepResult) and self.sweep_dialog is not None and self.dataset is not None:
+            self.sweep_dialog.show_result(result, self.dataset.labels)
+        elif isinstance(result, Neighbours) and self.dataset is not None:
+            self.neighbours_view.set_neighbours(
+                result.row, result.indices, result.distances, self.dataset.texts, self.dataset.labels
+            )
+
+    # -- per-layer maps and sweeps -------------------------------------------------------
+
+    def start_layer_maps(self) -> None:
+        """Every layer's embeddings (one pass) and maps, aligned, for the layer slider."""
+        if self.dataset is None:
+            return
+        texts, engine, params = self.dataset.texts, self.engine, self._params()
+
+        def maps(*, token: CancelToken, report: Report) -> LayerMaps:
+            return LayerMaps(engine.layer_maps(texts, params, token=token, report=report))
+
+        self._start_pipeline_job("model", "Layer maps", maps)
+
+    def show_layer(self, layer: int) -> None:
+        """Glide the map to layer ``layer``'s map (the colours stay; scores are for the main map)."""
+        if 0 <= layer < len(self.layer_maps):
+            self.map_view.move_to(self.layer_maps[layer])
+            self.map_view.plot.setTitle(f"Layer {layer} of {len(self.layer_maps) - 1} (aligned)")
+
+    def open_sweep(self) -> None:
+        if self.embedded is None:
+            self.map_controls.error.setText("Open a dataset first.")
+            return
+        self.sweep_dialog = SweepDialog(self._params(), self)
+        self.sweep_dialog.run_requested.connect(self._start_sweep)
+        self.sweep_dialog.cell_chosen.connect(self._choose_sweep_cell)
+        self.sweep_dialog.show()
+
+    def _start_sweep(self, axis_x: tuple[str, list[str]], axis_y: tuple[str, list[str]]) -> None:
+        assert self.embedded is not None and self.sweep_dialog is not None
+        run, engine, base = self.embedded, self.engine, self.sweep_dialog.base
+
+        def sweep(*, token: CancelToken, report: Report) -> SweepResult:
+            return engine.sweep(run, base, axis_x, axis_y, token=token, report=report)
+
+        self._start_pipeline_job("compute", "Sweep", sweep)
+
+    def _choose_sweep_cell(self, cell: SweepCell) -> None:
+        self.map_controls.set_params(cell.params)
+        self._show_layout(Layout(cell.params.method, cell.coords, cell.params))
 
     def _on_failed(self, handle: JobHandle, message: str) -> None:
         self._pipeline_jobs.discard(handle.job_id)
+        if handle.name == "Sweep" and self.sweep_dialog is not None:
+            self.sweep_dialog.show_error(message)
         self._update_busy()
         self.status_label.setText(f"Failed: {message}")
         self.job_failed.emit(message)
@@ -261,6 +470,15 @@ class MainWindow(QMainWindow):
             return row, engine.attention(text)
 
         self._attention_job = self.bridge.submit("interactive", f"attention for row {row}", attention)
+        if self.embedded is not None:
+            vectors = self.embedded.vectors
+
+            def neighbours(*, token: CancelToken, report: Report) -> Neighbours:
+                from engine.analysis import nearest_neighbours
+
+                return Neighbours(row, *nearest_neighbours(vectors, row, k=10))
+
+            self._start_side_job(f"neighbours of row {row}", neighbours)
 
     def _show_attention(self, result: object) -> None:
         assert self.dataset is not None and isinstance(result, tuple)
@@ -280,3 +498,16 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)
+
+
+def _describe(params: ProjectionParams) -> str:
+    """A map's title: the method and the parameters that differ from their defaults."""
+    from engine.projection import PARAMETERS
+
+    names = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+    changed = [
+        f"{name}={value}"
+        for name, value in params.settings().items()
+        if value != PARAMETERS[params.method][name].default
+    ]
+    return " ".join([names.get(params.method, params.method), *changed, f"(seed {params.seed})"])

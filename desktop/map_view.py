@@ -23,6 +23,7 @@ from engine.palette import label_colors
 # Frames of a move between layouts; 15 frames at 16 ms is a quarter of a second.
 _ANIMATION_FRAMES = 15
 _FRAME_MS = 16
+_MUTED = "#d0d0d0"
 
 
 class MapView(QWidget):
@@ -74,14 +75,23 @@ class MapView(QWidget):
         self.set_annotations([])
         self.show_selected(None)
 
-    def set_categories(self, categories: Sequence[str]) -> None:
-        """Colour the current points by a category per row, one legend entry per category."""
+    def set_categories(
+        self, categories: Sequence[str], *, muted: str | None = None, legend: bool = True
+    ) -> None:
+        """Colour the current points by a category per row, one legend entry per category.
+
+        ``muted`` (for example cluster noise) is drawn light grey, under the others; without
+        ``legend`` the categories are named some other way (cluster names drawn on the map).
+        """
         values = np.asarray(categories, dtype=object)
+        colours = label_colors([c for c in categories if c != muted])
+        if muted is not None and muted in set(categories):
+            colours = {muted: _MUTED, **colours}
         groups = [
-            (name or "(no label)", color, np.flatnonzero(values == name))
-            for name, color in label_colors(list(categories)).items()
+            (name or "(no label)", pg.mkBrush(colour), np.flatnonzero(values == name))
+            for name, colour in colours.items()
         ]
-        self._rebuild([(name, rows, pg.mkBrush(color)) for name, color, rows in groups])
+        self._rebuild([(name, rows, brush) for name, brush, rows in groups], legend=legend)
 
     def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
         """Colour the current points by a number per row (viridis: dark low, yellow high)."""
@@ -135,10 +145,13 @@ class MapView(QWidget):
 
     # -- internals -----------------------------------------------------------------------
 
-    def _rebuild(self, groups: Sequence[tuple[str, npt.NDArray[np.intp], Any]]) -> None:
+    def _rebuild(
+        self, groups: Sequence[tuple[str, npt.NDArray[np.intp], Any]], *, legend: bool = True
+    ) -> None:
         for item in self._items:
             self.plot.removeItem(item)
         self.legend.clear()
+        self.legend.setVisible(legend)
         self._items, self._rows = [], []
         for name, rows, brush in groups:
             item = pg.ScatterPlotItem(
@@ -151,7 +164,7 @@ class MapView(QWidget):
                 hoverable=True,
                 hoverSize=10,
                 tip=self._tip,
-                name=name,
+                name=name if legend else None,
             )
             item.sigClicked.connect(self._on_clicked)
             self.plot.addItem(item)

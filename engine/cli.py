@@ -16,10 +16,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cache.keys import KINDS
 from engine.errors import LoupeError
 from engine.jobs import Progress, ProgressMeter
+
+if TYPE_CHECKING:
+    from engine.datasets import Dataset
+    from engine.pipeline import Engine
+    from engine.projection import ProjectionParams
 
 log = logging.getLogger("loupe")
 GuiOpener = Callable[[argparse.Namespace], int]
@@ -77,9 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument("--out", type=Path, required=True)
     project.add_argument("--text-column")
     project.add_argument("--label-column")
-    project.add_argument("--method", default="umap", choices=["umap", "pca"])
+    project.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    project.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter of the method, e.g. n_neighbors=30 (repeat for more)",
+    )
     project.add_argument("--seed", type=int, default=42)
-    project.add_argument("--layer", type=int, default=-1)
+    project.add_argument(
+        "--layer",
+        type=_layer_argument,
+        default=-1,
+        help="the layer to map (-1 = last); 'all' writes every layer's map, aligned, as layer,row,x,y,label",
+    )
+    project.add_argument(
+        "--analyse",
+        action="store_true",
+        help="add cluster, cluster_name and faithfulness columns and print the map's trustworthiness",
+    )
 
     attention = sub.add_parser("attention", parents=[common], help="attention maps of one text to .npz")
     attention.add_argument("--text", required=True)
@@ -254,18 +277,74 @@ def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) ->
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".csv")
+    params = ProjectionParams.from_options(args.method, _param_options(args.param), seed=args.seed)
     dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
-    params = ProjectionParams(method=args.method, seed=args.seed)
+    if args.layer == "all":
+        return _project_layers(engine, dataset, params, args, report)
     # A cached map is found from the texts alone: no embeddings read, no model, no torch.
-    coords = engine.cached_map(dataset.texts, params, layer=args.layer)
+    coords = None
+    if dataset.vectors is None:
+        coords = engine.cached_map(dataset.texts, params, layer=args.layer)
+    run = None
+    if coords is None or args.analyse:
+        run = engine.dataset_embeddings(dataset, layer=args.layer, report=report)
     if coords is None:
-        run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
+        assert run is not None
         coords = engine.projection(run.vectors, params, input_id=run.input_id, report=report)
+    extra: dict[str, Sequence[object]] = {}
+    trust = None
+    if args.analyse:
+        from engine.analysis import trust_neighbours, trustworthiness
+
+        assert run is not None
+        clustering = engine.clusters(coords, dataset.texts)
+        extra["cluster"] = [int(c) for c in clustering.labels]
+        extra["cluster_name"] = [clustering.names.get(int(c), "") for c in clustering.labels]
+        extra["faithfulness"] = [
+            float(v) for v in engine.faithfulness(run.vectors, coords, input_id=run.input_id, report=report)
+        ]
+        trust = trustworthiness(run.vectors, coords, k=trust_neighbours(len(coords)))
     _done_line(args.quiet)
-    write_coords_csv(args.out, coords, dataset.labels)
+    write_coords_csv(args.out, coords, dataset.labels, extra=extra)
     if not args.quiet:
         print(f"loupe: wrote {args.out} ({len(dataset)} rows)", file=sys.stderr)
+        if trust is not None:
+            print(f"loupe: trustworthiness {trust:.3f} (cosine)", file=sys.stderr)
     return 0
+
+
+def _project_layers(
+    engine: Engine,
+    dataset: Dataset,
+    params: ProjectionParams,
+    args: argparse.Namespace,
+    report: ProgressMeter,
+) -> int:
+    """``loupe project --layer all``: every layer's map, aligned, in one long CSV."""
+    import csv
+
+    maps = engine.layer_maps(dataset.texts, params, report=report)
+    _done_line(args.quiet)
+    with args.out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["layer", "row", "x", "y", "label"])
+        for layer, coords in enumerate(maps):
+            for row, ((x, y), label) in enumerate(zip(coords.tolist(), dataset.labels, strict=True)):
+                writer.writerow([layer, row, f"{x:.6g}", f"{y:.6g}", label])
+    if not args.quiet:
+        print(f"loupe: wrote {args.out} ({len(maps)} layers x {len(dataset)} rows)", file=sys.stderr)
+    return 0
+
+
+def _param_options(pairs: Sequence[str]) -> dict[str, str]:
+    """``--param name=value`` pairs as a dict; the engine parses and checks the values."""
+    options: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise LoupeError(f"--param takes NAME=VALUE, not {pair!r}.")
+        options[name.strip()] = value.strip()
+    return options
 
 
 def _attention(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:

@@ -1,0 +1,118 @@
+"""The window's analysis tools, end to end with the real model: parameters, clusters,
+faithfulness, neighbours, per-layer maps and the sweep grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.main_window import MainWindow
+from tests.test_desktop import ROWS, window  # noqa: F401  (the fixture)
+
+WAIT_MS = 240_000
+
+
+def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None:  # noqa: F811
+    shown: list[str] = []
+    failures: list[str] = []
+    window.map_ready.connect(shown.append)
+    window.job_failed.connect(failures.append)
+    qtbot.waitUntil(lambda: method in shown or bool(failures), timeout=WAIT_MS)
+    assert not failures, failures
+
+
+@pytest.fixture
+def mapped(qtbot: QtBot, window: MainWindow) -> MainWindow:  # noqa: F811
+    window.start_demo(rows=ROWS)
+    wait_for_map(qtbot, window)
+    qtbot.waitUntil(lambda: window.scores is not None, timeout=WAIT_MS)
+    return window
+
+
+def test_the_map_shows_trustworthiness_and_cluster_names(qtbot: QtBot, mapped: MainWindow) -> None:
+    assert mapped.scores is not None
+    assert 0.5 < mapped.scores.trustworthiness <= 1.0
+    assert "trustworthiness 0." in mapped.map_controls.score.text()
+    mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("cluster"))
+    names = set(mapped.scores.clustering.names.values())
+    assert names and set(mapped.map_view.annotations) == names
+    # Cluster names are drawn on the map, so the legend (of the dataset's labels) is hidden,
+    # and each cluster (noise aside, in grey) has a colour of its own.
+    assert not mapped.map_view.legend.isVisible()
+    assert len(mapped.map_view._items) == len(names) + (mapped.scores.clustering.labels == -1).any()
+
+
+def test_faithfulness_colours_each_point_by_its_value(qtbot: QtBot, mapped: MainWindow) -> None:
+    mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("faithfulness"))
+    qtbot.waitUntil(lambda: mapped.faithfulness is not None, timeout=WAIT_MS)
+    values = mapped.faithfulness.values  # type: ignore[union-attr]
+    assert values.shape == (ROWS,) and values.min() >= 0 and values.max() <= 1
+    [item] = mapped.map_view._items  # one item, a colour per point
+    brushes = {brush.color().name() for brush in item.data["brush"]}
+    assert len(brushes) > 3
+
+
+def test_clicking_a_row_lists_its_model_space_neighbours(qtbot: QtBot, mapped: MainWindow) -> None:
+    mapped.map_view.click_row(5)
+    qtbot.waitUntil(lambda: mapped.neighbours_view.list.count() == 10, timeout=WAIT_MS)
+    rows = mapped.neighbours_view.rows()
+    assert 5 not in rows
+    assert mapped.embedded is not None
+    vectors = mapped.embedded.vectors
+    similarity = vectors @ vectors[5]
+    similarity[5] = -np.inf
+    assert rows[0] == int(np.argmax(similarity))
+    # Choosing a neighbour selects it.
+    with qtbot.waitSignal(mapped.map_view.row_clicked) as blocker:
+        mapped.neighbours_view.row_chosen.emit(rows[0])
+    assert blocker.args == [rows[0]]
+
+
+def test_a_bad_parameter_is_one_sentence_in_the_bar(qtbot: QtBot, mapped: MainWindow) -> None:
+    controls = mapped.map_controls
+    controls.set_params(controls.params().with_options(min_dist=0.9, spread=0.5))
+    applied: list[object] = []
+    controls.params_applied.connect(applied.append)
+    controls.apply()
+    assert not applied
+    assert controls.error.text() == "min_dist must not be larger than spread (0.5), not 0.9."
+
+
+def test_apply_maps_with_the_chosen_method_and_parameters(qtbot: QtBot, mapped: MainWindow) -> None:
+    controls = mapped.map_controls
+    controls.method.setCurrentIndex(controls.method.findData("tsne"))
+    controls.set_params(controls.params().with_options(perplexity=12.0))
+    controls.apply()
+    wait_for_map(qtbot, mapped, "tsne")
+    assert mapped.map_view.plot.titleLabel.text.startswith("t-SNE perplexity=12.0")
+
+
+@pytest.mark.slow
+def test_layer_slider_glides_between_aligned_layer_maps(qtbot: QtBot, mapped: MainWindow) -> None:
+    mapped.map_controls.layers_button.click()
+    qtbot.waitUntil(lambda: len(mapped.layer_maps) == 7, timeout=WAIT_MS)
+    assert mapped.map_controls.layer.isEnabled() and mapped.map_controls.layer.maximum() == 6
+    mapped.map_controls.layer.setValue(0)
+    qtbot.waitUntil(lambda: np.allclose(mapped.map_view.coords, mapped.layer_maps[0]), timeout=5000)
+    assert "Layer 0 of 6" in mapped.map_view.plot.titleLabel.text
+    # The last layer's map is the main map (same cached projection, aligned frame of reference).
+    assert mapped.coords is not None
+    np.testing.assert_allclose(mapped.layer_maps[-1], mapped.coords, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_sweep_grid_cell_becomes_the_main_map(qtbot: QtBot, mapped: MainWindow) -> None:
+    mapped.open_sweep()
+    dialog = mapped.sweep_dialog
+    assert dialog is not None
+    dialog.x_values.setText("5, 15")
+    dialog.y_values.setText("0.0, 0.5")
+    dialog.run_button.click()
+    qtbot.waitUntil(lambda: len(dialog.cells) == 4, timeout=WAIT_MS)
+    assert "4 maps, trustworthiness" in dialog.message.text()
+    _, cell = dialog.cells[3]
+    dialog.choose(cell)
+    assert mapped.coords is cell.coords
+    assert mapped.map_controls.params() == cell.params
+    dialog.close()
