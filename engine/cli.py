@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,9 @@ from engine.errors import LoupeError
 from engine.jobs import Progress, ProgressMeter
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from engine.datasets import Dataset
     from engine.pipeline import Engine
     from engine.projection import ProjectionParams
@@ -78,31 +82,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden state to pool: 0 = embeddings, -1 = last (default), 'all' = every layer in one pass",
     )
 
-    project = sub.add_parser("project", parents=[common], help="project a CSV's rows to 2-D coordinates")
-    project.add_argument("path", type=Path)
-    project.add_argument("--out", type=Path, required=True)
-    project.add_argument("--text-column")
-    project.add_argument("--label-column")
-    project.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
-    project.add_argument(
+    mapping = argparse.ArgumentParser(add_help=False)  # what project and export share
+    mapping.add_argument("path", type=Path)
+    mapping.add_argument("--text-column")
+    mapping.add_argument("--label-column")
+    mapping.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    mapping.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="a parameter of the method, e.g. n_neighbors=30 (repeat for more)",
     )
-    project.add_argument("--seed", type=int, default=42)
-    project.add_argument(
+    mapping.add_argument("--seed", type=int, default=42)
+    mapping.add_argument(
         "--layer",
         type=_layer_argument,
         default=-1,
         help="the layer to map (-1 = last); 'all' writes every layer's map, aligned, as layer,row,x,y,label",
     )
-    project.add_argument(
+    mapping.add_argument(
         "--analyse",
         action="store_true",
         help="add cluster, cluster_name and faithfulness columns and print the map's trustworthiness",
     )
+
+    project = sub.add_parser(
+        "project", parents=[common, mapping], help="map a dataset's rows to 2-D coordinates"
+    )
+    project.add_argument("--out", type=Path, required=True)
+
+    export = sub.add_parser(
+        "export", parents=[common, mapping], help="the map as a figure and/or data file, with provenance"
+    )
+    export.add_argument("--figure", type=Path, help="F.png, F.svg or F.pdf (vector: one mark per point)")
+    export.add_argument(
+        "--data", type=Path, help="F.csv or F.parquet: coordinates, labels (and --analyse columns)"
+    )
+    export.add_argument("--title", default="")
+    export.add_argument("--width", type=float, default=8.0, help="figure width in inches (default 8)")
+    export.add_argument("--height", type=float, default=6.5, help="figure height in inches (default 6.5)")
+    export.add_argument("--dpi", type=_positive_int, default=200, help="PNG resolution (default 200)")
+    export.add_argument("--no-legend", action="store_true")
+    export.add_argument("--axes", action="store_true", help="draw the axes with ticks")
 
     attention = sub.add_parser("attention", parents=[common], help="attention maps of one text to .npz")
     attention.add_argument("--text", required=True)
@@ -269,18 +291,24 @@ def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> i
     return 0
 
 
-def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+@dataclass
+class ComputedMap:
+    """One map of a dataset, as ``project`` and ``export`` compute it, and its analysis columns."""
+
+    dataset: Dataset
+    params: ProjectionParams
+    coords: npt.NDArray[np.float32]
+    extra: dict[str, Sequence[object]] = field(default_factory=dict)
+    trust: float | None = None
+
+
+def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> ComputedMap:
+    """The map asked for by ``--method/--param/--seed/--layer`` (cached where possible)."""
     from engine.datasets import load_dataset
-    from engine.export import write_coords_csv
-    from engine.pipeline import Engine
     from engine.projection import ProjectionParams
 
-    assert isinstance(engine, Engine)
-    _check_out(args.out, ".csv")
     params = ProjectionParams.from_options(args.method, _param_options(args.param), seed=args.seed)
     dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
-    if args.layer == "all":
-        return _project_layers(engine, dataset, params, args, report)
     # A cached map is found from the texts alone: no embeddings read, no model, no torch.
     coords = None
     if dataset.vectors is None:
@@ -291,25 +319,90 @@ def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) ->
     if coords is None:
         assert run is not None
         coords = engine.projection(run.vectors, params, input_id=run.input_id, report=report)
-    extra: dict[str, Sequence[object]] = {}
-    trust = None
+    result = ComputedMap(dataset, params, coords)
     if args.analyse:
         from engine.analysis import trust_neighbours, trustworthiness
 
         assert run is not None
         clustering = engine.clusters(coords, dataset.texts)
-        extra["cluster"] = [int(c) for c in clustering.labels]
-        extra["cluster_name"] = [clustering.names.get(int(c), "") for c in clustering.labels]
-        extra["faithfulness"] = [
+        result.extra["cluster"] = [int(c) for c in clustering.labels]
+        result.extra["cluster_name"] = [clustering.names.get(int(c), "") for c in clustering.labels]
+        result.extra["faithfulness"] = [
             float(v) for v in engine.faithfulness(run.vectors, coords, input_id=run.input_id, report=report)
         ]
-        trust = trustworthiness(run.vectors, coords, k=trust_neighbours(len(coords)))
+        result.trust = trustworthiness(run.vectors, coords, k=trust_neighbours(len(coords)))
+    return result
+
+
+def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    from engine.datasets import load_dataset
+    from engine.export import write_coords_csv
+    from engine.pipeline import Engine
+    from engine.projection import ProjectionParams
+
+    assert isinstance(engine, Engine)
+    _check_out(args.out, ".csv")
+    if args.layer == "all":
+        params = ProjectionParams.from_options(args.method, _param_options(args.param), seed=args.seed)
+        dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
+        return _project_layers(engine, dataset, params, args, report)
+    computed = compute_map(engine, args, report)
     _done_line(args.quiet)
-    write_coords_csv(args.out, coords, dataset.labels, extra=extra)
+    write_coords_csv(args.out, computed.coords, computed.dataset.labels, extra=computed.extra)
     if not args.quiet:
-        print(f"loupe: wrote {args.out} ({len(dataset)} rows)", file=sys.stderr)
-        if trust is not None:
-            print(f"loupe: trustworthiness {trust:.3f} (cosine)", file=sys.stderr)
+        print(f"loupe: wrote {args.out} ({len(computed.dataset)} rows)", file=sys.stderr)
+        if computed.trust is not None:
+            print(f"loupe: trustworthiness {computed.trust:.3f} (cosine)", file=sys.stderr)
+    return 0
+
+
+def _export(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
+    """``loupe export``: the map as a figure and/or data file, each with a provenance sidecar."""
+    from engine.export import (
+        DATA_FORMATS,
+        FIGURE_FORMATS,
+        provenance,
+        save_map_figure,
+        write_data,
+        write_sidecar,
+    )
+    from engine.pipeline import Engine
+
+    assert isinstance(engine, Engine)
+    if args.figure is None and args.data is None:
+        raise LoupeError("loupe export needs --figure F.png|svg|pdf, --data F.csv|parquet, or both.")
+    if args.layer == "all":
+        raise LoupeError("loupe export maps one layer; use loupe project --layer all for every layer.")
+    for path, formats in ((args.figure, FIGURE_FORMATS), (args.data, DATA_FORMATS)):
+        if path is not None:
+            _check_out(path, formats)
+    computed = compute_map(engine, args, report)
+    record = provenance(engine, computed.dataset, computed.params, args.layer, computed.trust)
+    _done_line(args.quiet)
+    written: list[Path] = []
+    if args.figure is not None:
+        written.append(
+            save_map_figure(
+                args.figure,
+                computed.coords,
+                computed.dataset.labels,
+                title=args.title,
+                dpi=args.dpi,
+                size=(args.width, args.height),
+                legend=not args.no_legend,
+                axes=args.axes,
+                provenance=record,
+            )
+        )
+    if args.data is not None:
+        labels = computed.dataset.labels
+        written.append(
+            write_data(args.data, computed.coords, labels, extra=computed.extra, provenance=record)
+        )
+    written += [write_sidecar(path, record) for path in list(written)]
+    if not args.quiet:
+        for path in written:
+            print(f"loupe: wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -390,16 +483,17 @@ _COMMANDS: dict[str, Callable[[object, argparse.Namespace, ProgressMeter], int]]
     "demo": _demo,
     "embed": _embed,
     "project": _project,
+    "export": _export,
     "attention": _attention,
     "cache": _cache,
 }
 
 
-def _check_out(path: Path, suffix: str) -> None:
+def _check_out(path: Path, suffixes: str | tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written before any work starts."""
     from engine.datasets import check_writable
 
-    check_writable(path, (suffix,))
+    check_writable(path, (suffixes,) if isinstance(suffixes, str) else suffixes)
 
 
 def _stderr_progress(quiet: bool) -> Callable[[Progress], None]:
