@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -40,6 +41,7 @@ from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
 from engine.pipeline import Clustering, EmbeddingRun, Engine
 from engine.projection import ProjectionParams
+from engine.settings import load_settings, save_settings
 from engine.sweep import SweepCell, SweepResult
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,15 @@ class MainWindow(QMainWindow):
         self.log_view.hide()
         self.log_action = self.log_view.toggleViewAction()
         self.log_action.setShortcut(QKeySequence("Ctrl+L"))
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction("&Open…", self.choose_file)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
         self.menuBar().addMenu("&View").addAction(self.log_action)
+        self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
 
         self.status_label = QLabel("Ready")
         self.cache_label = QLabel()
@@ -185,7 +195,39 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: Path) -> None:
         """Load a dataset in any supported format (text and label columns guessed) and map it."""
+        if path.exists():
+            settings = load_settings()
+            save_settings(settings.with_recent(str(path.resolve())))
         self.start_dataset(lambda: load_dataset(path), path.name)
+
+    def choose_file(self) -> None:
+        """File ▸ Open… (Ctrl+O): a file dialog over the supported formats."""
+        chosen, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a dataset",
+            "",
+            "Datasets (*.csv *.tsv *.tab *.json *.jsonl *.ndjson *.parquet *.arrow *.txt);;All files (*)",
+        )
+        if chosen:
+            self.open_path(Path(chosen))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = load_settings().recent_files
+        for entry in recent:
+            self.recent_menu.addAction(entry, lambda path=entry: self.open_path(Path(path)))
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_path(paths[0])
 
     open_csv = open_path  # the name the first versions used
 

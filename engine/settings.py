@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from engine.paths import config_dir
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
+RECENT_FILES = 8
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class Settings:
     redis_url: str = ""  # empty: the embedded server
     cache_maxmemory: str = "1gb"
     gelf_url: str = ""  # empty: no GELF sink (LOUPE_GELF_URL overrides)
+    recent_files: list[str] = field(default_factory=list)  # newest first, at most RECENT_FILES
+
+    def with_recent(self, path: str) -> Settings:
+        """These settings with ``path`` first among the recent files."""
+        recent = [path, *(p for p in self.recent_files if p != path)][:RECENT_FILES]
+        return replace(self, recent_files=recent)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -1,0 +1,62 @@
+"""Take a real screenshot of Loupe's window: the demo mapped, clusters named, a row clicked.
+
+Run under an X server, for example Xvfb:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/screenshot.py shot.png [--rows N]
+
+It grabs the whole screen (window decorations and all) with the xcb platform, not the
+offscreen one, so what it saves is what a user would see. Exits 1 if the map never appears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--rows", type=int, default=800)
+    parser.add_argument("--timeout", type=float, default=400)
+    options = parser.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    from desktop.app import create_window
+
+    args = argparse.Namespace(
+        command="demo", model="minilm", device="cpu", redis=None, no_cache=False, rows=options.rows
+    )
+    window = create_window(args)
+    window.resize(1500, 900)
+    window.show()
+    window.start_demo(rows=options.rows)
+
+    def wait(condition: object, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+            app.processEvents()
+            time.sleep(0.05)
+        return bool(condition())  # type: ignore[operator]
+
+    ready = wait(lambda: window.scores is not None and window.shown_method == "umap", options.timeout)
+    if ready:
+        window.map_controls.colouring.setCurrentIndex(window.map_controls.colouring.findData("cluster"))
+        window.map_view.click_row(3)
+        wait(lambda: window.neighbours_view.list.count() > 0, 60)
+        wait(lambda: False, 1.0)  # let the last paints land
+    app.primaryScreen().grabWindow(0).save(str(options.out))
+    window.close()
+    print(f"screenshot: {options.out} ({'map shown' if ready else 'NO MAP'})")
+    return 0 if ready else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

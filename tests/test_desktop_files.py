@@ -1,0 +1,59 @@
+"""Opening data in the window: drag and drop, File ▸ Open (Ctrl+O) and recent files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QKeySequence
+from pytestqt.qtbot import QtBot
+
+from desktop.main_window import MainWindow
+from engine.settings import RECENT_FILES, load_settings
+from tests.test_desktop import window  # noqa: F401  (the fixture)
+
+
+def write_rows(path: Path, count: int = 12) -> Path:
+    lines = [
+        f'"Row {i} talks about {"cats" if i % 2 else "taxes"} at some length.",{"a" if i % 2 else "b"}'
+        for i in range(count)
+    ]
+    path.write_text("text,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_dropping_a_file_opens_it_and_remembers_it(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+    path = write_rows(tmp_path / "dropped.csv")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    shown: list[str] = []
+    window.map_ready.connect(shown.append)
+    window.dropEvent(event)
+    assert event.isAccepted()
+    assert window.windowTitle() == "Loupe — dropped.csv"
+    qtbot.waitUntil(lambda: bool(shown), timeout=120_000)
+    assert window.dataset is not None and len(window.dataset) == 12
+    assert load_settings().recent_files[0] == str(path.resolve())
+
+
+def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+    settings = load_settings()
+    for i in range(RECENT_FILES + 3):
+        settings = settings.with_recent(f"/data/{i}.csv")
+    settings = settings.with_recent("/data/5.csv")
+    assert settings.recent_files[0] == "/data/5.csv"
+    assert len(settings.recent_files) == RECENT_FILES == len(set(settings.recent_files))
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == ["(none yet)"]
+
+
+def test_open_has_the_platform_shortcut(window: MainWindow) -> None:  # noqa: F811
+    assert window.open_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    assert window.acceptDrops()
