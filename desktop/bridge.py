@@ -22,6 +22,7 @@ class EngineBridge(QObject):
     request's result from the newest one and drop it.
     """
 
+    submitted = Signal(object, str)  # JobHandle, lane
     progress = Signal(object, object)  # JobHandle, Progress
     finished = Signal(object, object)  # JobHandle, result
     failed = Signal(object, str)  # JobHandle, one-sentence message
@@ -54,6 +55,7 @@ class EngineBridge(QObject):
             on_cancelled=lambda h: self._cancelled.emit(h),
         )
         self._running[handle.job_id] = handle
+        self.submitted.emit(handle, lane)
         return handle
 
     @property

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
+from desktop.jobs_view import JobsView
 from desktop.log_view import LogView
 from desktop.map_controls import MapControls
 from desktop.map_view import MapView
@@ -143,7 +144,14 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
-        self.menuBar().addMenu("&View").addAction(self.log_action)
+        self.jobs_view = JobsView(bridge, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.jobs_view)
+        self.jobs_view.hide()
+        self.jobs_action = self.jobs_view.toggleViewAction()
+        self.jobs_action.setShortcut(QKeySequence("Ctrl+J"))
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.log_action)
+        view_menu.addAction(self.jobs_action)
         self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
 
         self.status_label = QLabel("Ready")
