@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -35,6 +35,7 @@ from desktop.map_controls import MapControls
 from desktop.map_view import MapView
 from desktop.neighbours_view import NeighboursView
 from desktop.sweep_view import SweepDialog
+from desktop.table_view import TableView
 from engine.datasets import Dataset, load_dataset
 from engine.demo_data import build_stdlib_dataset
 from engine.errors import LoupeError
@@ -117,11 +118,16 @@ class MainWindow(QMainWindow):
         self.map_controls = MapControls()
         self.attention_view = AttentionView()
         self.neighbours_view = NeighboursView()
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.map_controls)
-        left_layout.addWidget(self.map_view, 1)
+        self.table_view = TableView()
+        map_panel = QWidget()
+        map_layout = QVBoxLayout(map_panel)
+        map_layout.setContentsMargins(0, 0, 0, 0)
+        map_layout.addWidget(self.map_controls)
+        map_layout.addWidget(self.map_view, 1)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(map_panel)
+        left.addWidget(self.table_view)
+        left.setSizes([620, 230])
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.attention_view)
         right.addWidget(self.neighbours_view)
@@ -177,6 +183,12 @@ class MainWindow(QMainWindow):
 
         self.map_view.row_clicked.connect(self._on_row_clicked)
         self.neighbours_view.row_chosen.connect(self.map_view.click_row)
+        self.table_view.selection_changed.connect(self._on_table_selection)
+        self.table_view.matches_changed.connect(self.map_view.set_matches)
+        find = QAction("Find", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.table_view.search.setFocus())
+        self.addAction(find)
         self.map_controls.params_applied.connect(self.apply_params)
         self.map_controls.colouring_changed.connect(self._recolour)
         self.map_controls.layers_requested.connect(self.start_layer_maps)
@@ -321,6 +333,7 @@ class MainWindow(QMainWindow):
             )
             self.layer_maps = []
             self.map_controls.layer.setEnabled(False)
+            self.table_view.set_dataset(result.dataset)
             self._start_projection(ProjectionParams(method="pca"), preview=True)
             self._start_projection(self._params())
         elif isinstance(result, Layout):
@@ -508,9 +521,18 @@ class MainWindow(QMainWindow):
 
     # -- attention for the clicked row -------------------------------------------------
 
-    def _on_row_clicked(self, row: int) -> None:
+    def _on_table_selection(self, rows: object) -> None:
+        """Rows chosen in the table: ringed on the map; one row also gets attention and neighbours."""
+        selected = list(rows)  # type: ignore[call-overload]
+        self.map_view.set_selection(selected)
+        if len(selected) == 1:
+            self._on_row_clicked(int(selected[0]), from_table=True)
+
+    def _on_row_clicked(self, row: int, *, from_table: bool = False) -> None:
         if self.dataset is None:
             return
+        if not from_table:
+            self.table_view.select_rows([row])
         text, engine = self.dataset.texts[row], self.engine
         if self._attention_job is not None:
             self._attention_job.cancel()  # newest request wins

@@ -48,8 +48,12 @@ class MapView(QWidget):
         self._texts: Sequence[str] = ()
         self._selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#d00", width=2), brush=None)
         self._selected.setZValue(10)
-        self._selected_row: int | None = None
+        self._selected_rows: npt.NDArray[np.intp] = np.zeros(0, np.intp)
         self.plot.addItem(self._selected)
+        self._matches = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ff8c00", width=1.5), brush=None)
+        self._matches.setZValue(9)
+        self._match_rows: npt.NDArray[np.intp] | None = None
+        self.plot.addItem(self._matches)
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
         self._animation = QTimer(self)
         self._animation.setInterval(_FRAME_MS)
@@ -74,6 +78,7 @@ class MapView(QWidget):
         self.plot.enableAutoRange()
         self.set_annotations([])
         self.show_selected(None)
+        self.set_matches(None)
 
     def set_categories(
         self, categories: Sequence[str], *, muted: str | None = None, legend: bool = True
@@ -132,11 +137,34 @@ class MapView(QWidget):
         return [item.toPlainText() for item in self._annotations]
 
     def show_selected(self, row: int | None) -> None:
-        self._selected_row = row
-        if row is None or row >= len(self.coords):
+        self.set_selection([] if row is None else [row])
+
+    def set_selection(self, rows: Sequence[int] | npt.NDArray[np.intp]) -> None:
+        """Ring the selected rows (the selection the table shares)."""
+        chosen = np.asarray(rows, dtype=np.intp)
+        self._selected_rows = chosen[chosen < len(self.coords)]
+        if not len(self._selected_rows):
             self._selected.clear()
         else:
-            self._selected.setData(x=[self.coords[row, 0]], y=[self.coords[row, 1]])
+            points = self.coords[self._selected_rows]
+            self._selected.setData(x=points[:, 0], y=points[:, 1])
+
+    @property
+    def selected_rows(self) -> list[int]:
+        return [int(row) for row in self._selected_rows]
+
+    def set_matches(self, rows: npt.NDArray[np.intp] | None) -> None:
+        """Ring the rows a search matched in orange (None: no search)."""
+        self._match_rows = None if rows is None else np.asarray(rows, dtype=np.intp)
+        if self._match_rows is None or not len(self._match_rows) or not len(self.coords):
+            self._matches.clear()
+            return
+        points = self.coords[self._match_rows[self._match_rows < len(self.coords)]]
+        self._matches.setData(x=points[:, 0], y=points[:, 1])
+
+    @property
+    def match_count(self) -> int:
+        return 0 if self._match_rows is None else len(self._match_rows)
 
     def click_row(self, row: int) -> None:
         """Act as if the user clicked the point of ``row`` (keyboard navigation, tests)."""
@@ -175,7 +203,8 @@ class MapView(QWidget):
         for item, rows in zip(self._items, self._rows, strict=True):
             brushes = item.data["brush"].copy()
             item.setData(x=coords[rows, 0], y=coords[rows, 1], data=rows, brush=brushes)
-        self.show_selected(self._selected_row)
+        self.set_selection(self._selected_rows)
+        self.set_matches(self._match_rows)
 
     def _animation_step(self) -> None:
         self._frame += 1

@@ -1,0 +1,85 @@
+"""The dataset table: lazy model, numeric sorting, substring/regex search, shared selection."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.table_view import TableView
+from engine.datasets import Dataset
+
+TEXTS = ("Cats sleep all day.", "Taxes are due in April.", "A cat chased the mouse.", "Tax forms, again!")
+
+
+def dataset() -> Dataset:
+    return Dataset(
+        name="t",
+        texts=TEXTS,
+        labels=("pets", "money", "pets", "money"),
+        columns={"score": (3.5, 10.0, -1.0, 2.0)},
+    )
+
+
+def test_columns_and_numeric_sorting(qtbot: QtBot) -> None:
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(dataset())
+    model = view.proxy
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert headers == ["row", "text", "label", "score"]
+    view.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+    rows = [model.index(i, 0).data() for i in range(model.rowCount())]
+    assert rows == ["2", "3", "0", "1"]  # -1.0 < 2.0 < 3.5 < 10.0 as numbers, not as strings
+
+
+def test_search_by_substring_and_regex_reports_matching_rows(qtbot: QtBot) -> None:
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(dataset())
+    seen: list[object] = []
+    view.matches_changed.connect(seen.append)
+    view.search.setText("cat")
+    assert list(seen[-1]) == [0, 2] and view.count.text() == "2 of 4 rows"  # type: ignore[call-overload]
+    view.regex.setChecked(True)
+    view.search.setText(r"^tax(es)? ")
+    assert list(seen[-1]) == [1, 3]  # type: ignore[call-overload]
+    view.search.setText("([")
+    assert view.error.text().startswith("Not a regular expression:")
+    view.search.setText("")
+    assert seen[-1] is None and view.count.text() == "4 rows"
+
+
+def test_selection_goes_both_ways_without_echo(qtbot: QtBot) -> None:
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(dataset())
+    emitted: list[object] = []
+    view.selection_changed.connect(emitted.append)
+    view.select_rows([1, 3])  # from the map: no signal back
+    assert list(view.selected_rows()) == [1, 3] and not emitted
+    view.table.selectRow(0)  # a user's click: the map hears about it
+    assert list(emitted[-1]) == [0]  # type: ignore[call-overload]
+
+
+def test_a_large_arrow_dataset_opens_at_once(qtbot: QtBot, tmp_path: object) -> None:
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.datasets import load_dataset
+
+    path = Path(str(tmp_path)) / "big.parquet"
+    rows = 200_000
+    pq.write_table(pa.table({"text": [f"row number {i} of the table" for i in range(rows)]}), path)
+    big = load_dataset(path)
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(big)
+    view.resize(800, 400)
+    view.show()
+    qtbot.wait(10)
+    assert view.proxy.rowCount() == rows
+    assert view.proxy.index(rows - 1, 1).data() == f"row number {rows - 1} of the table"
+    assert np.array_equal(view.selected_rows(), np.zeros(0, np.intp))
