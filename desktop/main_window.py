@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.shown_method: str | None = None
         self.coords: npt.NDArray[np.float32] | None = None  # the main map, in dataset order
         self.scores: MapScores | None = None
+        self.shown_params: ProjectionParams | None = None
         self.faithfulness: Faithfulness | None = None
         self.layer_maps: list[npt.NDArray[np.float32]] = []
         self.sweep_dialog: SweepDialog | None = None
@@ -149,6 +150,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        self.export_map_action = file_menu.addAction("&Export map…", self.choose_export_map)
+        self.export_map_action.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addAction("Export &data…", self.choose_export_data)
+        file_menu.addSeparator()
         file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
         self.jobs_view = JobsView(bridge, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.jobs_view)
@@ -159,6 +164,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.log_action)
         view_menu.addAction(self.jobs_action)
         self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
+        self._restore_layout()
 
         self.status_label = QLabel("Ready")
         self.cache_label = QLabel()
@@ -365,6 +371,7 @@ class MainWindow(QMainWindow):
             assert layout.params is not None
             title = _describe(layout.params)
         self.coords = layout.coords
+        self.shown_params = layout.params
         self.scores = self.faithfulness = None
         self.map_view.set_points(layout.coords, self.dataset.labels, self.dataset.texts, title)
         self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
@@ -561,10 +568,100 @@ class MainWindow(QMainWindow):
         self.map_view.show_selected(row)
         self.attention_ready.emit(row)
 
+    # -- export from the window ----------------------------------------------------------
+
+    def choose_export_map(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the map", "map.svg", "Figures (*.svg *.pdf *.png)"
+        )
+        if path:
+            self._report_export(lambda: self.export_map(Path(path)))
+
+    def choose_export_data(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the data", "map.csv", "Data (*.csv *.parquet)")
+        if path:
+            self._report_export(lambda: self.export_data(Path(path)))
+
+    def _report_export(self, export: Callable[[], list[Path]]) -> None:
+        try:
+            written = export()
+        except LoupeError as exc:
+            self.status_label.setText(f"Export failed: {exc}")
+            return
+        self.status_label.setText("Wrote " + ", ".join(str(path) for path in written))
+
+    def export_map(self, path: Path) -> list[Path]:
+        """The shown map as a vector SVG/PDF or a PNG, in its current colours, with a provenance sidecar."""
+        from engine.export import save_map_figure, write_sidecar
+
+        _, coords = self._shown_map()
+        title = self.map_view.plot.titleLabel.text
+        figure = save_map_figure(
+            path, coords, self._shown_categories(), title=title, provenance=self._provenance()
+        )
+        return [figure, write_sidecar(figure, self._provenance())]
+
+    def export_data(self, path: Path) -> list[Path]:
+        """Coordinates, labels, clusters, faithfulness and the selection as CSV or Parquet, with a sidecar."""
+        from engine.export import write_data, write_sidecar
+
+        dataset, coords = self._shown_map()
+        extra: dict[str, list[object]] = {}
+        if self.scores is not None and self.scores.coords is self.coords:
+            names = self.scores.clustering.names
+            extra["cluster"] = [int(c) for c in self.scores.clustering.labels]
+            extra["cluster_name"] = [names.get(int(c), "") for c in self.scores.clustering.labels]
+        if self.faithfulness is not None and self.faithfulness.coords is self.coords:
+            extra["faithfulness"] = [float(v) for v in self.faithfulness.values]
+        selected = set(self.map_view.selected_rows)
+        extra["selected"] = [row in selected for row in range(len(coords))]
+        record = self._provenance()
+        written = write_data(path, coords, dataset.labels, extra=extra, provenance=record)
+        return [written, write_sidecar(written, record)]
+
+    def _shown_map(self) -> tuple[Dataset, npt.NDArray[np.float32]]:
+        if self.dataset is None or self.coords is None:
+            raise LoupeError("There is no map to export yet: open a dataset first.")
+        return self.dataset, self.map_view.coords
+
+    def _shown_categories(self) -> list[str]:
+        """What the figure's colours mean: clusters when the map is coloured by them, else labels."""
+        assert self.dataset is not None
+        if self.map_controls.colouring.currentData() == "cluster" and self.scores is not None:
+            names = self.scores.clustering.names
+            return [names.get(int(c), "noise") for c in self.scores.clustering.labels]
+        return list(self.dataset.labels)
+
+    def _provenance(self) -> dict[str, object]:
+        from engine.export import provenance
+
+        assert self.dataset is not None
+        params = self.shown_params or ProjectionParams(method="pca")
+        trust = self.scores.trustworthiness if self.scores is not None else None
+        record = provenance(self.engine, self.dataset, params, -1, trust)
+        record["colouring"] = self.map_controls.colouring.currentData()
+        record["selection"] = self.map_view.selected_rows
+        return record
+
+    # -- window layout -----------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        settings = load_settings()
+        if settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(settings.window_geometry.encode()))
+        if settings.window_state:
+            self.restoreState(QByteArray.fromBase64(settings.window_state.encode()))
+
+    def _save_layout(self) -> None:
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        state = bytes(self.saveState().toBase64().data()).decode()
+        save_settings(load_settings().with_changes(window_geometry=geometry, window_state=state))
+
     # -- shutdown ----------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Cancel running jobs and wait for the worker threads; finished work is already cached."""
+        self._save_layout()
         self.hide()
         self._cache_timer.stop()
         self.bridge.shutdown()

@@ -35,6 +35,8 @@ class Settings:
     cache_maxmemory: str = "1gb"
     gelf_url: str = ""  # empty: no GELF sink (LOUPE_GELF_URL overrides)
     recent_files: list[str] = field(default_factory=list)  # newest first, at most RECENT_FILES
+    window_geometry: str = ""  # Qt's saveGeometry(), base64; empty: the default size
+    window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
 
     def with_recent(self, path: str) -> Settings:
         """These settings with ``path`` first among the recent files."""

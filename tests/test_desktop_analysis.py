@@ -3,6 +3,8 @@ faithfulness, neighbours, per-layer maps and the sweep grid."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pytestqt.qtbot import QtBot
@@ -130,3 +132,38 @@ def test_table_and_map_share_one_selection_and_search(qtbot: QtBot, mapped: Main
     assert mapped.map_view.match_count == table.proxy.rowCount() > 0
     table.search.setText("")
     assert mapped.map_view.match_count == 0
+
+
+def test_export_from_the_window_with_provenance(qtbot: QtBot, mapped: MainWindow, tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("cluster"))
+    mapped.map_view.click_row(4)
+    figure, sidecar = mapped.export_map(tmp_path / "map.svg")
+    svg = figure.read_text(encoding="utf-8")
+    assert svg.count("<use") >= ROWS and "<image" not in svg
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert record["method"] == "umap" and record["colouring"] == "cluster" and record["selection"] == [4]
+    assert record["dataset"]["fingerprint"] == mapped.dataset.fingerprint  # type: ignore[union-attr]
+    data, _ = mapped.export_data(tmp_path / "map.parquet")
+    table = pq.read_table(data)
+    assert {"cluster", "cluster_name", "selected"} <= set(table.schema.names)
+    assert table.column("selected").to_pylist().count(True) == 1
+
+
+def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
+    from desktop.app import create_window
+    from tests.test_desktop import _args
+
+    # Qt fits a restored window to the screen, and the offscreen screen is only 800 pixels
+    # wide, so the test changes the height.
+    window.resize(window.width(), 555)
+    window.close()
+    again = create_window(_args())
+    qtbot.addWidget(again)
+    try:
+        assert again.height() == 555 != 850  # 850: the default height
+    finally:
+        again.close()
