@@ -340,6 +340,7 @@ class MainWindow(QMainWindow):
             self.layer_maps = []
             self.map_controls.layer.setEnabled(False)
             self.table_view.set_dataset(result.dataset)
+            self.map_controls.set_columns(list(result.dataset.columns))
             self._start_projection(ProjectionParams(method="pca"), preview=True)
             self._start_projection(self._params())
         elif isinstance(result, Layout):
@@ -429,6 +430,19 @@ class MainWindow(QMainWindow):
                 return
             self.map_view.set_values(self.faithfulness.values, "faithfulness")
             self.map_view.set_annotations([])
+        elif colouring.startswith("column:"):
+            self._colour_by_column(colouring.removeprefix("column:"))
+
+    def _colour_by_column(self, name: str) -> None:
+        """Numbers as a colour scale; anything else as categories (the 16 most common named)."""
+        assert self.dataset is not None
+        values = list(self.dataset.columns[name])
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None)
+        if numeric and values:
+            self.map_view.set_values(np.array([np.nan if v is None else v for v in values], float), name)
+        else:
+            self.map_view.set_categories([str(v) for v in values])
+        self.map_view.set_annotations([])
 
     def _show_analysis(self, result: object) -> None:
         if isinstance(result, MapScores) and result.coords is self.coords:

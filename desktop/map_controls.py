@@ -128,6 +128,18 @@ class MapControls(QWidget):
         self.layer.setEnabled(True)
         self.layer_label.setText(f"layer {layers}")
 
+    def set_columns(self, columns: list[str]) -> None:
+        """Offer the dataset's own columns as colourings too (after the built-in ones)."""
+        current = self.colouring.currentData()
+        self.colouring.blockSignals(True)
+        while self.colouring.count() > len(COLOURINGS):
+            self.colouring.removeItem(self.colouring.count() - 1)
+        for column in columns:
+            self.colouring.addItem(f"colour: column {column}", f"column:{column}")
+        index = self.colouring.findData(current)
+        self.colouring.setCurrentIndex(index if index >= 0 else 0)
+        self.colouring.blockSignals(False)
+
     def set_score(self, text: str) -> None:
         self.score.setText(text)
 

@@ -57,3 +57,22 @@ def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_p
 def test_open_has_the_platform_shortcut(window: MainWindow) -> None:  # noqa: F811
     assert window.open_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
     assert window.acceptDrops()
+
+
+def test_colour_by_a_numeric_or_a_text_column(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "scored.csv"
+    rows = [
+        f'"Row {i} is about {"cats" if i % 2 else "taxes"} and more.",{i * 1.5},{"ab"[i % 2]}'
+        for i in range(12)
+    ]
+    path.write_text("text,score,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    shown: list[str] = []
+    window.map_ready.connect(shown.append)
+    window.open_path(path)
+    qtbot.waitUntil(lambda: "umap" in shown, timeout=120_000)
+    combo = window.map_controls.colouring
+    combo.setCurrentIndex(combo.findData("column:score"))
+    [item] = window.map_view._items
+    assert len({brush.color().name() for brush in item.data["brush"]}) > 5  # a colour scale
+    combo.setCurrentIndex(combo.findData("column:kind"))
+    assert len(window.map_view._items) == 2  # categories a and b
