@@ -285,9 +285,9 @@ class AttentionView(QWidget):
         self.lines_plot.clear()
         n = len(tokens)
         for i, token in enumerate(tokens):
-            left = pg.TextItem(token, anchor=(1.0, 0.5))
+            left = pg.TextItem(token, color="#222", anchor=(1.0, 0.5))
             left.setPos(-0.05, i)
-            right = pg.TextItem(token, anchor=(0.0, 0.5))
+            right = pg.TextItem(token, color="#222", anchor=(0.0, 0.5))
             right.setPos(1.05, i)
             self.lines_plot.addItem(left)
             self.lines_plot.addItem(right)
