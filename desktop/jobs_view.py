@@ -34,15 +34,22 @@ class _JobRow:
         return self.name, self.bar, self.detail, self.cancel
 
     def update(self, progress: Progress) -> None:
-        if progress.total <= 1:
-            self.bar.setRange(0, 0)
-            self.detail.setText(progress.message)
-            return
-        self.bar.setRange(0, progress.total)
-        self.bar.setValue(progress.done)
-        rate = f" · {progress.rate:.0f}/s" if progress.rate else ""
-        eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-        self.detail.setText(f"{progress.message} {progress.done}/{progress.total}{rate}{eta}")
+        self.detail.setText(show_progress(self.bar, progress))
+
+
+def show_progress(bar: QProgressBar, progress: Progress) -> str:
+    """Set ``bar`` from ``progress`` and return its line: count, rate and ETA.
+
+    A single uninterrupted step (a UMAP fit) has no count: the bar turns busy instead.
+    """
+    if progress.total <= 1:
+        bar.setRange(0, 0)
+        return f"{progress.message}…"
+    bar.setRange(0, progress.total)
+    bar.setValue(progress.done)
+    rate = f" · {progress.rate:.0f}/s" if progress.rate else ""
+    eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
+    return f"{progress.message} {progress.done}/{progress.total}{rate}{eta}"
 
 
 class JobsView(QDockWidget):

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.attention_view import AttentionView
 from desktop.bridge import EngineBridge
-from desktop.jobs_view import JobsView
+from desktop.jobs_view import JobsView, show_progress
 from desktop.log_view import LogView
 from desktop.map_controls import MapControls
 from desktop.map_view import MapView
@@ -42,7 +42,7 @@ from engine.errors import LoupeError
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
 from engine.pipeline import Clustering, EmbeddingRun, Engine
-from engine.projection import ProjectionParams
+from engine.projection import PARAMETERS, ProjectionParams
 from engine.settings import load_settings, save_settings
 from engine.sweep import SweepCell, SweepResult
 
@@ -313,17 +313,8 @@ class MainWindow(QMainWindow):
     # -- engine events (GUI thread) ---------------------------------------------------
 
     def _on_progress(self, handle: JobHandle, progress: Progress) -> None:
-        if handle.job_id not in self._pipeline_jobs:
-            return
-        if progress.total <= 1:  # one uninterrupted step (a UMAP fit): a busy bar, no count
-            self.progress_bar.setRange(0, 0)
-            self.status_label.setText(f"{progress.message}…")
-            return
-        self.progress_bar.setRange(0, progress.total)
-        self.progress_bar.setValue(progress.done)
-        rate = f" · {progress.rate:.0f} rows/s" if progress.rate else ""
-        eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-        self.status_label.setText(f"{progress.message}: {progress.done}/{progress.total}{rate}{eta}")
+        if handle.job_id in self._pipeline_jobs:
+            self.status_label.setText(show_progress(self.progress_bar, progress))
 
     def _on_finished(self, handle: JobHandle, result: object) -> None:
         side = handle.job_id in self._side_jobs
@@ -685,8 +676,6 @@ class MainWindow(QMainWindow):
 
 def _describe(params: ProjectionParams) -> str:
     """A map's title: the method and the parameters that differ from their defaults."""
-    from engine.projection import PARAMETERS
-
     names = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
     changed = [
         f"{name}={value}"

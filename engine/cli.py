@@ -302,13 +302,18 @@ class ComputedMap:
     trust: float | None = None
 
 
-def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> ComputedMap:
-    """The map asked for by ``--method/--param/--seed/--layer`` (cached where possible)."""
+def _map_inputs(args: argparse.Namespace) -> tuple[Dataset, ProjectionParams]:
+    """The dataset and projection parameters that ``project`` and ``export`` were given."""
     from engine.datasets import load_dataset
     from engine.projection import ProjectionParams
 
     params = ProjectionParams.from_options(args.method, _param_options(args.param), seed=args.seed)
-    dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
+    return load_dataset(args.path, text_column=args.text_column, label_column=args.label_column), params
+
+
+def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> ComputedMap:
+    """The map asked for by ``--method/--param/--seed/--layer`` (cached where possible)."""
+    dataset, params = _map_inputs(args)
     # A cached map is found from the texts alone: no embeddings read, no model, no torch.
     coords = None
     if dataset.vectors is None:
@@ -335,17 +340,13 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
 
 
 def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
-    from engine.datasets import load_dataset
     from engine.export import write_coords_csv
     from engine.pipeline import Engine
-    from engine.projection import ProjectionParams
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".csv")
     if args.layer == "all":
-        params = ProjectionParams.from_options(args.method, _param_options(args.param), seed=args.seed)
-        dataset = load_dataset(args.path, text_column=args.text_column, label_column=args.label_column)
-        return _project_layers(engine, dataset, params, args, report)
+        return _project_layers(engine, *_map_inputs(args), args, report)
     computed = compute_map(engine, args, report)
     _done_line(args.quiet)
     write_coords_csv(args.out, computed.coords, computed.dataset.labels, extra=computed.extra)

@@ -284,6 +284,11 @@ def pick_device(requested: str = "auto") -> str:
 _HALF_PRECISION_DEVICES = frozenset({"cuda", "mps"})
 
 
+def compute_precision(device: str) -> str:
+    """The dtype a model computes in on ``device``: float16 on a GPU, float32 on the CPU."""
+    return "float16" if device in _HALF_PRECISION_DEVICES else "float32"
+
+
 @dataclass
 class LoadedModel:
     """A tokenizer plus the model's two forms, each loaded on first use.
@@ -301,8 +306,7 @@ class LoadedModel:
 
     @property
     def precision(self) -> str:
-        """The dtype the weights compute in: float16 on a GPU, float32 on the CPU."""
-        return "float16" if self.device in _HALF_PRECISION_DEVICES else "float32"
+        return compute_precision(self.device)
 
     def embedding_model(self) -> Any:
         return self._model("sdpa")

@@ -32,6 +32,7 @@ from engine.models import (
     LoadedModel,
     ModelSpec,
     Pooling,
+    compute_precision,
     load_model,
     pick_device,
     resolve_model,
@@ -109,7 +110,7 @@ class Engine:
         with self._lock:
             if self._device_chosen is None:
                 self._device_chosen = pick_device(self.device)
-        return "float16" if self._device_chosen in {"cuda", "mps"} else "float32"
+        return compute_precision(self._device_chosen)
 
     def embeddings(
         self,
