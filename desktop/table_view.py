@@ -43,11 +43,16 @@ _SHOWN_CHARACTERS = 300  # a cell shows the start of a long text; the tooltip sh
 
 
 class DatasetTableModel(QAbstractTableModel):
-    """Columns: row, text, label, then the dataset's other columns."""
+    """Columns: row, text, label, then the dataset's other columns.
+
+    A column filter narrows the model itself to the kept dataset rows (``rows``, ascending),
+    so the text search above it still runs in Qt's C++ proxy, fast at a million rows.
+    """
 
     def __init__(self, dataset: Dataset) -> None:
         super().__init__()
         self.dataset = dataset
+        self.rows: npt.NDArray[np.intp] | None = None  # None: every row
         self._columns: list[tuple[str, Sequence[Any]]] = [
             ("row", range(len(dataset))),
             ("text", dataset.texts),
@@ -56,7 +61,9 @@ class DatasetTableModel(QAbstractTableModel):
         ]
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's name)
-        return 0 if parent.isValid() else len(self.dataset)
+        if parent.isValid():
+            return 0
+        return len(self.dataset) if self.rows is None else len(self.rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's name)
         return 0 if parent.isValid() else len(self._columns)
@@ -71,7 +78,7 @@ class DatasetTableModel(QAbstractTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        value = self._columns[index.column()][1][index.row()]
+        value = self._columns[index.column()][1][self.dataset_row(index.row())]
         if role == Qt.ItemDataRole.DisplayRole:
             text = str(value)
             return text if len(text) <= _SHOWN_CHARACTERS else text[:_SHOWN_CHARACTERS] + "…"
@@ -80,6 +87,23 @@ class DatasetTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:  # sorting: numbers as numbers
             return value if isinstance(value, int | float) else str(value)
         return None
+
+    def set_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
+        """Show only dataset ``rows`` (ascending), or every row with None."""
+        self.beginResetModel()
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.intp)
+        self.endResetModel()
+
+    def dataset_row(self, model_row: int) -> int:
+        return model_row if self.rows is None else int(self.rows[model_row])
+
+    def model_row(self, dataset_row: int) -> int:
+        """The model row showing ``dataset_row``, or -1 when the filter hides it."""
+        if self.rows is None:
+            return dataset_row if 0 <= dataset_row < len(self.dataset) else -1
+        position = int(np.searchsorted(self.rows, dataset_row))
+        found = position < len(self.rows) and self.rows[position] == dataset_row
+        return position if found else -1
 
 
 class TableView(QWidget):
@@ -132,7 +156,7 @@ class TableView(QWidget):
             return
         selection = QItemSelection()
         for row in rows:
-            index = self.proxy.mapFromSource(self.model.index(int(row), 0))
+            index = self.proxy.mapFromSource(self.model.index(self.model.model_row(int(row)), 0))
             if index.isValid():
                 selection.select(index, index)
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
@@ -140,14 +164,26 @@ class TableView(QWidget):
         try:
             self.table.selectionModel().select(selection, flags)
             if len(rows):
-                first = self.proxy.mapFromSource(self.model.index(int(rows[0]), 0))
-                self.table.scrollTo(first)
+                first = self.proxy.mapFromSource(self.model.index(self.model.model_row(int(rows[0])), 0))
+                if first.isValid():
+                    self.table.scrollTo(first)
         finally:
             self._updating = False
 
     def selected_rows(self) -> npt.NDArray[np.intp]:
-        rows = {self.proxy.mapToSource(index).row() for index in self.table.selectionModel().selectedRows()}
+        if self.model is None:
+            return np.zeros(0, dtype=np.intp)
+        model = self.model
+        selected = self.table.selectionModel().selectedRows()
+        rows = {model.dataset_row(self.proxy.mapToSource(index).row()) for index in selected}
         return np.array(sorted(rows), dtype=np.intp)
+
+    def set_visible_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
+        """A column filter: the table lists only ``rows`` (None: all); the search applies within them."""
+        if self.model is None:
+            return
+        self.model.set_rows(rows)
+        self._apply_search()
 
     def _on_selection(self, *_: object) -> None:
         if not self._updating:
@@ -168,10 +204,11 @@ class TableView(QWidget):
         else:
             self.proxy.setFilterFixedString(text)
         shown = self.proxy.rowCount()
-        total = self.model.rowCount() if self.model is not None else 0
+        total = self.model.rowCount() if self.model is not None else 0  # within the column filter
         self.count.setText(f"{shown:,} of {total:,} rows" if text else f"{total:,} rows")
         if not text or self.model is None:
             self.matches_changed.emit(None)
             return
-        matches = [self.proxy.mapToSource(self.proxy.index(i, 0)).row() for i in range(shown)]
+        proxy, model = self.proxy, self.model
+        matches = [model.dataset_row(proxy.mapToSource(proxy.index(i, 0)).row()) for i in range(shown)]
         self.matches_changed.emit(np.array(sorted(matches), dtype=np.intp))

@@ -1,0 +1,127 @@
+"""Filters over one column of a dataset, written the way a person types them.
+
+A condition is one short phrase:
+
+- numbers: ``> 3``, ``>= 0.5``, ``< 10``, ``<= 2``, ``= 4``, ``!= 4``, or a range ``2..10``
+  (both ends included);
+- anything else: a value (``positive``), several (``positive, neutral``), or their opposite
+  (``!= negative`` or ``!= a, b``).
+
+:func:`parse_condition` turns the phrase into a :class:`Condition` (one plain sentence on a
+bad phrase), :func:`matching_rows` applies it to a column's values. Empty cells (None, NaN)
+never match a numeric comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import BadInputError
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+    "=": operator.eq,
+}
+_RANGE = re.compile(r"^\s*(-?[\d.eE+-]+)\s*\.\.\s*(-?[\d.eE+-]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed condition: a numeric comparison or range, or a set of values (maybe negated)."""
+
+    text: str
+    low: float | None = None  # numeric: the lower bound (range) or the compared value
+    high: float | None = None  # numeric range only
+    comparison: str | None = None  # one of _COMPARISONS, or ".." for a range
+    values: frozenset[str] = frozenset()  # text: the values asked for
+    negated: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.comparison is not None
+
+
+def is_numeric_column(values: Sequence[object]) -> bool:
+    """True when every non-empty value is a number (booleans count as text: yes/no categories)."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+
+
+def parse_condition(text: str, *, numeric: bool) -> Condition:
+    """The condition ``text`` means for a numeric or a text column; BadInputError if it means nothing."""
+    phrase = text.strip()
+    if not phrase:
+        raise BadInputError("Type a condition, for example '> 3' or 'positive, neutral'.")
+    if numeric:
+        return _numeric_condition(phrase)
+    negated = phrase.startswith("!=")
+    body = phrase[2:] if negated else phrase.removeprefix("=")
+    values = frozenset(part.strip() for part in body.split(",") if part.strip())
+    if not values:
+        raise BadInputError(f"{phrase!r} names no value: type one or more, separated by commas.")
+    return Condition(phrase, values=values, negated=negated)
+
+
+def matching_rows(values: Sequence[object], condition: Condition) -> npt.NDArray[np.intp]:
+    """The rows (ascending) whose value meets ``condition``."""
+    if condition.numeric:
+        numbers = np.array([_as_float(v) for v in values], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            keep = _numeric_mask(numbers, condition)
+        return np.flatnonzero(keep & np.isfinite(numbers)).astype(np.intp)
+    wanted = condition.values
+    keep = np.fromiter(
+        (("" if v is None else str(v)) in wanted for v in values), dtype=bool, count=len(values)
+    )
+    return np.flatnonzero(~keep if condition.negated else keep).astype(np.intp)
+
+
+def _numeric_condition(phrase: str) -> Condition:
+    ranged = _RANGE.match(phrase)
+    if ranged:
+        low, high = (_number(part, phrase) for part in ranged.groups())
+        if low > high:
+            raise BadInputError(f"The range {phrase!r} is empty: its start is above its end.")
+        return Condition(phrase, low=low, high=high, comparison="..")
+    for symbol in _COMPARISONS:  # two-character symbols are listed (and tried) first
+        if phrase.startswith(symbol):
+            return Condition(phrase, low=_number(phrase[len(symbol) :], phrase), comparison=symbol)
+    return Condition(phrase, low=_number(phrase, phrase), comparison="=")
+
+
+def _numeric_mask(numbers: npt.NDArray[np.float64], condition: Condition) -> npt.NDArray[np.bool_]:
+    assert condition.low is not None
+    if condition.comparison == "..":
+        assert condition.high is not None
+        return (numbers >= condition.low) & (numbers <= condition.high)
+    compare = _COMPARISONS[str(condition.comparison)]
+    return np.asarray(compare(numbers, condition.low), dtype=bool)  # type: ignore[arg-type]
+
+
+def _number(text: str, phrase: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise BadInputError(
+            f"{phrase!r} is not a condition on numbers: use > 3, <= 0.5, = 4, != 4 or 2..10."
+        ) from None
+    if math.isnan(value):
+        raise BadInputError(f"{phrase!r} compares with NaN, which matches nothing.")
+    return value
+
+
+def _as_float(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
