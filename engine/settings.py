@@ -6,6 +6,9 @@ defaults, so a hand-edited or old file never stops Loupe from starting.
 
 Secrets are never stored: a Redis URL is saved without its password (give the password with
 ``LOUPE_REDIS_PASSWORD`` or the system keyring instead).
+
+Version history: 1 held the model, device, cache and window; 2 added the embedding recipe
+(pooling, layer), the default projection (method, parameters, seed) and the theme.
 """
 
 from __future__ import annotations
@@ -15,19 +18,29 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
+from engine.errors import BadInputError
+from engine.models import Pooling
 from engine.paths import config_dir
+from engine.projection import METHODS, PARAMETERS, ProjectionParams, Value, param_spec
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RECENT_FILES = 8
+THEMES = ("system", "light", "dark")
+POOLINGS: tuple[str, ...] = ("", *get_args(Pooling))  # "": the model's own
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _umap_defaults() -> dict[str, object]:
+    return {name: spec.default for name, spec in PARAMETERS["umap"].items()}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything Loupe remembers between runs (version 1)."""
+    """Everything Loupe remembers between runs (version 2)."""
 
     model: str = "minilm"
     device: str = "auto"
@@ -37,6 +50,12 @@ class Settings:
     recent_files: list[str] = field(default_factory=list)  # newest first, at most RECENT_FILES
     window_geometry: str = ""  # Qt's saveGeometry(), base64; empty: the default size
     window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
+    pooling: str = ""  # one of POOLINGS; "": the model's own
+    layer: int = -1  # the hidden state embedded; -1: the last layer
+    projection_method: str = "umap"  # the map a newly opened dataset gets
+    projection_params: dict[str, object] = field(default_factory=_umap_defaults)  # checked on use
+    projection_seed: int = 42
+    theme: str = "system"  # one of THEMES
 
     def with_recent(self, path: str) -> Settings:
         """These settings with ``path`` first among the recent files."""
@@ -67,11 +86,64 @@ def load_settings() -> Settings:
     defaults = Settings()
     known = {}
     for spec in fields(Settings):
-        value = values.get(spec.name, getattr(defaults, spec.name))
-        known[spec.name] = (
-            value if isinstance(value, type(getattr(defaults, spec.name))) else getattr(defaults, spec.name)
+        default = getattr(defaults, spec.name)
+        value = values.get(spec.name, default)
+        # bool is an int to isinstance, but never a layer or a seed.
+        fits = isinstance(value, type(default)) and not (
+            isinstance(value, bool) and not isinstance(default, bool)
         )
-    return Settings(**known)
+        known[spec.name] = value if fits else default
+    return _checked(Settings(**known))
+
+
+def _checked(settings: Settings) -> Settings:
+    """``settings`` with any value outside its allowed set replaced by its default (logged)."""
+    defaults = Settings()
+    allowed: dict[str, tuple[str, ...]] = {
+        "theme": THEMES,
+        "pooling": POOLINGS,
+        "device": DEVICES,
+        "projection_method": METHODS,
+    }
+    changes: dict[str, Any] = {}
+    for name, choices in allowed.items():
+        if getattr(settings, name) not in choices:
+            value, default = getattr(settings, name), getattr(defaults, name)
+            log.warning(
+                "settings: %s %r is not one of %s; using %r", name, value, ", ".join(choices), default
+            )
+            changes[name] = default
+    if settings.layer < -1:
+        changes["layer"] = defaults.layer
+    return replace(settings, **changes) if changes else settings
+
+
+def default_projection(settings: Settings) -> ProjectionParams:
+    """The projection a newly opened dataset gets, from the settings, checked by the engine's parser.
+
+    A stored parameter the engine rejects (hand-edited, or from a Loupe whose parameters
+    differed) is dropped with a log warning, so its default is used; parameters that are fine
+    one by one but not together (min_dist > spread), or a bad seed, give the method's defaults.
+    Never raises.
+    """
+    method = settings.projection_method if settings.projection_method in METHODS else "umap"
+    options: dict[str, Value] = {}
+    for name, raw in settings.projection_params.items():
+        try:
+            spec = param_spec(method, name)
+            value = spec.parse(name, raw)
+            if value != spec.default:  # only what differs, so equal settings give equal params
+                options[name] = value
+        except BadInputError as exc:
+            log.warning("settings: ignoring the stored projection parameter (%s)", exc)
+    try:
+        return ProjectionParams.from_options(method, options, seed=settings.projection_seed)
+    except BadInputError as exc:
+        log.warning("settings: the stored projection is not usable (%s); using %s's defaults", exc, method)
+    try:
+        return ProjectionParams.from_options(method, {}, seed=settings.projection_seed)
+    except BadInputError:  # the seed itself
+        return ProjectionParams(method=method)
 
 
 def save_settings(settings: Settings) -> Path:
@@ -101,9 +173,31 @@ def without_password(url: str) -> str:
 
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring a stored dictionary of any known version up to :data:`SCHEMA_VERSION`."""
+    """Bring a stored dictionary of any known version up to :data:`SCHEMA_VERSION`, one step per version."""
     version = data.get("version", 1)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > SCHEMA_VERSION:
         log.warning("settings version %r is newer than this Loupe knows; reading what it can", version)
-    # Version 1 is the first; later versions add steps here, one per version.
+        return data
+    steps = {1: _v1_to_v2}
+    while version < SCHEMA_VERSION:
+        data = steps[version](data)
+        version = data["version"]
     return data
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 adds the embedding recipe, the default projection and the theme.
+
+    A version 1 file's maps were all UMAP with its defaults and seed 42 of the last layer with the
+    model's own pooling, which is what these values say, so a migrated user sees the same maps.
+    """
+    return {
+        **data,
+        "version": 2,
+        "pooling": "",
+        "layer": -1,
+        "projection_method": "umap",
+        "projection_params": _umap_defaults(),
+        "projection_seed": 42,
+        "theme": "system",
+    }

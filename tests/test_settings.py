@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine.cache.connect import open_cache
-from engine.settings import SCHEMA_VERSION, Settings, load_settings, save_settings, settings_path
+from engine.projection import ProjectionParams
+from engine.settings import (
+    SCHEMA_VERSION,
+    Settings,
+    default_projection,
+    load_settings,
+    save_settings,
+    settings_path,
+)
+
+# A settings file exactly as Loupe 0.1 (schema version 1) wrote it.
+V1_FILE = """{
+  "version": 1,
+  "model": "/models/mine",
+  "device": "cpu",
+  "redis_url": "redis://loupe@cache.example.test:6379/0",
+  "cache_maxmemory": "256mb",
+  "gelf_url": "",
+  "recent_files": ["/data/a.csv", "/data/b.parquet"],
+  "window_geometry": "AdnQywADAAA=",
+  "window_state": ""
+}"""
 
 
 def test_defaults_without_a_file() -> None:
@@ -36,6 +59,61 @@ def test_a_broken_or_odd_file_falls_back_to_defaults() -> None:
     assert load_settings() == Settings()
     path.write_text(json.dumps({"version": 1, "model": 42, "device": "cpu", "unknown": True}))
     assert load_settings() == Settings(device="cpu")  # wrong type replaced, unknown key ignored
+    path.write_text(json.dumps({"version": 2, "layer": True, "theme": "purple", "pooling": "median"}))
+    assert load_settings() == Settings()  # a bool is no layer; values outside their set replaced
+
+
+def test_a_version_1_file_is_migrated_and_keeps_its_values() -> None:
+    settings_path().write_text(V1_FILE)
+    loaded = load_settings()
+    assert loaded == Settings(
+        model="/models/mine",
+        device="cpu",
+        redis_url="redis://loupe@cache.example.test:6379/0",
+        cache_maxmemory="256mb",
+        recent_files=["/data/a.csv", "/data/b.parquet"],
+        window_geometry="AdnQywADAAA=",
+    )
+    # What version 1 always did: UMAP with its defaults, seed 42, last layer, the model's pooling.
+    assert (loaded.pooling, loaded.layer, loaded.theme) == ("", -1, "system")
+    assert default_projection(loaded) == ProjectionParams(method="umap", seed=42)
+    assert loaded.projection_params == {"n_neighbors": 15, "min_dist": 0.1, "spread": 1.0, "metric": "cosine"}
+    save_settings(loaded)
+    assert json.loads(settings_path().read_text())["version"] == 2
+    assert load_settings() == loaded
+
+
+def test_version_2_fields_round_trip() -> None:
+    chosen = Settings(
+        pooling="cls",
+        layer=3,
+        projection_method="tsne",
+        projection_params={"perplexity": 12.0, "learning_rate": "auto"},
+        projection_seed=7,
+        theme="dark",
+    )
+    save_settings(chosen)
+    assert load_settings() == chosen
+    assert default_projection(chosen) == ProjectionParams.from_options("tsne", {"perplexity": 12.0}, seed=7)
+
+
+def test_bad_stored_projection_values_fall_back_to_defaults_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings_path().write_text(
+        json.dumps({"version": 2, "projection_params": {"n_neighbors": "many", "min_dist": 0.3, "bogus": 1}})
+    )
+    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+        params = default_projection(load_settings())
+    assert params == ProjectionParams.from_options("umap", {"min_dist": 0.3})  # the good one is kept
+    assert "n_neighbors must be a number" in caplog.text and "bogus" in caplog.text
+    # Each fine alone, impossible together: the method's defaults.
+    assert (
+        default_projection(Settings(projection_params={"min_dist": 0.9, "spread": 0.5})) == ProjectionParams()
+    )
+    # A bad seed or method never raises either.
+    assert default_projection(Settings(projection_seed=-1)) == ProjectionParams()
+    assert default_projection(Settings(projection_method="mds")) == ProjectionParams()
 
 
 def test_the_embedded_cache_takes_its_memory_limit_from_the_settings(loupe_home: Path) -> None:
