@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import cast
 
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QTimer
@@ -12,24 +13,47 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
+from desktop.theme import apply_theme, follow_system
 from engine.cache.connect import open_cache
+from engine.models import Pooling
 from engine.pipeline import Engine
 from engine.projection import warm_up_in_background
+from engine.settings import default_projection, load_settings
 
 
 def create_window(args: argparse.Namespace) -> MainWindow:
-    """The window with a fresh engine, cache and bridge; the caller owns ``app.exec()``."""
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    """The window with a fresh engine, cache and bridge; the caller owns ``app.exec()``.
+
+    What the command line leaves out comes from the settings: the command line has already
+    taken model and device from them, and :func:`open_cache` the Redis URL and the embedded
+    server's memory limit; pooling (``--pooling``, absent = None), the layer and the default
+    projection are taken here. The theme is applied before the window is built, so its plots
+    are born in the right colours.
+    """
+    settings = load_settings()
+    pg.setConfigOptions(antialias=True)
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply_theme(app, settings.theme)
+    # Both are checked already: argparse's choices, and load_settings() against POOLINGS.
+    pooling = cast(Pooling | None, getattr(args, "pooling", None) or settings.pooling or None)
     cache = open_cache(args.redis, args.no_cache)
-    engine = Engine(cache, model=args.model, device=args.device)
-    return MainWindow(engine, EngineBridge())
+    engine = Engine(cache, model=args.model, device=args.device, pooling=pooling)
+    window = MainWindow(engine, EngineBridge())
+    window.pooling, window.layer = pooling, settings.layer
+    window.map_controls.set_params(default_projection(settings))
+    if isinstance(app, QApplication):
+        apply_theme(app, settings.theme)  # again, now that the window's views can take set_dark
+    return window
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Run the desktop app until its window closes; stops the cache server it started."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Loupe")
     window = create_window(args)
+    follow_system(app, lambda: load_settings().theme)
     wake = _close_on_signals(app, window)
     # Compile (or load) UMAP's numba kernels while the model embeds, so the first map of the
     # session does not wait for them; a daemon thread, so quitting never waits for it.
