@@ -25,7 +25,8 @@ def test_columns_and_numeric_sorting(qtbot: QtBot) -> None:
     view = TableView()
     qtbot.addWidget(view)
     view.set_dataset(dataset())
-    model = view.proxy
+    model = view.model
+    assert model is not None
     headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert headers == ["row", "text", "label", "score"]
     view.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
@@ -40,13 +41,17 @@ def test_search_by_substring_and_regex_reports_matching_rows(qtbot: QtBot) -> No
     seen: list[object] = []
     view.matches_changed.connect(seen.append)
     view.search.setText("cat")
+    view.flush_search()
     assert list(seen[-1]) == [0, 2] and view.count.text() == "2 of 4 rows"  # type: ignore[call-overload]
     view.regex.setChecked(True)
     view.search.setText(r"^tax(es)? ")
+    view.flush_search()
     assert list(seen[-1]) == [1, 3]  # type: ignore[call-overload]
     view.search.setText("([")
+    view.flush_search()
     assert view.error.text().startswith("Not a regular expression:")
     view.search.setText("")
+    view.flush_search()
     assert seen[-1] is None and view.count.text() == "4 rows"
 
 
@@ -80,6 +85,43 @@ def test_a_large_arrow_dataset_opens_at_once(qtbot: QtBot, tmp_path: object) -> 
     view.resize(800, 400)
     view.show()
     qtbot.wait(10)
-    assert view.proxy.rowCount() == rows
-    assert view.proxy.index(rows - 1, 1).data() == f"row number {rows - 1} of the table"
+    assert view.model.rowCount() == rows
+    assert view.model.index(rows - 1, 1).data() == f"row number {rows - 1} of the table"
     assert np.array_equal(view.selected_rows(), np.zeros(0, np.intp))
+
+
+def test_descending_sort_and_a_filtered_search_keep_dataset_rows(qtbot: QtBot) -> None:
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(dataset())
+    assert view.model is not None
+    view.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    assert [view.model.index(i, 0).data() for i in range(4)] == ["1", "0", "3", "2"]
+    view.set_visible_rows(np.array([0, 1, 2]))
+    view.search.setText("ta")
+    view.flush_search()
+    assert [view.model.index(i, 0).data() for i in range(view.model.rowCount())] == ["1"]
+    assert view.count.text() == "1 of 3 rows"
+
+
+def test_a_large_group_from_the_map_is_tinted_and_listable(qtbot: QtBot) -> None:
+    """A lasso of thousands of rows: tinted through the model (instant), 'selected only' lists it."""
+    rows = 50_000
+    big = Dataset(name="big", texts=[f"text {i}" for i in range(rows)], labels=["x"] * rows)
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(big)
+    assert view.model is not None
+    group = np.arange(1, rows, 3)
+    view.select_rows(group)
+    assert np.array_equal(view.selected_rows(), group)
+    assert view.model.index(1, 1).data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert view.model.index(0, 1).data(Qt.ItemDataRole.BackgroundRole) is None
+    assert not view.table.selectionModel().selectedRows()  # too many for Qt's selection model
+    view.only_selected.setChecked(True)
+    assert view.model.rowCount() == len(group)
+    assert view.model.index(0, 0).data() == "1"
+    view.select_rows([4, 7])  # small: Qt's selection too, as one range of display rows
+    assert [i.row() for i in view.table.selectionModel().selectedRows()] == [0, 1]
+    view.only_selected.setChecked(False)
+    assert view.model.rowCount() == rows
