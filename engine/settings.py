@@ -130,20 +130,24 @@ def default_projection(settings: Settings) -> ProjectionParams:
     options: dict[str, Value] = {}
     for name, raw in settings.projection_params.items():
         try:
-            spec = param_spec(method, name)
-            value = spec.parse(name, raw)
-            if value != spec.default:  # only what differs, so equal settings give equal params
-                options[name] = value
+            options[name] = param_spec(method, name).parse(name, raw)
         except BadInputError as exc:
             log.warning("settings: ignoring the stored projection parameter (%s)", exc)
     try:
-        return ProjectionParams.from_options(method, options, seed=settings.projection_seed)
+        return without_defaults(ProjectionParams.from_options(method, options, seed=settings.projection_seed))
     except BadInputError as exc:
         log.warning("settings: the stored projection is not usable (%s); using %s's defaults", exc, method)
     try:
         return ProjectionParams.from_options(method, {}, seed=settings.projection_seed)
     except BadInputError:  # the seed itself
         return ProjectionParams(method=method)
+
+
+def without_defaults(params: ProjectionParams) -> ProjectionParams:
+    """``params`` holding only the options that differ from their defaults: the same map, and
+    equal to any other ``ProjectionParams`` for that map (a form or a file lists every option)."""
+    specs = PARAMETERS[params.method]
+    return replace(params, options=tuple((k, v) for k, v in params.options if v != specs[k].default))
 
 
 def save_settings(settings: Settings) -> Path:
