@@ -8,22 +8,37 @@
 
 The hide-special-tokens switch applies to every mode. Hovering a token (on the heatmap or
 in the token lines) highlights its characters in the text box under the views.
+
+"Export figure…" writes the shown heatmap or rollout as PNG/SVG/PDF with a provenance
+sidecar (:func:`engine.export.save_attention_figure`); the window supplies the dataset and
+model part of the record through ``provenance_source``. :class:`FigureExportDialog` (path,
+size, dpi) is shared with the attention statistics view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QColor, QPen, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QPushButton,
     QSpinBox,
     QStackedWidget,
     QTextEdit,
@@ -32,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.attention import rollout, token_spans, without_special
+from engine.errors import LoupeError
 from engine.inference import AttentionMaps
 
 MEAN_OF_HEADS = "mean of heads"
@@ -40,14 +56,31 @@ MODES = (HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT)
 LINE_THRESHOLD = 0.02  # token lines: weights below this are not drawn, so long rows stay fast
 LINE_BUCKETS = 8  # token lines: lines are drawn in this many width/opacity steps, one item each
 HIGHLIGHT = QColor(255, 214, 64)
+BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
+FOREGROUND = {False: "#222222", True: "#dddddd"}
+ProvenanceSource = Callable[[], Mapping[str, Any]]
+EXPORT_TIP = (
+    "Write the shown heatmap or rollout as PNG, SVG or PDF with a provenance sidecar. "
+    "In the all-heads and token-lines modes this is the heatmap of the chosen layer and head."
+)
 
 
 class AttentionView(QWidget):
-    """Shows :class:`AttentionMaps`; the selectors redraw without recomputing the model."""
+    """Shows :class:`AttentionMaps`; the selectors redraw without recomputing the model.
+
+    ``exported(list[Path])`` and ``export_failed(str)`` follow an export started from the
+    button (GUI thread). ``provenance_source``, when the window sets it, returns the
+    dataset/model record that every exported figure's sidecar starts from.
+    """
+
+    exported = Signal(list)
+    export_failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.maps: AttentionMaps | None = None
+        self.provenance_source: ProvenanceSource | None = None
+        self._dark = False
         self._rollout: npt.NDArray[np.float32] | None = None
         self._shown_tokens: list[int] = []  # indices into maps.tokens of the tokens drawn now
         self._thumb_boxes: dict[tuple[int, int], Any] = {}
@@ -65,6 +98,8 @@ class AttentionView(QWidget):
         self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.hide_special = QCheckBox("hide special tokens")
         self.hide_special.setChecked(True)
+        self.export_button = QPushButton("Export figure…")
+        self.export_button.setToolTip(EXPORT_TIP)
 
         # heatmap (also used by rollout)
         self.plot_widget = pg.PlotWidget()
@@ -107,6 +142,7 @@ class AttentionView(QWidget):
         for widget in (self.mode, self.layer, self.head, self.hide_special):
             controls.addWidget(widget)
         controls.addStretch(1)
+        controls.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(controls)
@@ -116,6 +152,7 @@ class AttentionView(QWidget):
         self.layer.valueChanged.connect(self._redraw)
         self.head.currentIndexChanged.connect(self._redraw)
         self.hide_special.toggled.connect(self._redraw)
+        self.export_button.clicked.connect(self.choose_export)
         self._set_controls_enabled(False)
 
     # -- public -------------------------------------------------------------------------------
@@ -216,6 +253,80 @@ class AttentionView(QWidget):
         self.text_box.setTextCursor(QTextCursor(cursor.block()))
         self.text_box.ensureCursorVisible()
 
+    def export_figure(
+        self,
+        path: Path,
+        provenance: Mapping[str, Any] | None = None,
+        *,
+        width: float = 7.0,
+        height: float = 6.0,
+        dpi: int = 200,
+    ) -> list[Path]:
+        """Write the shown view's figure to ``path`` and its sidecar; returns both paths.
+
+        Heatmap and rollout are written as shown; all heads and token lines as the heatmap of
+        the chosen layer and head. ``provenance`` is the window's record (dataset, model),
+        completed here with the view, layer, head and text. Raises :class:`LoupeError`.
+        """
+        from engine.export import attention_provenance, save_attention_figure, write_sidecar
+
+        if self.maps is None:
+            raise LoupeError("There is no attention to export yet: click a point on the map first.")
+        view = "rollout" if self.current_mode() == ROLLOUT else "heatmap"
+        layer = self.layer.value()
+        head = self.head.currentIndex() - 1 if self.head.currentIndex() > 0 else None
+        record = attention_provenance(
+            provenance or {},
+            view=view,
+            layer=None if view == "rollout" else layer,  # rollout spans every layer and head
+            head=None if view == "rollout" else head,
+            hide_special=self.hide_special.isChecked(),
+            shown_mode=self.current_mode(),
+            text=self.maps.text,
+            tokens=len(self.maps.tokens),
+        )
+        figure = save_attention_figure(
+            path,
+            self.maps,
+            layer=layer,
+            head=head,
+            view=view,
+            hide_special=self.hide_special.isChecked(),
+            title=self._figure_title(view, head),
+            width=width,
+            height=height,
+            dpi=dpi,
+            provenance=record,
+        )
+        return [figure, write_sidecar(figure, record)]
+
+    def choose_export(self) -> None:
+        """Ask for a file, size and resolution, then export (GUI thread; reports by signal)."""
+        if self.maps is None:
+            return
+        name = "attention-rollout.svg" if self.current_mode() == ROLLOUT else "attention.svg"
+        outcome = ask_and_export(self, name, (7.0, 6.0), self.provenance_source, self.export_figure)
+        if isinstance(outcome, str):
+            self.export_failed.emit(outcome)
+        elif outcome:
+            self.exported.emit(outcome)
+
+    def set_dark(self, dark: bool) -> None:
+        """Dark or light plot backgrounds, axes and token labels (called by the theme)."""
+        self._dark = dark
+        for widget in (self.plot_widget, self.grid, self.lines_widget):
+            widget.setBackground(BACKGROUND[dark])
+        colour_axes([self.plot.getAxis("left"), self.plot.getAxis("bottom")], dark)
+        for item in self.grid.ci.items:
+            if isinstance(item, pg.LabelItem):
+                item.setText(item.text, color=FOREGROUND[dark])
+        self._redraw()
+
+    def _figure_title(self, view: str, head: int | None) -> str:
+        if view == "rollout":
+            return "Attention rollout over all layers"
+        return f"Layer {self.layer.value()} · {MEAN_OF_HEADS if head is None else f'head {head}'}"
+
     # -- drawing ------------------------------------------------------------------------------
 
     def _filtered_maps(self) -> AttentionMaps:
@@ -285,9 +396,9 @@ class AttentionView(QWidget):
         self.lines_plot.clear()
         n = len(tokens)
         for i, token in enumerate(tokens):
-            left = pg.TextItem(token, color="#222", anchor=(1.0, 0.5))
+            left = pg.TextItem(token, color=FOREGROUND[self._dark], anchor=(1.0, 0.5))
             left.setPos(-0.05, i)
-            right = pg.TextItem(token, color="#222", anchor=(0.0, 0.5))
+            right = pg.TextItem(token, color=FOREGROUND[self._dark], anchor=(0.0, 0.5))
             right.setPos(1.05, i)
             self.lines_plot.addItem(left)
             self.lines_plot.addItem(right)
@@ -354,7 +465,128 @@ class AttentionView(QWidget):
         self.head.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
 
     def _set_controls_enabled(self, enabled: bool) -> None:
-        for widget in (self.mode, self.layer, self.head, self.hide_special):
+        for widget in (self.mode, self.layer, self.head, self.hide_special, self.export_button):
             widget.setEnabled(enabled)
         if enabled:
             self._set_selectors_for(self.current_mode())
+
+
+def colour_axes(axes: list[pg.AxisItem], dark: bool) -> None:
+    """Axis lines and tick labels in the theme's foreground colour."""
+    for axis in axes:
+        axis.setPen(FOREGROUND[dark])
+        axis.setTextPen(FOREGROUND[dark])
+
+
+def ask_and_export(
+    parent: QWidget,
+    name: str,
+    size: tuple[float, float],
+    provenance_source: ProvenanceSource | None,
+    export: Callable[..., list[Path]],
+) -> list[Path] | str | None:
+    """Ask for a figure's file and size, then ``export(path, provenance, width=, height=, dpi=)``.
+
+    Returns the written paths, the error's sentence, or None when the user cancelled. The
+    provenance is asked for only after the dialog, so it is as fresh as the export.
+    """
+    request = FigureExportDialog.ask(parent, name, width=size[0], height=size[1])
+    if request is None:
+        return None
+    provenance = provenance_source() if provenance_source is not None else {}
+    try:
+        written = export(
+            request.path, provenance, width=request.width, height=request.height, dpi=request.dpi
+        )
+    except LoupeError as exc:
+        return str(exc)
+    return written
+
+
+@dataclass(frozen=True)
+class FigureRequest:
+    """Where and how large to write a figure: inches, and dots per inch for a PNG."""
+
+    path: Path
+    width: float
+    height: float
+    dpi: int
+
+
+class FigureExportDialog(QDialog):
+    """Asks for a figure's file (.png/.svg/.pdf), size in inches and PNG resolution."""
+
+    def __init__(self, parent: QWidget | None, name: str, *, width: float, height: float) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export figure")
+        self.path = QLineEdit(str(Path.home() / name))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        self.width_inches = _inches(width)
+        self.height_inches = _inches(height)
+        self.dpi = QSpinBox()
+        self.dpi.setRange(30, 1200)
+        self.dpi.setValue(200)
+        self.dpi.setSuffix(" dpi")
+        self.dpi.setToolTip("Resolution of a PNG; SVG and PDF are vector and ignore it")
+        self.pixels = QLabel()
+        where = QHBoxLayout()
+        where.addWidget(self.path, 1)
+        where.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("File", where)
+        form.addRow("Width", self.width_inches)
+        form.addRow("Height", self.height_inches)
+        form.addRow("Resolution", self.dpi)
+        form.addRow("", self.pixels)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        for spin in (self.width_inches, self.height_inches, self.dpi):
+            spin.valueChanged.connect(self._update_pixels)
+        self.path.textChanged.connect(self._update_pixels)
+        self._update_pixels()
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, name: str, *, width: float, height: float) -> FigureRequest | None:
+        """Show the dialog modally; None when cancelled."""
+        dialog = cls(parent, name, width=width, height=height)
+        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+    def request(self) -> FigureRequest:
+        return FigureRequest(
+            Path(self.path.text()).expanduser(),
+            self.width_inches.value(),
+            self.height_inches.value(),
+            self.dpi.value(),
+        )
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", self.path.text(), "Figures (*.svg *.pdf *.png)"
+        )
+        if path:
+            self.path.setText(path)
+
+    def _update_pixels(self) -> None:
+        png = self.path.text().lower().endswith(".png")
+        self.dpi.setEnabled(png)
+        request = self.request()
+        self.pixels.setText(
+            f"{round(request.width * request.dpi)} x {round(request.height * request.dpi)} pixels"
+            if png
+            else "vector: any size in print"
+        )
+
+
+def _inches(value: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(1.0, 50.0)
+    spin.setSingleStep(0.5)
+    spin.setDecimals(1)
+    spin.setSuffix(" in")
+    spin.setValue(value)
+    return spin

@@ -8,9 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyqtgraph as pg
 import pytest
 from PIL import Image
+from pytestqt.qtbot import QtBot
 
+from desktop.attention_view import (
+    ALL_HEADS,
+    ROLLOUT,
+    TOKEN_LINES,
+    AttentionView,
+    FigureExportDialog,
+    FigureRequest,
+)
 from engine.attention import rollout
 from engine.attention_stats import attention_statistics
 from engine.errors import BadInputError, LoupeError
@@ -163,3 +173,103 @@ def test_bad_size_or_resolution_is_refused(tmp_path: Path) -> None:
         save_attention_statistics_figure(
             tmp_path / "a.png", attention_statistics([maps_of()]), "entropy", dpi=5
         )
+
+
+# -- the attention view's export ----------------------------------------------------------------
+
+
+@pytest.fixture
+def view(qtbot: QtBot) -> AttentionView:
+    widget = AttentionView()
+    qtbot.addWidget(widget)
+    widget.resize(900, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_maps(maps_of(), "row 3")
+    return widget
+
+
+BASE = {"dataset": {"fingerprint": "f00d"}, "model": "minilm@1"}
+
+
+def test_view_exports_the_shown_heatmap_with_its_sidecar(view: AttentionView, tmp_path: Path) -> None:
+    view.layer.setValue(1)
+    view.head.setCurrentIndex(3)  # head 2
+    figure, sidecar = view.export_figure(tmp_path / "h.svg", BASE)
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert (record["view"], record["layer"], record["head"]) == ("heatmap", 1, 2)
+    assert record["dataset"]["fingerprint"] == "f00d" and record["text"] == " ".join(WORDS)
+    shown, tokens = view.shown_matrix()
+    exported, exported_tokens = attention_matrix(view.maps, layer=1, head=2)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(shown, exported)
+    assert tokens == exported_tokens
+    assert "Layer 1 · head 2" in figure.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("mode", "view_name"), [(ALL_HEADS, "heatmap"), (TOKEN_LINES, "heatmap"), (ROLLOUT, "rollout")]
+)
+def test_view_exports_heatmap_or_rollout_from_every_mode(
+    view: AttentionView, tmp_path: Path, mode: str, view_name: str
+) -> None:
+    view.set_mode(mode)
+    _, sidecar = view.export_figure(tmp_path / "m.png", None, width=4, height=4, dpi=50)
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert (record["view"], record["shown_mode"]) == (view_name, mode)
+    assert record["layer"] is None if mode == ROLLOUT else record["layer"] == view.layer.value()
+    with Image.open(tmp_path / "m.png") as image:
+        assert image.size == (200, 200)
+    assert "all-heads and token-lines modes this is the heatmap" in view.export_button.toolTip()
+
+
+def test_export_button_asks_then_writes_with_the_windows_provenance(
+    view: AttentionView, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = FigureRequest(tmp_path / "asked.pdf", 5.0, 4.0, 300)
+    monkeypatch.setattr(FigureExportDialog, "ask", classmethod(lambda cls, *a, **k: request))
+    view.provenance_source = lambda: BASE
+    with qtbot.waitSignal(view.exported) as done:
+        view.export_button.click()
+    assert done.args == [[tmp_path / "asked.pdf", tmp_path / "asked.pdf.json"]]
+    assert json.loads((tmp_path / "asked.pdf.json").read_text(encoding="utf-8"))["model"] == "minilm@1"
+
+
+def test_export_failure_is_one_sentence_by_signal(
+    view: AttentionView, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = FigureRequest(tmp_path / "asked.gif", 5.0, 4.0, 300)
+    monkeypatch.setattr(FigureExportDialog, "ask", classmethod(lambda cls, *a, **k: request))
+    with qtbot.waitSignal(view.export_failed) as failed:
+        view.choose_export()
+    assert failed.args[0].startswith("Cannot write a figure as .gif")
+
+
+def test_export_before_any_row_is_refused(qtbot: QtBot, tmp_path: Path) -> None:
+    empty = AttentionView()
+    qtbot.addWidget(empty)
+    assert not empty.export_button.isEnabled()
+    with pytest.raises(LoupeError, match="click a point"):
+        empty.export_figure(tmp_path / "a.svg", {})
+
+
+def test_dialog_turns_resolution_off_for_vector_files(qtbot: QtBot, tmp_path: Path) -> None:
+    dialog = FigureExportDialog(None, "attention.svg", width=6.0, height=5.0)
+    qtbot.addWidget(dialog)
+    assert not dialog.dpi.isEnabled()
+    dialog.path.setText(str(tmp_path / "a.png"))
+    dialog.dpi.setValue(100)
+    assert dialog.dpi.isEnabled() and dialog.pixels.text() == "600 x 500 pixels"
+    assert dialog.request() == FigureRequest(tmp_path / "a.png", 6.0, 5.0, 100)
+
+
+def test_view_dark_background_and_token_labels(view: AttentionView, qtbot: QtBot) -> None:
+    view.set_mode(TOKEN_LINES)
+    view.set_dark(True)
+    qtbot.wait(20)
+    image = view.lines_widget.grab().toImage()
+    corner = image.pixelColor(5, 5)
+    assert corner.lightness() < 60
+    labels = [item for item in view.lines_plot.items if isinstance(item, pg.TextItem)]
+    assert labels and all(item.color.lightness() > 180 for item in labels)
+    view.set_dark(False)
+    assert view.lines_widget.grab().toImage().pixelColor(5, 5).lightness() > 200

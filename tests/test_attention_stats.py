@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from PySide6.QtCore import QPointF
+from pytestqt.qtbot import QtBot
 
+from desktop.attention_stats_view import AttentionStatsView
+from desktop.attention_view import FigureExportDialog, FigureRequest
 from engine.attention_stats import (
     MAX_ROWS,
     AttentionStatistics,
@@ -18,7 +24,7 @@ from engine.attention_stats import (
 )
 from engine.cache.backends import MemoryBackend
 from engine.cache.store import Cache
-from engine.errors import BadInputError, JobCancelled
+from engine.errors import BadInputError, JobCancelled, LoupeError
 from engine.inference import AttentionMaps, attention_for_text
 from engine.jobs import CancelToken
 from engine.pipeline import Engine
@@ -228,3 +234,79 @@ def test_real_model_statistics_cancel_between_texts(minilm: Any) -> None:
 def test_blank_group_is_refused(minilm: Any) -> None:
     with pytest.raises(BadInputError, match="no text"):
         engine_with(minilm).attention_statistics(["", "   "])
+
+
+# -- the desktop view -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stats_view(qtbot: QtBot) -> AttentionStatsView:
+    widget = AttentionStatsView()
+    qtbot.addWidget(widget)
+    widget.resize(800, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    group = [maps_from(on_previous(5)), maps_from(uniform(7), (True,) + (False,) * 6)]
+    widget.set_statistics(attention_statistics(group), "2 rows selected")
+    return widget
+
+
+def test_view_switches_the_statistic_shown(stats_view: AttentionStatsView) -> None:
+    stats = stats_view.stats
+    assert stats is not None and stats_view.current_statistic() == "entropy"
+    assert stats_view.title.text() == "2 rows selected"
+    for name in ("special", "previous", "entropy"):
+        stats_view.set_statistic(name)
+        np.testing.assert_array_equal(stats_view.shown_values(), stats.values(name))
+        np.testing.assert_allclose(stats_view.image.image, stats.values(name))
+        assert stats_view.description.text() == stats.describe(name)
+
+
+def test_view_hover_shows_the_cells_value(stats_view: AttentionStatsView, qtbot: QtBot) -> None:
+    stats_view.set_statistic("previous")
+    qtbot.wait(20)
+    box = stats_view.plot.getViewBox()
+    scene = box.mapViewToScene(QPointF(2.5, 1.5))  # head 2, layer 1
+    stats_view.plot_widget.scene().sigMouseMoved.emit(scene)
+    expected = f"layer 1 · head 2 · to previous token: {stats_view.shown_values()[1, 2]:.3f}"
+    assert stats_view.hovered == (1, 2)
+    assert stats_view.value_label.text() == expected == stats_view.plot_widget.toolTip()
+    stats_view.set_statistic("special")  # the hovered cell follows the statistic
+    assert stats_view.value_label.text().startswith("layer 1 · head 2 · to special tokens:")
+    stats_view.plot_widget.scene().sigMouseMoved.emit(box.mapViewToScene(QPointF(50.0, 50.0)))
+    assert stats_view.hovered is None and stats_view.plot_widget.toolTip() == ""
+
+
+def test_view_exports_the_shown_statistic(stats_view: AttentionStatsView, tmp_path: Path) -> None:
+    stats_view.set_statistic("special")
+    figure, sidecar = stats_view.export_figure(tmp_path / "grid.svg", {"model": "m"})
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert (record["statistic"], record["rows"], record["model"]) == ("special", 2, "m")
+    assert "<image" not in figure.read_text(encoding="utf-8")
+
+
+def test_view_export_button_reports_by_signal(
+    stats_view: AttentionStatsView, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = FigureRequest(tmp_path / "g.png", 4.0, 3.0, 100)
+    monkeypatch.setattr(FigureExportDialog, "ask", classmethod(lambda cls, *a, **k: request))
+    stats_view.provenance_source = lambda: {"dataset": {"fingerprint": "abc"}}
+    with qtbot.waitSignal(stats_view.exported) as done:
+        stats_view.choose_export()
+    assert done.args == [[tmp_path / "g.png", tmp_path / "g.png.json"]]
+
+
+def test_view_without_statistics_is_inert(qtbot: QtBot, tmp_path: Path) -> None:
+    empty = AttentionStatsView()
+    qtbot.addWidget(empty)
+    assert not empty.export_button.isEnabled() and not empty.statistic.isEnabled()
+    with pytest.raises(LoupeError, match="select a group"):
+        empty.export_figure(tmp_path / "a.svg")
+
+
+def test_view_goes_dark(stats_view: AttentionStatsView, qtbot: QtBot) -> None:
+    stats_view.set_dark(True)
+    qtbot.wait(20)
+    assert stats_view.plot_widget.grab().toImage().pixelColor(3, 3).lightness() < 60
+    stats_view.set_dark(False)
+    assert stats_view.plot_widget.grab().toImage().pixelColor(3, 3).lightness() > 200
