@@ -107,6 +107,15 @@ def test_svg_is_vector_with_a_cell_per_value_and_text_per_token(tmp_path: Path) 
         assert texts.count(word) >= 2 * WORDS.count(word), word  # both axes
 
 
+def test_long_texts_label_every_kth_token_at_a_readable_size(tmp_path: Path) -> None:
+    words = [f"w{i}" for i in range(200)]
+    svg = save_attention_figure(tmp_path / "long.svg", maps_of(words), layer=0).read_text(encoding="utf-8")
+    labels = re.findall(r"<text[^>]*>(w\d+)</text>", svg)
+    sizes = {float(size) for size in re.findall(r"font-size:\s*([\d.]+)px", svg)}
+    assert "w0" in labels and 2 * 20 < len(labels) < 2 * 200  # thinned, yet many labels
+    assert min(sizes) >= 4.0
+
+
 def test_pdf_is_vector_with_real_text(tmp_path: Path) -> None:
     path = save_attention_figure(tmp_path / "a.pdf", maps_of(), layer=1, view="rollout")
     data = path.read_bytes()

@@ -23,6 +23,7 @@ from engine.attention_stats import (
     text_statistics,
 )
 from engine.cache.backends import MemoryBackend
+from engine.cache.connect import open_cache
 from engine.cache.store import Cache
 from engine.errors import BadInputError, JobCancelled, LoupeError
 from engine.inference import AttentionMaps, attention_for_text
@@ -159,8 +160,8 @@ TEXTS = [
 ]
 
 
-def engine_with(model: Any) -> Engine:
-    engine = Engine(Cache(MemoryBackend()), device="cpu")
+def engine_with(model: Any, cache: Cache | None = None) -> Engine:
+    engine = Engine(cache or Cache(MemoryBackend()), device="cpu")
     engine._loaded = model
     return engine
 
@@ -210,6 +211,25 @@ def test_real_model_statistics_are_cached(minilm: Any) -> None:
     # A group sharing rows reuses their per-text maps: only the new text is computed.
     engine.attention_statistics(TEXTS)
     assert engine.cache.stats.hits >= hits + 1 + 3
+
+
+def test_statistics_survive_in_the_embedded_server_for_a_new_engine(minilm: Any) -> None:
+    """A second client (as after a restart) reads the finished grids back exactly."""
+    first_cache = open_cache()
+    try:
+        first = engine_with(minilm, first_cache).attention_statistics(TEXTS)
+    finally:
+        first_cache.close()
+    second_cache = open_cache()
+    try:
+        engine = engine_with(minilm, second_cache)
+        again = engine.attention_statistics(TEXTS)
+        assert second_cache.stats.hits == 1 and second_cache.stats.misses == 0
+    finally:
+        second_cache.close()
+    assert (again.rows, again.requested) == (first.rows, first.requested)
+    for name in AttentionStatistics.names():
+        np.testing.assert_array_equal(again.values(name), first.values(name))
 
 
 def test_real_model_statistics_cancel_between_texts(minilm: Any) -> None:
