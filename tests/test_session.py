@@ -7,8 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from pytestqt.qtbot import QtBot
 
+from desktop.app import create_window
+from desktop.main_window import MainWindow
+from desktop.sessions import save_session_as
 from engine.datasets import Dataset
 from engine.errors import BadInputError
 from engine.projection import ProjectionParams
@@ -23,6 +28,7 @@ from engine.session import (
     save_session,
     session_to_json,
 )
+from tests.test_desktop import _args, window  # noqa: F401  (the fixture)
 
 
 def _session(**changes: Any) -> Session:
@@ -155,3 +161,111 @@ def test_the_data_is_found_beside_a_moved_session(tmp_path: Path) -> None:
     session = _session()  # saved as /data/reviews.csv, which is not here
     assert dataset_location(session, tmp_path / "s.loupe.json") == tmp_path / "reviews.csv"
     assert dataset_location(session, tmp_path / "elsewhere" / "s.loupe.json") == Path("/data/reviews.csv")
+
+
+# -- the window: save, then reopen in a new window from the cache -----------------------------
+
+WAIT_MS = 240_000
+TOPICS = {
+    "food": ["The soup was {} and the bread was fresh.", "A {} curry with rice and lentils."],
+    "sport": ["The team won the {} match in extra time.", "She ran a {} marathon this spring."],
+    "tech": ["The laptop's {} battery lasts all day.", "A {} update broke the phone's camera."],
+}
+WORDS = ["great", "terrible", "quick", "slow", "surprising", "boring", "famous", "quiet", "new", "old"]
+
+
+def _csv(path: Path) -> Path:
+    lines = ["text,label"]
+    for label, patterns in TOPICS.items():
+        for pattern in patterns:
+            lines += [f'"{pattern.format(word)}",{label}' for word in WORDS]
+    path.write_text("\n".join(lines) + "\n")
+    return path  # 60 rows
+
+
+def _wait_for_real_map(qtbot: QtBot, shown: MainWindow) -> None:
+    failures: list[str] = []
+    shown.job_failed.connect(failures.append)
+    qtbot.waitUntil(lambda: shown.shown_method == "pca" or bool(failures), timeout=WAIT_MS)
+    assert not failures, failures
+
+
+def test_a_saved_session_reopens_the_same_map_from_the_cache(
+    qtbot: QtBot,
+    window: MainWindow,  # noqa: F811
+    minilm: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _csv(tmp_path / "reviews.csv")
+    window.map_controls.set_params(ProjectionParams(method="pca"))  # fast; a real map all the same
+    window.open_path(data)
+    _wait_for_real_map(qtbot, window)
+    coords = window.map_view.coords.copy()
+    assert coords.shape == (60, 2)
+    window.select_rows([2, 7, 41])
+    (x0, x1), (y0, y1) = window.map_view.plot.viewRange()
+    zoomed = {
+        "xRange": (x0 + 0.2 * (x1 - x0), x0 + 0.7 * (x1 - x0)),
+        "yRange": (y0 + 0.1 * (y1 - y0), y0 + 0.6 * (y1 - y0)),
+    }
+    window.map_view.plot.setRange(**zoomed, padding=0)
+    on_screen = np.array(window.map_view.plot.viewRange())
+    window.table_view.search.setText("marathon")
+    saved = save_session_as(window, tmp_path / "look")
+    assert saved.name == "look.loupe.json"
+    window.close()  # as if Loupe were quit and started again later
+
+    # Count fits in the new window: a map served from the cache runs none.
+    from engine.projection import project
+
+    fits: list[str] = []
+
+    def counted(vectors: np.ndarray, params: ProjectionParams) -> np.ndarray:
+        fits.append(params.method)
+        return project(vectors, params)
+
+    monkeypatch.setattr("engine.pipeline.project", counted)
+    again = create_window(_args(command=None))
+    again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
+    qtbot.addWidget(again)
+    again.show()
+    try:
+        again.open_path(saved)  # a .loupe.json goes to open_session
+        _wait_for_real_map(qtbot, again)
+        qtbot.waitUntil(lambda: again.map_view.selected_rows == [2, 7, 41], timeout=WAIT_MS)
+        assert np.array_equal(again.map_view.coords, coords)
+        assert fits == []
+        assert again.dataset_path == data.resolve()
+        # The same region, centred: the map keeps its aspect ratio, so in a window laid out a little
+        # differently one axis shows a bit more around it, and the other matches.
+        shown, span = np.array(again.map_view.plot.viewRange()), on_screen[:, 1] - on_screen[:, 0]
+        tolerance = 0.01 * span
+        assert np.all(shown[:, 0] <= on_screen[:, 0] + tolerance) and np.all(
+            shown[:, 1] >= on_screen[:, 1] - tolerance
+        )
+        assert np.allclose(shown.mean(axis=1), on_screen.mean(axis=1), rtol=0, atol=tolerance.min())
+        assert np.any(np.abs((shown[:, 1] - shown[:, 0]) - span) <= tolerance)
+        assert again.table_view.search.text() == "marathon"
+        assert again.map_controls.params().method == "pca"
+        assert again.statusBar().currentMessage() == "Session look.loupe.json restored."
+
+        # The data edited since: the session opens all the same, with a warning.
+        data.write_text(data.read_text().replace("The soup was great", "The soup was cold"))
+        again.open_path(saved)
+        qtbot.waitUntil(
+            lambda: again.statusBar().currentMessage().startswith("The file changed"), timeout=WAIT_MS
+        )
+        assert "(60 rows now)" in again.statusBar().currentMessage()
+        assert again.map_view.selected_rows == [2, 7, 41]
+
+        # A broken session file: one sentence in the status bar, the window goes on.
+        broken = tmp_path / "broken.loupe.json"
+        broken.write_text('{"format": "loupe-session", "version": 9}')
+        again.open_path(broken)
+        assert again.status_label.text() == (
+            "Cannot open the session: broken.loupe.json was saved by a newer Loupe (session version 9);"
+            " this Loupe reads version 1, so update Loupe to open it."
+        )
+    finally:
+        again.close()
