@@ -204,8 +204,10 @@ class SettingsDialog(QDialog):
         model = self.model.currentText().strip()
         if not model:
             raise BadInputError("Choose a model: minilm or a model folder.")
-        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
-            raise BadInputError(f"There is no model folder at {model}.")
+        if _looks_like_path(model):
+            if not Path(model).expanduser().is_dir():
+                raise BadInputError(f"There is no model folder at {model}.")
+            model = str(Path(model).expanduser().resolve())  # the model loader takes no "~" or ".."
         memory = self.memory.text().strip().lower().replace(" ", "")
         if not MEMORY.fullmatch(memory):
             raise BadInputError(
