@@ -4,6 +4,12 @@ Colouring is either categorical (one scatter item per category, so the legend li
 or continuous (one item, a colour per point from a colour map, and the range in the legend).
 Moving to new coordinates of the same rows (another layer, another sweep cell) can be
 animated, so the eye can follow each point.
+
+At scale the scatter items hold only the rows near the view: when more than
+:data:`LOD_POINTS` of them are there (or the density view is on), one image of how many
+points fall in each pair of screen pixels is drawn instead, recomputed shortly after the view
+moves. Clicks pick the nearest row with numpy either way, and box and lasso selections
+(:mod:`desktop.map_selection`) test every visible row, drawn as points or not.
 """
 
 from __future__ import annotations
@@ -18,18 +24,38 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from desktop import map_density
+from desktop.map_density import Rows
+from desktop.map_layers import DrawnRange, Rings, add_image, fill_density
+from desktop.map_selection import RegionTool
 from engine.palette import label_colors
 
 # Frames of a move between layouts; 15 frames at 16 ms is a quarter of a second.
 _ANIMATION_FRAMES = 15
 _FRAME_MS = 16
-_MUTED = "#d0d0d0"
+_MUTED = {False: "#d0d0d0", True: "#555555"}
+_BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
+_FOREGROUND = {False: "#222222", True: "#dddddd"}
+_LEGEND_FILL = {False: (255, 255, 255, 210), True: (40, 40, 40, 210)}
+_POINT_PX = 6
+# More points than this near the view are drawn as a density image: pyqtgraph paints about
+# 0.2 µs a point plus a few ms, so 40k keeps a frame near 15 ms (tests/bench/map_fps.py).
+LOD_POINTS = 40_000
+# Points and the density image cover this share of the view's size beyond each edge, so a
+# pan shows what was already drawn until the next refresh.
+_MARGIN = 0.25
+_DENSITY_BIN_PX = 2  # one density pixel per 2 x 2 screen pixels: a lone point stays visible
+_REFRESH_MS = 40  # at most one refresh per 40 ms while the view moves
+_PICK_PX = 8  # how near (screen pixels) a click must be to a point to pick it
+_EVERYWHERE: DrawnRange = ((-np.inf, np.inf), (-np.inf, np.inf))  # the drawn range when all rows are
 
 
 class MapView(QWidget):
-    """Scatter plot of 2-D coordinates. Emits :attr:`row_clicked` with the dataset row."""
+    """Scatter plot of 2-D coordinates. Emits :attr:`row_clicked` with the dataset row and
+    :attr:`rows_selected` with a sorted array of rows after a box or lasso."""
 
     row_clicked = Signal(int)
+    rows_selected = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,21 +66,36 @@ class MapView(QWidget):
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
         self.legend = self.plot.addLegend(
-            offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 210)
+            offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(*_LEGEND_FILL[False])
         )
+        self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
+        self._dark = False
         self._items: list[pg.ScatterPlotItem] = []
-        self._rows: list[npt.NDArray[np.intp]] = []  # dataset rows of each item's points
+        self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
+        self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
+        self._colours = np.zeros((0, 4), np.uint8)  # RGBA per row, for the density image
+        self._sizes: npt.NDArray[np.float32] | None = None
+        self._visible: Rows | None = None
+        self._density_forced = False
         self._annotations: list[pg.TextItem] = []
         self._texts: Sequence[str] = ()
-        self._selected = pg.ScatterPlotItem(size=16, pen=pg.mkPen("#d00", width=2), brush=None)
-        self._selected.setZValue(10)
-        self._selected_rows: npt.NDArray[np.intp] = np.zeros(0, np.intp)
-        self.plot.addItem(self._selected)
-        self._matches = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ff8c00", width=1.5), brush=None)
-        self._matches.setZValue(9)
-        self._match_rows: npt.NDArray[np.intp] | None = None
-        self.plot.addItem(self._matches)
-        self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
+        self._selected_rows: Rows = np.zeros(0, np.intp)
+        self._match_rows: Rows | None = None
+        self._selected = Rings(self.plot, "#dd0000", 16, 2, z=10)
+        self._matches = Rings(self.plot, "#ff8c00", 11, 1.5, z=9)
+        # Two invisible points at the corners of all the data: the items hold only the rows
+        # near the view, and "reset zoom" (autorange) must still see everything.
+        self._bounds = pg.ScatterPlotItem(size=map_density.LARGEST_PX, pen=None, brush=None)
+        self.plot.addItem(self._bounds)
+        self.density = add_image(self.plot, z=-1)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh)
+        self._drawn: DrawnRange = ((0.0, 0.0), (0.0, 0.0))  # what the last refresh drew: view and margin
+        self.plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
+        self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.region_tool = RegionTool(self.plot_widget)
+        self.region_tool.region_drawn.connect(self._on_region)
+        self.region_tool.clicked.connect(self._pick)
         self._animation = QTimer(self)
         self._animation.setInterval(_FRAME_MS)
         self._animation.timeout.connect(self._animation_step)
@@ -69,45 +110,113 @@ class MapView(QWidget):
     def set_points(
         self, coords: npt.NDArray[np.float32], labels: Sequence[str], texts: Sequence[str], title: str
     ) -> None:
-        """Show ``coords`` (one row per dataset row) coloured by ``labels``; replaces everything."""
+        """Show ``coords`` (one row per dataset row) coloured by ``labels``; replaces everything.
+
+        Sizes and the row filter are cleared: they belonged to the previous rows.
+        """
         self._animation.stop()
         self._texts = texts
         self.coords = np.asarray(coords, np.float32)
-        self.set_categories(labels)
+        self._sizes, self._visible = None, None
+        self._selected_rows, self._match_rows = np.zeros(0, np.intp), None
+        self.set_annotations([])
+        # Nothing of the old points may count when the view fits itself to the new ones.
+        for item in (*self._items, self._selected, self._matches):
+            item.clear()
+        self._set_bounds()
         self.plot.setTitle(title)
         self.plot.enableAutoRange()
-        self.set_annotations([])
-        self.show_selected(None)
-        self.set_matches(None)
+        self.plot.getViewBox().updateAutoRange()  # now, not at the next paint: the refresh needs it
+        self.set_categories(labels)
 
     def set_categories(
         self, categories: Sequence[str], *, muted: str | None = None, legend: bool = True
     ) -> None:
         """Colour the current points by a category per row, one legend entry per category.
 
-        ``muted`` (for example cluster noise) is drawn light grey, under the others; without
+        ``muted`` (for example cluster noise) is drawn grey, under the others; without
         ``legend`` the categories are named some other way (cluster names drawn on the map).
         """
         values = np.asarray(categories, dtype=object)
         colours = label_colors([c for c in categories if c != muted])
         if muted is not None and muted in set(categories):
-            colours = {muted: _MUTED, **colours}
-        groups = [
-            (name or "(no label)", pg.mkBrush(colour), np.flatnonzero(values == name))
-            for name, colour in colours.items()
-        ]
-        self._rebuild([(name, rows, brush) for name, brush, rows in groups], legend=legend)
+            colours = {muted: _MUTED[self._dark], **colours}
+        self._colours = np.zeros((len(values), 4), np.uint8)
+        groups = []
+        for name, colour in colours.items():
+            rows = np.flatnonzero(values == name)
+            self._colours[rows] = pg.mkColor(colour).getRgb()
+            groups.append((name or "(no label)", rows, pg.mkBrush(colour)))
+        self._brushes = None
+        self._rebuild(groups, legend=legend)
 
     def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
         """Colour the current points by a number per row (viridis: dark low, yellow high)."""
         values = np.asarray(values, np.float64)
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        scaled = np.clip((values - low) / ((high - low) or 1.0), 0, 1)
-        colormap = pg.colormap.get("viridis")
-        brushes = [pg.mkBrush(color) for color in colormap.mapToQColor(np.nan_to_num(scaled))]
-        rows = np.arange(len(values))
-        self._rebuild([(f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)", rows, brushes)])
+        scaled = np.clip(np.nan_to_num((values - low) / ((high - low) or 1.0)), 0, 1)
+        # 256 shades: one brush each, shared by reference, instead of a brush made per point.
+        table = pg.colormap.get("viridis").getLookupTable(nPts=256, alpha=True)
+        levels = np.round(scaled * 255).astype(np.intp)
+        self._colours = table[levels].astype(np.uint8)
+        shades = np.empty(256, dtype=object)
+        shades[:] = [pg.mkBrush(*colour) for colour in table]
+        self._brushes = shades[levels]
+        legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
+        self._rebuild([(legend, np.arange(len(values)), None)])
+
+    def set_sizes(self, values: npt.NDArray[np.floating[Any]] | None, name: str = "") -> None:
+        """Size each point by a number per row (3 to 14 px, NaN smallest); None: one size.
+
+        ``name`` is the column, for the caller's own labels; the sizes outlast recolouring
+        and :meth:`move_to`, and are cleared by :meth:`set_points`.
+        """
+        self._sizes = None if values is None else map_density.sizes_from_values(values)
+        self._refresh()
+
+    def set_visible_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
+        """Draw (and let the user hover, click and select) only ``rows``; None: every row."""
+        self._visible = None if rows is None else np.unique(np.asarray(rows, np.intp))
+        self._refresh()
+
+    def set_density(self, on: bool) -> None:
+        """Draw the density image at every zoom (on), or only when too many points are in view."""
+        self._density_forced = on
+        self._refresh()
+
+    def set_tool(self, name: str) -> None:
+        """The left mouse button's job: "pan" (and zoom), "box" or "lasso" selection."""
+        self.region_tool.set_tool(name)
+
+    @property
+    def tool(self) -> str:
+        return self.region_tool.name
+
+    def set_dark(self, dark: bool) -> None:
+        """A dark background with light text, or the light look."""
+        self._dark = dark
+        foreground = _FOREGROUND[dark]
+        self.plot_widget.setBackground(_BACKGROUND[dark])
+        # LabelItem keeps the colour in its options, so later titles are light too.
+        self.plot.titleLabel.setText(self.plot.titleLabel.text, color=foreground)
+        self.legend.setBrush(pg.mkBrush(*_LEGEND_FILL[dark]))
+        self.legend.setLabelTextColor(foreground)
+        self.set_annotations(
+            [(item.pos().x(), item.pos().y(), item.toPlainText()) for item in self._annotations]
+        )
+
+    def view_range(self) -> tuple[float, float, float, float]:
+        """The shown part of the map as (x0, x1, y0, y1) in data coordinates."""
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        return float(x0), float(x1), float(y0), float(y1)
+
+    def set_view_range(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        """Show this part of the map (as :meth:`view_range` gave it), redrawn at once."""
+        self.plot.getViewBox().setRange(
+            xRange=(float(x0), float(x1)), yRange=(float(y0), float(y1)), padding=0
+        )
+        self._refresh()
 
     def move_to(self, coords: npt.NDArray[np.float32], *, animate: bool = True) -> None:
         """Move the same rows to new coordinates, gliding there over a quarter of a second."""
@@ -115,7 +224,7 @@ class MapView(QWidget):
         if coords.shape != self.coords.shape or not animate:
             self._animation.stop()
             self.coords = coords
-            self._place(coords)
+            self._place()
             return
         self._from, self._to, self._frame = self.coords.copy(), coords, 0
         self._animation.start()
@@ -125,8 +234,9 @@ class MapView(QWidget):
         for item in self._annotations:
             self.plot.removeItem(item)
         self._annotations = []
+        fill = pg.mkBrush(*_LEGEND_FILL[self._dark][:3], 190)
         for x, y, text in annotations:
-            item = pg.TextItem(text, color="#222", anchor=(0.5, 0.5), fill=pg.mkBrush(255, 255, 255, 190))
+            item = pg.TextItem(text, color=_FOREGROUND[self._dark], anchor=(0.5, 0.5), fill=fill)
             item.setPos(x, y)
             item.setZValue(20)
             self.plot.addItem(item)
@@ -140,14 +250,10 @@ class MapView(QWidget):
         self.set_selection([] if row is None else [row])
 
     def set_selection(self, rows: Sequence[int] | npt.NDArray[np.intp]) -> None:
-        """Ring the selected rows (the selection the table shares)."""
+        """Ring the selected rows (the selection the table shares); filtered-out rows are not drawn."""
         chosen = np.asarray(rows, dtype=np.intp)
-        self._selected_rows = chosen[chosen < len(self.coords)]
-        if not len(self._selected_rows):
-            self._selected.clear()
-        else:
-            points = self.coords[self._selected_rows]
-            self._selected.setData(x=points[:, 0], y=points[:, 1])
+        self._selected_rows = chosen[(chosen >= 0) & (chosen < len(self.coords))]
+        self._draw_rings()
 
     @property
     def selected_rows(self) -> list[int]:
@@ -156,11 +262,7 @@ class MapView(QWidget):
     def set_matches(self, rows: npt.NDArray[np.intp] | None) -> None:
         """Ring the rows a search matched in orange (None: no search)."""
         self._match_rows = None if rows is None else np.asarray(rows, dtype=np.intp)
-        if self._match_rows is None or not len(self._match_rows) or not len(self.coords):
-            self._matches.clear()
-            return
-        points = self.coords[self._match_rows[self._match_rows < len(self.coords)]]
-        self._matches.setData(x=points[:, 0], y=points[:, 1])
+        self._draw_rings()
 
     @property
     def match_count(self) -> int:
@@ -171,22 +273,28 @@ class MapView(QWidget):
         self.show_selected(row)
         self.row_clicked.emit(row)
 
-    # -- internals -----------------------------------------------------------------------
+    @property
+    def density_shown(self) -> bool:
+        """Whether the points are drawn as a density image right now."""
+        return bool(self.density.isVisible())
 
-    def _rebuild(
-        self, groups: Sequence[tuple[str, npt.NDArray[np.intp], Any]], *, legend: bool = True
-    ) -> None:
+    @property
+    def visible_rows(self) -> Rows:
+        """The rows the filter lets through (every row without a filter)."""
+        return np.arange(len(self.coords)) if self._visible is None else self._visible
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def _rebuild(self, groups: Sequence[tuple[str, Rows, Any]], *, legend: bool = True) -> None:
         for item in self._items:
             self.plot.removeItem(item)
         self.legend.clear()
         self.legend.setVisible(legend)
-        self._items, self._rows = [], []
+        self._items = []
+        self._group_of = np.full(len(self.coords), -1, np.intp)
         for name, rows, brush in groups:
             item = pg.ScatterPlotItem(
-                x=self.coords[rows, 0],
-                y=self.coords[rows, 1],
-                data=rows,
-                size=6,
+                size=_POINT_PX,
                 pen=None,
                 brush=brush,
                 hoverable=True,
@@ -194,17 +302,73 @@ class MapView(QWidget):
                 tip=self._tip,
                 name=name if legend else None,
             )
-            item.sigClicked.connect(self._on_clicked)
             self.plot.addItem(item)
+            self._group_of[rows] = len(self._items)
             self._items.append(item)
-            self._rows.append(rows)
+        self._refresh()
 
-    def _place(self, coords: npt.NDArray[np.float32]) -> None:
-        for item, rows in zip(self._items, self._rows, strict=True):
-            brushes = item.data["brush"].copy()
-            item.setData(x=coords[rows, 0], y=coords[rows, 1], data=rows, brush=brushes)
-        self.set_selection(self._selected_rows)
-        self.set_matches(self._match_rows)
+    def _refresh(self) -> None:
+        """Draw the visible rows near the view: as points, or as one density image.
+
+        When all the visible rows are few enough they are all drawn, once: pyqtgraph leaves
+        out those off screen by itself, and a pan then costs no refresh at all.
+        """
+        self._refresh_timer.stop()
+        visible = self._visible
+        coords = self.coords if visible is None else self.coords[visible]
+        few = len(coords) <= LOD_POINTS and not self._density_forced
+        self._drawn = _EVERYWHERE if few else self._drawn_range()
+        near_mask = map_density.in_range_mask(coords, *self._drawn)
+        dense = self._density_forced or int(np.count_nonzero(near_mask)) > LOD_POINTS
+        self.density.setVisible(dense)
+        near = np.zeros(0, np.intp)
+        if dense:
+            colours = self._colours if visible is None else self._colours[visible]
+            fill_density(self.density, coords, colours, self._drawn, self._bins())
+        else:
+            near = np.flatnonzero(near_mask) if visible is None else visible[near_mask]
+        group = self._group_of[near]
+        for index, item in enumerate(self._items):
+            self._draw_points(item, near[group == index])
+        self._draw_rings()
+
+    def _drawn_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        dx, dy = (x1 - x0) * _MARGIN, (y1 - y0) * _MARGIN
+        return (x0 - dx, x1 + dx), (y0 - dy, y1 + dy)
+
+    def _bins(self) -> tuple[int, int]:
+        """The size (width, height) of an image of the drawn range, a pixel per 2 x 2 on screen."""
+        scale = (1 + 2 * _MARGIN) / _DENSITY_BIN_PX
+        viewport = self.plot.getViewBox().size()
+        return max(1, int(viewport.width() * scale)), max(1, int(viewport.height() * scale))
+
+    def _draw_points(self, item: pg.ScatterPlotItem, rows: Rows) -> None:
+        points = self.coords[rows]
+        options: dict[str, Any] = {"size": _POINT_PX if self._sizes is None else self._sizes[rows]}
+        if self._brushes is not None:
+            options["brush"] = self._brushes[rows]
+        item.setData(x=points[:, 0], y=points[:, 1], data=rows, **options)
+
+    def _draw_rings(self) -> None:
+        """Ring the selected and the matched rows that are drawn."""
+        matched = np.zeros(0, np.intp) if self._match_rows is None else self._match_rows
+        for rings, rows in ((self._selected, self._selected_rows), (self._matches, matched)):
+            rows = rows[(rows >= 0) & (rows < len(self.coords))]
+            if self._visible is not None:
+                rows = rows[np.isin(rows, self._visible)]
+            rings.show(self.coords, rows, self._drawn, self._bins())
+
+    def _set_bounds(self) -> None:
+        if not len(self.coords):
+            self._bounds.clear()
+            return
+        low, high = self.coords.min(axis=0), self.coords.max(axis=0)
+        self._bounds.setData(x=[low[0], high[0]], y=[low[1], high[1]])
+
+    def _place(self) -> None:
+        self._set_bounds()
+        self._refresh()
 
     def _animation_step(self) -> None:
         self._frame += 1
@@ -214,12 +378,43 @@ class MapView(QWidget):
         if self._frame >= _ANIMATION_FRAMES:
             self._animation.stop()
             self.coords = self._to
-        self._place(self.coords)
+        self._place()
+
+    # -- the mouse -----------------------------------------------------------------------
+
+    def _on_range_changed(self, *_: Any) -> None:
+        # What was drawn still covers a small pan or zoom (the margin): nothing to recompute.
+        if self._still_covered() or self._refresh_timer.isActive():
+            return
+        # Not restarted while running: a long pan refreshes every few frames, not only at its end.
+        self._refresh_timer.start()
+
+    def _still_covered(self) -> bool:
+        """Whether the last refresh drew all of the view, at nearly the view's scale."""
+        (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+        return self._drawn is _EVERYWHERE or map_density.covers(self._drawn, (x0, x1, y0, y1), _MARGIN)
 
     def _tip(self, x: float, y: float, data: Any) -> str:
         text = self._texts[int(data)] if 0 <= int(data) < len(self._texts) else ""
         return f"row {int(data)}\n" + textwrap.fill(textwrap.shorten(text, 400), 70)
 
-    def _on_clicked(self, item: pg.ScatterPlotItem, points: Sequence[Any], event: Any) -> None:
-        if len(points):
-            self.click_row(int(points[0].data()))
+    def _on_scene_clicked(self, event: Any) -> None:
+        if event.button() != pg.QtCore.Qt.MouseButton.LeftButton or event.double():
+            return
+        point = self.plot.getViewBox().mapSceneToView(event.scenePos())
+        self._pick(point.x(), point.y())
+
+    def _pick(self, x: float, y: float) -> None:
+        """Click the row drawn nearest to (x, y) in data coordinates, if one is close enough."""
+        x_size, y_size = self.plot.getViewBox().viewPixelSize()
+        scale = (1 / x_size if x_size else 0.0, 1 / y_size if y_size else 0.0)
+        row = map_density.nearest_row(self.coords, self.visible_rows, x, y, scale, _PICK_PX)
+        if row is not None:
+            self.click_row(row)
+
+    def _on_region(self, polygon: npt.NDArray[np.float64], additive: bool) -> None:
+        rows = map_density.rows_in_polygon(self.coords, self.visible_rows, polygon)
+        if additive:
+            rows = np.union1d(self._selected_rows, rows).astype(np.intp)
+        self.set_selection(rows)
+        self.rows_selected.emit(rows)

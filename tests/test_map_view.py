@@ -1,0 +1,305 @@
+"""The map at scale and its mouse tools: density image, level of detail, box and lasso,
+sizes, the row filter, the dark look and the view range.
+
+Mouse tests send real press/move/release events to the plot's viewport, as a user's drag
+would arrive, on a grid whose rows are known by position.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop import map_density
+from desktop.map_view import LOD_POINTS, MapView
+
+SIDE = 10  # the grid is SIDE x SIDE points at whole coordinates, row = y * SIDE + x
+
+
+def grid() -> npt.NDArray[np.float32]:
+    y, x = np.divmod(np.arange(SIDE * SIDE), SIDE)
+    return np.column_stack([x, y]).astype(np.float32)
+
+
+def grid_row(x: int, y: int) -> int:
+    return y * SIDE + x
+
+
+def shown_map(qtbot: QtBot, width: int, height: int) -> MapView:
+    map_view = MapView()
+    qtbot.addWidget(map_view)
+    map_view.resize(width, height)
+    map_view.show()
+    qtbot.waitExposed(map_view)
+    return map_view
+
+
+@pytest.fixture
+def view(qtbot: QtBot) -> MapView:
+    map_view = shown_map(qtbot, 600, 600)
+    coords = grid()
+    map_view.set_points(coords, [str(i % 3) for i in range(len(coords))], [""] * len(coords), "grid")
+    map_view.set_view_range(-1, SIDE, -1, SIDE)
+    return map_view
+
+
+def pixel(view: MapView, x: float, y: float) -> QPoint:
+    """Where the data point (x, y) is on the plot's viewport."""
+    scene = view.plot.getViewBox().mapViewToScene(pg.Point(x, y))
+    return view.plot_widget.mapFromScene(scene)
+
+
+def send(view: MapView, kind: QEvent.Type, at: QPoint, shift: bool = False, held: bool = True) -> None:
+    buttons = (
+        Qt.MouseButton.LeftButton
+        if held and kind != QEvent.Type.MouseButtonRelease
+        else Qt.MouseButton.NoButton
+    )
+    modifiers = Qt.KeyboardModifier.ShiftModifier if shift else Qt.KeyboardModifier.NoModifier
+    viewport = view.plot_widget.viewport()
+    event = QMouseEvent(
+        kind, QPointF(at), QPointF(viewport.mapToGlobal(at)), Qt.MouseButton.LeftButton, buttons, modifiers
+    )
+    QApplication.sendEvent(viewport, event)
+
+
+def drag(view: MapView, path: Sequence[tuple[float, float]], shift: bool = False) -> None:
+    """A left-button drag through the data points of ``path``, with a few steps between them."""
+    points = [pixel(view, x, y) for x, y in path]
+    send(view, QEvent.Type.MouseButtonPress, points[0], shift)
+    for start, end in itertools.pairwise(points):
+        for t in np.linspace(0, 1, 5)[1:]:
+            send(view, QEvent.Type.MouseMove, start + (end - start) * float(t), shift)
+    send(view, QEvent.Type.MouseButtonRelease, points[-1], shift)
+
+
+LASSO = [(0.5, 0.5), (8.5, 0.5), (8.5, 8.5), (8.0, 8.9)]  # about the triangle x >= y
+
+
+def test_lasso_selects_exactly_the_rows_inside_and_shift_adds(qtbot: QtBot, view: MapView) -> None:
+    view.set_tool("lasso")
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, LASSO)
+    [rows] = blocker.args
+    assert isinstance(rows, np.ndarray) and rows.tolist() == sorted(rows.tolist())
+    # The closing edge runs from (8.0, 8.9) to (0.5, 0.5), a little above the diagonal, so the
+    # lasso holds the points on and below the diagonal (x >= y), from 1 to 8.
+    expected = sorted(grid_row(x, y) for y in range(1, 9) for x in range(1, 9) if x >= y)
+    assert rows.tolist() == expected
+    assert view.selected_rows == expected
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, [(-0.5, 8.5), (2.5, 8.5), (2.5, 9.5), (-0.5, 9.5)], shift=True)
+    added = [grid_row(x, 9) for x in range(3)]
+    assert blocker.args[0].tolist() == sorted([*expected, *added])
+    assert view.selected_rows == sorted([*expected, *added])
+
+
+def test_box_selects_the_rows_in_the_rectangle_and_shift_adds(qtbot: QtBot, view: MapView) -> None:
+    view.set_tool("box")
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, [(1.5, 2.5), (3.5, 4.5)])
+    box = sorted(grid_row(x, y) for x in (2, 3) for y in (3, 4))
+    assert blocker.args[0].tolist() == box
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, [(8.5, 8.5), (9.5, 9.5)], shift=True)
+    assert blocker.args[0].tolist() == sorted([*box, grid_row(9, 9)])
+    # Without Shift a new box replaces the selection.
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, [(-0.5, -0.5), (0.5, 0.5)])
+    assert blocker.args[0].tolist() == [0] and view.selected_rows == [0]
+
+
+def test_the_pan_tool_pans_and_selects_nothing(qtbot: QtBot, view: MapView) -> None:
+    view.set_tool("box")
+    assert view.tool == "box"
+    view.set_tool("pan")
+    before = view.view_range()
+    with qtbot.assertNotEmitted(view.rows_selected):
+        drag(view, [(2, 2), (6, 2)])
+    after = view.view_range()
+    assert after[0] < before[0] - 2, "dragging right moves the view left"
+    with pytest.raises(ValueError, match="unknown map tool"):
+        view.set_tool("wand")
+
+
+def test_filtered_out_rows_are_not_drawn_selected_or_clicked(qtbot: QtBot, view: MapView) -> None:
+    even = np.arange(0, SIDE * SIDE, 2)
+    view.set_visible_rows(even)
+    drawn = sorted(int(row) for item in view._items for row in item.data["data"])
+    assert drawn == even.tolist()
+    view.set_tool("box")
+    with qtbot.waitSignal(view.rows_selected) as blocker:
+        drag(view, [(-0.5, -0.5), (3.5, 0.5)])
+    assert blocker.args[0].tolist() == [0, 2]
+    with qtbot.assertNotEmitted(view.row_clicked):
+        view._pick(1.0, 0.0)  # on a hidden point, and farther than a click's reach from others
+    view.set_visible_rows(None)
+    assert sum(len(item.data) for item in view._items) == SIDE * SIDE
+
+
+def test_a_click_in_box_mode_picks_the_point(qtbot: QtBot, view: MapView) -> None:
+    view.set_tool("box")
+    with qtbot.waitSignal(view.row_clicked) as blocker:
+        qtbot.mouseClick(view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pixel(view, 4, 7))
+    assert blocker.args == [grid_row(4, 7)]
+
+
+def test_sizes_follow_a_column_through_recolouring_and_moves(view: MapView) -> None:
+    values = np.arange(SIDE * SIDE, dtype=float)
+    values[5] = np.nan
+    view.set_sizes(values, "index")
+
+    def drawn_sizes() -> dict[int, float]:
+        # pyqtgraph keeps -1 for "the item's own size".
+        return {
+            int(row): float(size if size >= 0 else item.opts["size"])
+            for item in view._items
+            for row, size in zip(item.data["data"], item.data["size"], strict=True)
+        }
+
+    sizes = drawn_sizes()
+    assert sizes[0] == sizes[5] == map_density.SMALLEST_PX
+    assert sizes[99] == map_density.LARGEST_PX and sizes[50] > sizes[10]
+    view.set_values(values, "index")
+    assert drawn_sizes() == sizes
+    view.move_to(grid() * 0.5, animate=False)
+    assert drawn_sizes() == sizes
+    view.set_sizes(None)
+    assert set(drawn_sizes().values()) == {6.0}
+
+
+def test_density_counts_and_image_match_the_points() -> None:
+    coords = np.array([[0.1, 0.1], [0.2, 0.3], [3.9, 0.1], [2.5, 1.5], [4.0, 2.0], [9, 9]], np.float32)
+    counts, bins = map_density.density_counts(coords, (0, 4), (0, 2), 4, 2)
+    # Row 0 is the bottom; the point on the top-right corner goes to the last bin; the point
+    # outside gets the bin past the end.
+    assert counts.tolist() == [[2, 0, 0, 1], [0, 0, 1, 1]]
+    assert bins.tolist() == [0, 0, 3, 6, 7, 8]
+    red, blue = [255, 0, 0, 255], [0, 0, 255, 255]
+    colours = np.array([red, blue, red, red, red, red], np.uint8)
+    image = map_density.density_image(coords, colours, (0, 4), (0, 2), 4, 2, spread=0)
+    assert image.shape == (2, 4, 4) and image.dtype == np.uint8
+    assert image[0, 0, :3].tolist() == [128, 0, 128], "two points blend their colours"
+    assert image[0, 1, 3] == 0 and image[0, 3, 3] > 0
+    assert image[0, 0, 3] > image[0, 3, 3], "more points, more opaque"
+    spread = map_density.density_image(coords, colours, (0, 4), (0, 2), 4, 2, spread=1)
+    assert (spread[..., 3] > 0).all(), "each point also covers its neighbouring pixels"
+
+
+def test_what_was_drawn_serves_small_pans_and_zooms_only() -> None:
+    drawn = ((-1.5, 2.5), (-1.5, 2.5))  # the view (0, 1) with a margin of 1.5 views each side
+    assert map_density.covers(drawn, (0, 1, 0, 1), margin=1.5)
+    assert map_density.covers(drawn, (1.2, 2.2, 0, 1), margin=1.5), "a pan within the margin"
+    assert not map_density.covers(drawn, (2, 3, 0, 1), margin=1.5), "a pan beyond it"
+    assert not map_density.covers(drawn, (0.3, 0.7, 0.3, 0.7), margin=1.5), "zoomed in too far"
+
+
+def test_a_lasso_over_a_million_points_is_fast() -> None:
+    import time
+
+    coords = np.random.default_rng(0).uniform(0, 1, (1_000_000, 2)).astype(np.float32)
+    triangle = np.array([(0, 0), (1, 0), (0, 1)], float)
+    began = time.perf_counter()
+    rows = map_density.rows_in_polygon(coords, np.arange(len(coords)), triangle)
+    assert time.perf_counter() - began < 1.0
+    assert np.all(coords[rows].sum(axis=1) <= 1) and 0.49 < len(rows) / len(coords) < 0.51
+
+
+def clustered(n: int, seed: int = 0) -> tuple[npt.NDArray[np.float32], list[str]]:
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-20, 20, size=(5, 2))
+    category = rng.integers(0, 5, n)
+    coords = centres[category] + rng.normal(size=(n, 2))
+    return coords.astype(np.float32), [f"c{c}" for c in category]
+
+
+def test_many_points_are_a_density_image_until_zoomed_in(qtbot: QtBot) -> None:
+    view = shown_map(qtbot, 800, 600)
+    coords, labels = clustered(3 * LOD_POINTS)
+    view.set_points(coords, labels, [""] * len(coords), "many")
+    qtbot.waitUntil(lambda: view.density_shown)
+    assert sum(len(item.data) for item in view._items) == 0
+    image = view.density.image
+    assert image is not None and (image[..., 3] > 0).mean() > 0.01
+    # Zoomed in on one cluster's edge, the points there are real points again: hoverable.
+    x, y = coords[0]
+    view.set_view_range(x + 1.5, x + 2.5, y - 0.5, y + 0.5)
+    assert not view.density_shown
+    drawn = np.concatenate([item.data["data"] for item in view._items]).astype(int)
+    assert 0 < len(drawn) <= LOD_POINTS
+    x0, x1, y0, y1 = view.view_range()
+    in_view = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
+    assert set(np.flatnonzero(in_view)) <= set(drawn.tolist())
+    # Hovering one of them shows its row.
+    row = int(drawn[0])
+    send(view, QEvent.Type.MouseMove, pixel(view, *coords[row]), held=False)
+    assert view.plot.getViewBox().toolTip().startswith(f"row {row}\n")
+    view.set_density(True)
+    assert view.density_shown and sum(len(item.data) for item in view._items) == 0
+
+
+def test_a_click_on_the_density_image_picks_the_nearest_row(qtbot: QtBot, view: MapView) -> None:
+    view.set_density(True)
+    assert view.density_shown
+    with qtbot.waitSignal(view.row_clicked) as blocker:
+        qtbot.mouseClick(view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pixel(view, 6.05, 2.97))
+    assert blocker.args == [grid_row(6, 3)]
+    assert view.selected_rows == [grid_row(6, 3)]
+    with qtbot.assertNotEmitted(view.row_clicked):
+        view._pick(6.5, 2.5)  # between points: too far from all of them
+
+
+def test_a_large_selection_is_shown_as_an_image(qtbot: QtBot) -> None:
+    view = shown_map(qtbot, 400, 300)
+    coords, labels = clustered(2 * LOD_POINTS)
+    view.set_points(coords, labels, [""] * len(coords), "many")
+    view.set_view_range(-25, 25, -25, 25)
+    view.set_selection(np.arange(len(coords)))
+    rings = view._selected
+    assert rings.image.isVisible() and len(rings.item.data) == 0
+    view.set_selection([3])
+    assert not rings.image.isVisible() and len(rings.item.data) == 1
+
+
+def test_dark_look_and_back(qtbot: QtBot, view: MapView) -> None:
+    def corner() -> str:
+        return str(view.grab().toImage().pixelColor(3, 3).name())
+
+    view.set_annotations([(1, 1, "cluster")])
+    view.set_dark(True)
+    assert corner() == "#1e1e1e"
+    assert view.plot.titleLabel.opts["color"] == "#dddddd"
+    view.plot.setTitle("a later title")
+    assert "#dddddd" in view.plot.titleLabel.item.toHtml()
+    assert view.annotations == ["cluster"]
+    view.set_dark(False)
+    assert corner() == "#ffffff"
+
+
+def test_the_view_range_round_trips(qtbot: QtBot, view: MapView) -> None:
+    view.set_view_range(1.0, 5.0, 2.0, 6.0)
+    x0, x1, y0, y1 = view.view_range()
+    # The aspect ratio is locked, so one axis may widen to fit the widget; the asked part stays.
+    assert x0 <= 1.0 and x1 >= 5.0 and y0 <= 2.0 and y1 >= 6.0
+    assert min(x1 - x0, y1 - y0) == pytest.approx(4.0, rel=1e-3)
+    again = shown_map(qtbot, view.width(), view.height())
+    again.set_points(grid(), [""] * SIDE * SIDE, [""] * SIDE * SIDE, "again")
+    qtbot.wait(20)  # the title takes its place; a range set before that is refitted to the new shape
+    again.set_view_range(*view.view_range())
+    assert again.view_range() == pytest.approx(view.view_range(), rel=1e-6)
+
+
+def test_values_share_a_brush_per_shade(view: MapView) -> None:
+    view.set_values(np.linspace(0, 1, SIDE * SIDE), "v")
+    [item] = view._items
+    brushes = item.data["brush"]
+    assert len({id(brush) for brush in brushes}) <= 256 and len({b.color().name() for b in brushes}) > 50
