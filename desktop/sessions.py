@@ -50,11 +50,11 @@ def session_from_window(window: MainWindow) -> Session:
         ref = DatasetRef(demo_rows=window.demo_rows, fingerprint=fingerprint)
     else:
         raise LoupeError("There is nothing to save yet: open a dataset first.")
-    controls, plot = window.map_controls, window.map_view.plot
+    controls = window.map_controls
     x_range = y_range = None
     if window.coords is not None:
-        (x0, x1), (y0, y1) = plot.viewRange()
-        x_range, y_range = (float(x0), float(x1)), (float(y0), float(y1))
+        x0, x1, y0, y1 = window.map_view.view_range()
+        x_range, y_range = (x0, x1), (y0, y1)
     filter_text = window.filter_bar.description
     view = ViewState(
         x_range=x_range,
@@ -147,7 +147,7 @@ def restore_view(window: MainWindow, session: Session, name: str = "the session"
     assert dataset is not None
     view, controls = session.view, window.map_controls
     if view.x_range is not None and view.y_range is not None:
-        window.map_view.plot.setRange(xRange=view.x_range, yRange=view.y_range, padding=0)
+        window.map_view.set_view_range(*view.x_range, *view.y_range)
     _choose(controls.colouring, view.colouring)
     _choose(controls.size_by, view.size_by or "")
     controls.density.setChecked(view.density)
