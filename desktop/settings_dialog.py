@@ -232,7 +232,6 @@ class SettingsDialog(QDialog):
 
     def _validate(self) -> bool:
         self.redis_url.setEnabled(self.remote.isChecked())
-        self.memory.setEnabled(self.embedded.isChecked())
         ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         try:
             self._read()
