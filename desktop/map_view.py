@@ -15,6 +15,7 @@ moves. Clicks pick the nearest row with numpy either way, and box and lasso sele
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,7 @@ class MapView(QWidget):
         self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh)
         self._drawn: DrawnRange = ((0.0, 0.0), (0.0, 0.0))  # what the last refresh drew: view and margin
+        self._refreshed_at = 0.0  # time.monotonic() of the last refresh
         self.plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.region_tool = RegionTool(self.plot_widget)
@@ -314,6 +316,7 @@ class MapView(QWidget):
         out those off screen by itself, and a pan then costs no refresh at all.
         """
         self._refresh_timer.stop()
+        self._refreshed_at = time.monotonic()
         visible = self._visible
         coords = self.coords if visible is None else self.coords[visible]
         few = len(coords) <= LOD_POINTS and not self._density_forced
@@ -386,8 +389,12 @@ class MapView(QWidget):
         # What was drawn still covers a small pan or zoom (the margin): nothing to recompute.
         if self._still_covered() or self._refresh_timer.isActive():
             return
-        # Not restarted while running: a long pan refreshes every few frames, not only at its end.
-        self._refresh_timer.start()
+        # At once, so no blank edge shows; but at most once per _REFRESH_MS while the view moves.
+        wait = _REFRESH_MS - (time.monotonic() - self._refreshed_at) * 1000
+        if wait <= 0:
+            self._refresh()
+        else:
+            self._refresh_timer.start(int(wait) + 1)
 
     def _still_covered(self) -> bool:
         """Whether the last refresh drew all of the view, at nearly the view's scale."""

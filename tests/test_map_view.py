@@ -231,7 +231,7 @@ def test_many_points_are_a_density_image_until_zoomed_in(qtbot: QtBot) -> None:
     image = view.density.image
     assert image is not None and (image[..., 3] > 0).mean() > 0.01
     # Zoomed in on one cluster's edge, the points there are real points again: hoverable.
-    x, y = coords[0]
+    x, y = (float(c) for c in coords[0])
     view.set_view_range(x + 1.5, x + 2.5, y - 0.5, y + 0.5)
     assert not view.density_shown
     drawn = np.concatenate([item.data["data"] for item in view._items]).astype(int)
@@ -243,6 +243,16 @@ def test_many_points_are_a_density_image_until_zoomed_in(qtbot: QtBot) -> None:
     row = int(drawn[0])
     send(view, QEvent.Type.MouseMove, pixel(view, *coords[row]), held=False)
     assert view.plot.getViewBox().toolTip().startswith(f"row {row}\n")
+    # A pan (as the mouse makes it) well past what was drawn brings the points there.
+    view.plot.getViewBox().setRange(xRange=(x - 1.5, x - 0.5), yRange=(y - 0.5, y + 0.5), padding=0)
+
+    def drawn_in_view() -> bool:
+        x0, x1, y0, y1 = view.view_range()
+        inside = map_density.in_range_mask(coords, (x0, x1), (y0, y1))
+        drawn = {int(row) for item in view._items for row in item.data["data"]}
+        return bool(inside.any()) and set(np.flatnonzero(inside).tolist()) <= drawn
+
+    qtbot.waitUntil(drawn_in_view, timeout=1000)
     view.set_density(True)
     assert view.density_shown and sum(len(item.data) for item in view._items) == 0
 
