@@ -7,9 +7,10 @@ All slots run on the GUI thread; work goes to the engine through :class:`EngineB
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -19,34 +20,43 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.attention_stats_view import AttentionStatsView
 from desktop.attention_view import AttentionView
+from desktop.bookmarks_view import BookmarksView
 from desktop.bridge import EngineBridge
+from desktop.filter_bar import FilterBar
 from desktop.jobs_view import JobsView, show_progress
 from desktop.log_view import LogView
-from desktop.map_controls import MapControls
+from desktop.map_controls import TOOLS, MapControls
 from desktop.map_view import MapView
 from desktop.neighbours_view import NeighboursView
 from desktop.sweep_view import SweepDialog
 from desktop.table_view import TableView
+from engine.attention_stats import AttentionStatistics
 from engine.datasets import Dataset, load_dataset
 from engine.demo_data import build_stdlib_dataset
-from engine.errors import LoupeError
+from engine.errors import BadInputError, LoupeError
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
+from engine.models import Pooling
 from engine.pipeline import Clustering, EmbeddingRun, Engine
 from engine.projection import PARAMETERS, ProjectionParams
+from engine.row_filter import is_numeric_column
 from engine.settings import load_settings, save_settings
 from engine.sweep import SweepCell, SweepResult
 
 log = logging.getLogger(__name__)
+SESSION_SUFFIX = ".loupe.json"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,12 @@ class Faithfulness:
 
 
 @dataclass(frozen=True)
+class GroupStatistics:
+    rows: list[int]
+    statistics: AttentionStatistics
+
+
+@dataclass(frozen=True)
 class Neighbours:
     row: int
     indices: npt.NDArray[np.intp]
@@ -103,6 +119,10 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.bridge = bridge
         self.dataset: Dataset | None = None
+        self.dataset_path: Path | None = None  # the file or folder opened; None for the demo
+        self.demo_rows: int | None = None  # the demo's size when the demo is open
+        self.layer = -1  # the hidden state the map is made of (-1: the last layer)
+        self.pooling: str | None = None  # None: the model's own pooling
         self.embedded: EmbeddingRun | None = None
         self._attention_job: JobHandle | None = None
         self._pipeline_jobs: set[int] = set()
@@ -117,20 +137,27 @@ class MainWindow(QMainWindow):
 
         self.map_view = MapView()
         self.map_controls = MapControls()
+        self.filter_bar = FilterBar()
         self.attention_view = AttentionView()
+        self.group_view = AttentionStatsView()
+        self._group_job: JobHandle | None = None
         self.neighbours_view = NeighboursView()
         self.table_view = TableView()
         map_panel = QWidget()
         map_layout = QVBoxLayout(map_panel)
         map_layout.setContentsMargins(0, 0, 0, 0)
         map_layout.addWidget(self.map_controls)
+        map_layout.addWidget(self.filter_bar)
         map_layout.addWidget(self.map_view, 1)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(map_panel)
         left.addWidget(self.table_view)
         left.setSizes([620, 230])
+        self.attention_tabs = QTabWidget()
+        self.attention_tabs.addTab(self.attention_view, "Attention of the row")
+        self.attention_tabs.addTab(self.group_view, "Attention of the selection")
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.attention_view)
+        right.addWidget(self.attention_tabs)
         right.addWidget(self.neighbours_view)
         right.setSizes([600, 220])
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -150,19 +177,42 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
+        file_menu.addAction("Open &session…", self.choose_open_session).setShortcut(
+            QKeySequence("Ctrl+Shift+O")
+        )
+        file_menu.addAction("&Save session…", self.choose_save_session).setShortcut(
+            QKeySequence.StandardKey.Save
+        )
+        file_menu.addSeparator()
         self.export_map_action = file_menu.addAction("&Export map…", self.choose_export_map)
         self.export_map_action.setShortcut(QKeySequence("Ctrl+E"))
-        file_menu.addAction("Export &data…", self.choose_export_data)
+        export_data = file_menu.addAction("Export &data…", self.choose_export_data)
+        export_data.setShortcut(QKeySequence("Ctrl+Shift+E"))
         file_menu.addSeparator()
-        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence.StandardKey.Quit)
+        file_menu.addAction("Se&ttings…", self.open_settings).setShortcut(QKeySequence("Ctrl+,"))
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence("Ctrl+Q"))
         self.jobs_view = JobsView(bridge, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.jobs_view)
         self.jobs_view.hide()
         self.jobs_action = self.jobs_view.toggleViewAction()
         self.jobs_action.setShortcut(QKeySequence("Ctrl+J"))
+        self.bookmarks_view = BookmarksView(self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.bookmarks_view)
+        self.bookmarks_view.hide()
+        self.bookmarks_view.row_chosen.connect(self.map_view.click_row)
+        bookmarks_action = self.bookmarks_view.toggleViewAction()
+        bookmarks_action.setShortcut(QKeySequence("Ctrl+B"))
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.log_action)
         view_menu.addAction(self.jobs_action)
+        view_menu.addAction(bookmarks_action)
+        map_menu = self.menuBar().addMenu("&Map")
+        self._add_map_actions(map_menu)
+        help_menu = self.menuBar().addMenu("&Help")
+        # Kept here: QAction.menu() hands PySide a wrapper that can delete the menu when collected.
+        self._menus = [file_menu, view_menu, map_menu, help_menu]
+        help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts).setShortcut(QKeySequence("F1"))
         self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
         self._restore_layout()
 
@@ -200,6 +250,15 @@ class MainWindow(QMainWindow):
         self.map_controls.layers_requested.connect(self.start_layer_maps)
         self.map_controls.layer_changed.connect(self.show_layer)
         self.map_controls.sweep_requested.connect(self.open_sweep)
+        self.map_controls.size_changed.connect(lambda _: self._apply_point_options())
+        self.map_controls.density_toggled.connect(lambda _: self._apply_point_options())
+        self.map_controls.tool_changed.connect(self.map_view.set_tool)
+        self.map_view.rows_selected.connect(self._on_map_selection)
+        self.filter_bar.filter_changed.connect(self._on_filter)
+        for view in (self.attention_view, self.group_view):
+            view.provenance_source = self._provenance
+            view.exported.connect(lambda paths: self.status_label.setText(_wrote(paths)))
+            view.export_failed.connect(lambda message: self.status_label.setText(f"Export failed: {message}"))
         bridge.progress.connect(self._on_progress)
         bridge.finished.connect(self._on_finished)
         bridge.failed.connect(self._on_failed)
@@ -218,13 +277,68 @@ class MainWindow(QMainWindow):
     def start_demo(self, rows: int = 4000) -> None:
         """Build the demo dataset and embed it on the model lane; the map follows."""
         self.start_dataset(lambda: build_stdlib_dataset(max_rows=rows), "the demo dataset")
+        self.dataset_path, self.demo_rows = None, rows
 
     def open_path(self, path: Path) -> None:
-        """Load a dataset in any supported format (text and label columns guessed) and map it."""
+        """Load a dataset in any supported format (text and label columns guessed) and map it;
+        a session file (``*.loupe.json``) reopens the dataset, map, view and selection it saved."""
+        if path.name.endswith(SESSION_SUFFIX):
+            from desktop.sessions import open_session
+
+            open_session(self, path)
+            return
         if path.exists():
             settings = load_settings()
             save_settings(settings.with_recent(str(path.resolve())))
         self.start_dataset(lambda: load_dataset(path), path.name)
+        self.dataset_path, self.demo_rows = path.resolve(), None
+
+    def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:
+        """Use another model, device, pooling or layer: a new engine on the same cache, and the
+        open dataset embedded and mapped again (rows already in the cache come back at once)."""
+        engine = self.engine
+        same = (engine.model_name, engine.device, self.pooling, self.layer) == (model, device, pooling, layer)
+        if same:
+            return
+        for handle in self.bridge.running:
+            handle.cancel()  # their results belong to the old engine
+        self._pipeline_jobs.clear()
+        self.engine = Engine(engine.cache, model=model, device=device, pooling=_pooling(pooling))
+        self.layer, self.pooling = layer, pooling
+        if self.dataset is not None:
+            dataset = self.dataset
+            self.start_dataset(lambda: dataset, self.windowTitle().removeprefix("Loupe — "))
+
+    def select_rows(self, rows: Sequence[int]) -> None:
+        """The shared selection: ringed on the map and selected in the table."""
+        chosen = [int(row) for row in rows]
+        self.map_view.set_selection(chosen)
+        self.table_view.select_rows(chosen)
+
+    def choose_open_session(self) -> None:
+        from desktop.sessions import choose_open_session
+
+        choose_open_session(self)
+
+    def choose_save_session(self) -> None:
+        """File ▸ Save session… (Ctrl+S): the dataset, model, map, view, selection and bookmarks."""
+        from desktop.sessions import choose_save_session
+
+        saved = choose_save_session(self)  # a failure is already in the status bar
+        if saved is not None:
+            self.status_label.setText(f"Saved the session to {saved}")
+
+    def open_settings(self) -> None:
+        """File ▸ Settings… (Ctrl+,): model, device, pooling, layer, cache, projection defaults, theme."""
+        from desktop.settings_dialog import SettingsDialog, apply_settings
+
+        old = load_settings()
+        dialog = SettingsDialog(old, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(
+            lambda: self.status_label.setText(" ".join(apply_settings(self, old, dialog.result_settings())))
+        )
+        dialog.open()  # window-modal, not exec'd: jobs keep reporting while it is open
 
     def choose_file(self) -> None:
         """File ▸ Open… (Ctrl+O): a file dialog over the supported formats."""
@@ -232,7 +346,8 @@ class MainWindow(QMainWindow):
             self,
             "Open a dataset",
             "",
-            "Datasets (*.csv *.tsv *.tab *.json *.jsonl *.ndjson *.parquet *.arrow *.txt);;All files (*)",
+            "Datasets and sessions (*.csv *.tsv *.tab *.json *.jsonl *.ndjson *.parquet *.arrow *.txt);;"
+            "All files (*)",
         )
         if chosen:
             self.open_path(Path(chosen))
@@ -259,13 +374,13 @@ class MainWindow(QMainWindow):
 
     def start_dataset(self, load: Callable[[], Dataset], name: str) -> None:
         """Load a dataset and embed it on the model lane; PCA then UMAP follow on the compute lane."""
-        engine = self.engine
+        engine, layer = self.engine, self.layer
 
         def embed(*, token: CancelToken, report: Report) -> EmbeddedDataset:
             report(0, 1, f"Reading {name}")
             dataset = load()
             with log_context(dataset=dataset.fingerprint):
-                run = engine.dataset_embeddings(dataset, token=token, report=report)
+                run = engine.dataset_embeddings(dataset, layer=layer, token=token, report=report)
                 return EmbeddedDataset(dataset, run)
 
         # Newest dataset wins: whatever was still running for the previous one is dropped.
@@ -294,13 +409,14 @@ class MainWindow(QMainWindow):
             return
         self._start_projection(params)
 
-    def _start_pipeline_job(self, lane: str, name: str, fn: JobFn) -> None:
+    def _start_pipeline_job(self, lane: str, name: str, fn: JobFn) -> JobHandle:
         handle = self.bridge.submit(lane, name, fn)
         self._pipeline_jobs.add(handle.job_id)
         self.status_label.setText(f"{name}…")
         self.progress_bar.setRange(0, 0)  # busy until the first progress report
         self.progress_bar.setVisible(True)
         self.cancel_button.setVisible(True)
+        return handle
 
     def _start_side_job(self, name: str, fn: JobFn) -> None:
         """A quick job whose result is shown without the status bar's progress and Cancel."""
@@ -319,7 +435,8 @@ class MainWindow(QMainWindow):
     def _on_finished(self, handle: JobHandle, result: object) -> None:
         side = handle.job_id in self._side_jobs
         self._side_jobs.discard(handle.job_id)
-        if handle.job_id not in self._pipeline_jobs and handle is not self._attention_job and not side:
+        current = (self._attention_job, self._group_job)
+        if handle.job_id not in self._pipeline_jobs and handle not in current and not side:
             return  # superseded: a newer dataset or click has taken its place
         if isinstance(result, EmbeddedDataset):
             self._pipeline_jobs.discard(handle.job_id)
@@ -331,7 +448,10 @@ class MainWindow(QMainWindow):
             self.layer_maps = []
             self.map_controls.layer.setEnabled(False)
             self.table_view.set_dataset(result.dataset)
-            self.map_controls.set_columns(list(result.dataset.columns))
+            columns = result.dataset.columns
+            numeric = [name for name, values in columns.items() if is_numeric_column(values)]
+            self.map_controls.set_columns(list(columns), numeric)
+            self.filter_bar.set_dataset(result.dataset)
             self._start_projection(ProjectionParams(method="pca"), preview=True)
             self._start_projection(self._params())
         elif isinstance(result, Layout):
@@ -340,6 +460,13 @@ class MainWindow(QMainWindow):
         elif isinstance(result, MapScores | Faithfulness | LayerMaps | SweepResult | Neighbours):
             self._pipeline_jobs.discard(handle.job_id)
             self._show_analysis(result)
+        elif isinstance(result, GroupStatistics) and handle is self._group_job:
+            self._pipeline_jobs.discard(handle.job_id)
+            self._group_job = None
+            stats = result.statistics
+            sampled = f" (a sample of {stats.rows} of {stats.requested})" if stats.sampled else ""
+            self.group_view.set_statistics(stats, f"{len(result.rows):,} selected rows{sampled}")
+            self.status_label.setText(f"Attention statistics of {len(result.rows):,} rows{sampled} ready.")
         elif handle is self._attention_job:
             self._show_attention(result)
         self._update_busy()
@@ -366,6 +493,7 @@ class MainWindow(QMainWindow):
         self.shown_params = layout.params
         self.scores = self.faithfulness = None
         self.map_view.set_points(layout.coords, self.dataset.labels, self.dataset.texts, title)
+        self._apply_point_options()
         self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
         self.map_ready.emit(layout.method)
         if not preview:
@@ -458,6 +586,105 @@ class MainWindow(QMainWindow):
             self.neighbours_view.set_neighbours(
                 result.row, result.indices, result.distances, self.dataset.texts, self.dataset.labels
             )
+
+    # -- filter, size, density and selection on the map ------------------------------------
+
+    def _apply_point_options(self) -> None:
+        """What the map controls and the filter bar ask of the points (after every new map)."""
+        if self.dataset is None or self.coords is None:
+            return
+        self.map_view.set_visible_rows(self.filter_bar.rows)
+        column = str(self.map_controls.size_by.currentData() or "")
+        values = self.dataset.columns.get(column) if column else None
+        sizes = None if values is None else np.array([np.nan if v is None else v for v in values], float)
+        self.map_view.set_sizes(sizes, column)
+        self.map_view.set_density(self.map_controls.density.isChecked())
+
+    def _on_filter(self, rows: npt.NDArray[np.intp] | None) -> None:
+        self.table_view.set_visible_rows(rows)
+        self._apply_point_options()
+        described = self.filter_bar.description
+        if described is not None and self.dataset is not None:
+            shown = 0 if rows is None else len(rows)
+            self.status_label.setText(f"Filter {described}: {shown:,} of {len(self.dataset):,} rows shown.")
+
+    def _on_map_selection(self, rows: npt.NDArray[np.intp]) -> None:
+        """A box or lasso on the map: the group is selected in the table too; one row acts as a click."""
+        self.table_view.select_rows(rows)
+        if len(rows) == 1:
+            self._on_row_clicked(int(rows[0]), from_table=True)
+        elif len(rows) > 1:
+            self.start_group_statistics()
+
+    def start_group_statistics(self) -> None:
+        """Attention statistics (entropy, to special tokens, to the previous token) per layer
+        and head for the selected rows (Ctrl+G; a box or lasso starts it by itself)."""
+        rows = self.map_view.selected_rows
+        if self.dataset is None or len(rows) < 2:
+            self.status_label.setText("Select a group of rows first: box (B) or lasso (L) on the map.")
+            return
+        texts, engine = [self.dataset.texts[row] for row in rows], self.engine
+        if self._group_job is not None:
+            self._group_job.cancel()  # the newest selection wins
+
+        def statistics(*, token: CancelToken, report: Report) -> GroupStatistics:
+            return GroupStatistics(rows, engine.attention_statistics(texts, token=token, report=report))
+
+        self.attention_tabs.setCurrentWidget(self.group_view)
+        name = f"Attention statistics of {len(rows):,} rows"
+        self._group_job = self._start_pipeline_job("model", name, statistics)
+
+    def bookmark_row(self) -> None:
+        """Bookmark the clicked row (Ctrl+D); View ▸ Bookmarks (Ctrl+B) lists them, with notes."""
+        rows = self.map_view.selected_rows
+        if self.dataset is None or len(rows) != 1:
+            self.status_label.setText("Click one row to bookmark it.")
+            return
+        self.bookmarks_view.add(rows[0], self.dataset.texts[rows[0]])
+        self.bookmarks_view.show()
+        self.status_label.setText(f"Bookmarked row {rows[0]}.")
+
+    def clear_selection(self) -> None:
+        self.select_rows([])
+
+    def _add_map_actions(self, menu: QMenu) -> None:
+        """The map's keyboard shortcuts, in a menu so they can be found (Help ▸ Keyboard shortcuts)."""
+        for name, (label, key) in TOOLS.items():
+            action = menu.addAction(f"{label} tool", lambda name=name: self.map_controls.set_tool(name))
+            action.setShortcut(QKeySequence(key))
+        menu.addSeparator()
+        density = menu.addAction("&Density view", self.map_controls.density.toggle)
+        density.setShortcut(QKeySequence("D"))
+        menu.addAction("&Reset zoom", lambda: self.map_view.plot.enableAutoRange()).setShortcut(
+            QKeySequence("Ctrl+0")
+        )
+        group = menu.addAction("Attention statistics of the &selection", self.start_group_statistics)
+        group.setShortcut(QKeySequence("Ctrl+G"))
+        menu.addAction("&Bookmark the row", self.bookmark_row).setShortcut(QKeySequence("Ctrl+D"))
+        menu.addAction("&Clear selection", self.clear_selection).setShortcut(QKeySequence("Ctrl+Shift+A"))
+        menu.addAction("Clear &filter", self.filter_bar.clear).setShortcut(QKeySequence("Ctrl+Shift+F"))
+        menu.addSeparator()
+        menu.addAction("&Apply parameters", self.map_controls.apply).setShortcut(QKeySequence("Ctrl+Return"))
+
+    def shortcuts(self) -> list[tuple[str, str]]:
+        """Every shortcut: (keys, what it does), in menu order, then the window's own."""
+        actions = [action for menu in self._menus for action in menu.actions()]
+        found = [
+            (action.shortcut().toString(QKeySequence.SequenceFormat.NativeText), action.text())
+            for action in [*actions, *self.actions()]
+        ]
+        found.append((self.cancel_button.shortcut().toString(), "Cancel running jobs"))
+        return [(key, text.replace("&", "").rstrip("…")) for key, text in found if key]
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts (F1): the list, generated from the actions so it is always true."""
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>" for key, text in self.shortcuts())
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<table cellspacing=6>{rows}</table>")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # -- per-layer maps and sweeps -------------------------------------------------------
 
@@ -593,7 +820,7 @@ class MainWindow(QMainWindow):
         except LoupeError as exc:
             self.status_label.setText(f"Export failed: {exc}")
             return
-        self.status_label.setText("Wrote " + ", ".join(str(path) for path in written))
+        self.status_label.setText(_wrote(written))
 
     def export_map(self, path: Path) -> list[Path]:
         """The shown map as a vector SVG/PDF or a PNG, in its current colours, with a provenance sidecar."""
@@ -643,7 +870,7 @@ class MainWindow(QMainWindow):
         assert self.dataset is not None
         params = self.shown_params or ProjectionParams(method="pca")
         trust = self.scores.trustworthiness if self.scores is not None else None
-        record = provenance(self.engine, self.dataset, params, -1, trust)
+        record = provenance(self.engine, self.dataset, params, self.layer, trust)
         record["colouring"] = self.map_controls.colouring.currentData()
         record["selection"] = self.map_view.selected_rows
         return record
@@ -672,6 +899,18 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)
+
+
+def _wrote(paths: Sequence[Path]) -> str:
+    return "Wrote " + ", ".join(str(path) for path in paths)
+
+
+def _pooling(name: str | None) -> Pooling | None:
+    if name in (None, ""):
+        return None
+    if name not in get_args(Pooling):
+        raise BadInputError(f"Unknown pooling {name!r}: choose one of {', '.join(get_args(Pooling))}.")
+    return cast(Pooling, name)
 
 
 def _describe(params: ProjectionParams) -> str:

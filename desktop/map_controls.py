@@ -1,4 +1,5 @@
-"""The bar above the map: method and parameters, layer slider, colouring, sweep, and scores.
+"""The bar above the map: method and parameters, layer slider, colouring, size, density,
+the mouse tool (pan, box, lasso), sweep, and scores.
 
 The parameter form is built from :data:`engine.projection.PARAMETERS`, so a parameter added
 to the engine appears here with its range and help text, and every value is checked by the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +29,8 @@ from engine.errors import BadInputError
 from engine.projection import METHODS, PARAMETERS, ParamSpec, ProjectionParams, Value
 
 COLOURINGS = ("label", "cluster", "faithfulness")
+# The mouse tools of the map: their names, buttons and one-key shortcuts (while the map has focus).
+TOOLS = {"pan": ("Pan", "P"), "box": ("Box", "B"), "lasso": ("Lasso", "L")}
 _METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 
 
@@ -37,6 +42,9 @@ class MapControls(QWidget):
     layers_requested = Signal()
     colouring_changed = Signal(str)
     sweep_requested = Signal()
+    size_changed = Signal(str)  # a numeric column, or "" for one size
+    density_toggled = Signal(bool)
+    tool_changed = Signal(str)  # one of TOOLS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +63,21 @@ class MapControls(QWidget):
         self.colouring = QComboBox()
         for name in COLOURINGS:
             self.colouring.addItem(f"colour: {name}", name)
+        self.size_by = QComboBox()
+        self.size_by.addItem("size: same", "")
+        self.size_by.setToolTip("Size the points by a numeric column")
+        self.density = QCheckBox("density")
+        self.density.setToolTip("Draw how many points fall in each pixel instead of the points (D)")
+        self.tools = QButtonGroup(self)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        for name, (label, key) in TOOLS.items():
+            button = QToolButton()
+            button.setText(label)
+            button.setCheckable(True)
+            button.setToolTip(f"{label} ({key}){'' if name == 'pan' else '; Shift adds to the selection'}")
+            button.setChecked(name == "pan")
+            self.tools.addButton(button)
+            self.tool_buttons[name] = button
         self.layers_button = QPushButton("Layers…")
         self.layers_button.setToolTip("Map every layer, aligned, to see the representation evolve")
         self.layer = QSlider(Qt.Orientation.Horizontal)
@@ -76,6 +99,10 @@ class MapControls(QWidget):
         top.addStretch(1)
         top.addWidget(self.colouring)
         bottom = QHBoxLayout()
+        for button in self.tool_buttons.values():
+            bottom.addWidget(button)
+        bottom.addWidget(self.size_by)
+        bottom.addWidget(self.density)
         bottom.addWidget(self.layers_button)
         bottom.addWidget(self.layer, 1)
         bottom.addWidget(self.layer_label)
@@ -94,6 +121,12 @@ class MapControls(QWidget):
         self.colouring.currentIndexChanged.connect(
             lambda _: self.colouring_changed.emit(str(self.colouring.currentData()))
         )
+        self.size_by.currentIndexChanged.connect(
+            lambda _: self.size_changed.emit(str(self.size_by.currentData()))
+        )
+        self.density.toggled.connect(self.density_toggled)
+        for name, button in self.tool_buttons.items():
+            button.toggled.connect(lambda on, name=name: self._on_tool(name, on))
         self._rebuild_form()
 
     # -- reading and writing the form ----------------------------------------------------
@@ -128,8 +161,17 @@ class MapControls(QWidget):
         self.layer.setEnabled(True)
         self.layer_label.setText(f"layer {layers}")
 
-    def set_columns(self, columns: list[str]) -> None:
-        """Offer the dataset's own columns as colourings too (after the built-in ones)."""
+    def set_tool(self, name: str) -> None:
+        """Choose the map's mouse tool (a keyboard shortcut, a session)."""
+        self.tool_buttons[name].setChecked(True)
+
+    @property
+    def tool(self) -> str:
+        return next(name for name, button in self.tool_buttons.items() if button.isChecked())
+
+    def set_columns(self, columns: list[str], numeric: list[str] | None = None) -> None:
+        """Offer the dataset's own columns as colourings too (after the built-in ones), and its
+        ``numeric`` columns as sizes."""
         current = self.colouring.currentData()
         self.colouring.blockSignals(True)
         while self.colouring.count() > len(COLOURINGS):
@@ -139,9 +181,20 @@ class MapControls(QWidget):
         index = self.colouring.findData(current)
         self.colouring.setCurrentIndex(index if index >= 0 else 0)
         self.colouring.blockSignals(False)
+        self.size_by.blockSignals(True)
+        while self.size_by.count() > 1:
+            self.size_by.removeItem(1)
+        for column in numeric or []:
+            self.size_by.addItem(f"size: {column}", column)
+        self.size_by.setCurrentIndex(0)
+        self.size_by.blockSignals(False)
 
     def set_score(self, text: str) -> None:
         self.score.setText(text)
+
+    def _on_tool(self, name: str, on: bool) -> None:
+        if on:
+            self.tool_changed.emit(name)
 
     def _on_layer(self, value: int) -> None:
         self.layer_label.setText(f"layer {value}")

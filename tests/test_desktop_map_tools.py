@@ -1,0 +1,88 @@
+"""The map's tools in the window, with the real model: column filter, size, density, the
+mouse tools and their keys, a group selection's attention statistics, and the shortcut list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.main_window import MainWindow
+from engine.projection import ProjectionParams
+from tests.test_desktop import window  # noqa: F401  (the fixture)
+
+WAIT_MS = 240_000
+ROWS = 60
+
+
+@pytest.fixture
+def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:  # noqa: F811
+    """A 60-row CSV (text, label, score) mapped with PCA, which is quick."""
+    lines = ["text,label,score"]
+    for row in range(ROWS):
+        topic = ("cats and their naps", "taxes and forms", "rivers and boats")[row % 3]
+        lines.append(f'"Row {row} is about {topic}.",{("pets", "money", "water")[row % 3]},{row / 10}')
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    window.map_controls.set_params(ProjectionParams(method="pca"))
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.shown_method == "pca" and window.shown_params is not None, timeout=WAIT_MS)
+    return window
+
+
+def test_a_column_filter_narrows_the_map_and_the_table(qtbot: QtBot, mapped_csv: MainWindow) -> None:
+    window = mapped_csv
+    assert window.filter_bar.set_filter("score", "2..3")
+    kept = np.arange(20, 31)
+    assert window.map_view.visible_rows.tolist() == kept.tolist()
+    assert window.table_view.model is not None and window.table_view.model.rowCount() == len(kept)
+    assert window.status_label.text() == "Filter score: 2..3: 11 of 60 rows shown."
+    assert window.filter_bar.set_filter("label", "!= money")
+    assert len(window.map_view.visible_rows) == 40
+    window.filter_bar.clear()
+    assert len(window.map_view.visible_rows) == ROWS
+
+
+def test_the_tool_keys_choose_box_lasso_and_pan(qtbot: QtBot, mapped_csv: MainWindow) -> None:
+    window = mapped_csv
+    window.activateWindow()
+    window.map_view.setFocus()
+    for key, tool in ((Qt.Key.Key_L, "lasso"), (Qt.Key.Key_B, "box"), (Qt.Key.Key_P, "pan")):
+        qtbot.keyClick(window.map_view, key)
+        assert window.map_controls.tool == tool
+        assert window.map_view.tool == tool
+    window.table_view.search.setFocus()
+    qtbot.keyClick(window.table_view.search, Qt.Key.Key_L)  # typing in a field is typing, not a tool
+    assert window.map_controls.tool == "pan" and window.table_view.search.text() == "l"
+
+
+def test_a_selected_group_gets_its_attention_statistics(qtbot: QtBot, mapped_csv: MainWindow) -> None:
+    window = mapped_csv
+    group = np.arange(0, ROWS, 3)  # the "pets" rows
+    window.map_view.set_selection(group)
+    window.map_view.rows_selected.emit(group)  # what a lasso or box emits
+    assert window.table_view.selected_rows().tolist() == group.tolist()
+    assert window.attention_tabs.currentWidget() is window.group_view
+    qtbot.waitUntil(lambda: window.group_view.shown_values().size > 0, timeout=WAIT_MS)
+    assert window.group_view.shown_values().shape == (6, 12)  # MiniLM: 6 layers x 12 heads
+    assert "20 rows ready" in window.status_label.text()
+    window.clear_selection()
+    window.start_group_statistics()  # Ctrl+G with nothing selected: says what to do
+    assert window.status_label.text().startswith("Select a group of rows first")
+
+
+def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
+    shortcuts = window.shortcuts()
+    keys = [key for key, _ in shortcuts]
+    assert len(keys) == len(set(keys)), sorted(keys)
+    listed = dict(shortcuts)
+    for key in ("Ctrl+O", "Ctrl+E", "Ctrl+Shift+E", "Ctrl+F", "Ctrl+G", "Ctrl+J", "Ctrl+L", "B", "L", "D", "F1"):
+        assert key in listed, key
+    window.show_shortcuts()
+    box = window.findChild(QMessageBox)
+    assert box is not None and "Attention statistics of the selection" in box.text()
+    box.close()
