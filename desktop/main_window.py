@@ -37,11 +37,13 @@ from desktop.bridge import EngineBridge
 from desktop.filter_bar import FilterBar
 from desktop.jobs_view import JobsView, show_progress
 from desktop.log_view import LogView
-from desktop.map_controls import TOOLS, MapControls
+from desktop.map_controls import MapControls
 from desktop.map_view import MapView
 from desktop.neighbours_view import NeighboursView
 from desktop.sweep_view import SweepDialog
 from desktop.table_view import TableView
+from desktop.window_export import choose_export, export_data, export_map, window_provenance, wrote
+from desktop.window_menus import build_menus, shortcuts, show_shortcuts
 from engine.attention_stats import AttentionStatistics
 from engine.datasets import Dataset, load_dataset
 from engine.demo_data import build_stdlib_dataset
@@ -169,50 +171,16 @@ class MainWindow(QMainWindow):
         self.log_view = LogView(self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_view)
         self.log_view.hide()
-        self.log_action = self.log_view.toggleViewAction()
-        self.log_action.setShortcut(QKeySequence("Ctrl+L"))
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = file_menu.addAction("&Open…", self.choose_file)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addSeparator()
-        file_menu.addAction("Open &session…", self.choose_open_session).setShortcut(
-            QKeySequence("Ctrl+Shift+O")
-        )
-        file_menu.addAction("&Save session…", self.choose_save_session).setShortcut(
-            QKeySequence.StandardKey.Save
-        )
-        file_menu.addSeparator()
-        self.export_map_action = file_menu.addAction("&Export map…", self.choose_export_map)
-        self.export_map_action.setShortcut(QKeySequence("Ctrl+E"))
-        export_data = file_menu.addAction("Export &data…", self.choose_export_data)
-        export_data.setShortcut(QKeySequence("Ctrl+Shift+E"))
-        file_menu.addSeparator()
-        file_menu.addAction("Se&ttings…", self.open_settings).setShortcut(QKeySequence("Ctrl+,"))
-        file_menu.addSeparator()
-        file_menu.addAction("&Quit", self.close).setShortcut(QKeySequence("Ctrl+Q"))
         self.jobs_view = JobsView(bridge, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.jobs_view)
         self.jobs_view.hide()
-        self.jobs_action = self.jobs_view.toggleViewAction()
-        self.jobs_action.setShortcut(QKeySequence("Ctrl+J"))
         self.bookmarks_view = BookmarksView(self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.bookmarks_view)
         self.bookmarks_view.hide()
         self.bookmarks_view.row_chosen.connect(self.map_view.click_row)
-        bookmarks_action = self.bookmarks_view.toggleViewAction()
-        bookmarks_action.setShortcut(QKeySequence("Ctrl+B"))
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.log_action)
-        view_menu.addAction(self.jobs_action)
-        view_menu.addAction(bookmarks_action)
-        map_menu = self.menuBar().addMenu("&Map")
-        self._add_map_actions(map_menu)
-        help_menu = self.menuBar().addMenu("&Help")
-        # Kept here: QAction.menu() hands PySide a wrapper that can delete the menu when collected.
-        self._menus = [file_menu, view_menu, map_menu, help_menu]
-        help_menu.addAction("&Keyboard shortcuts", self.show_shortcuts).setShortcut(QKeySequence("F1"))
+        self.open_action: QAction
+        self.recent_menu: QMenu
+        self.menus = build_menus(self)
         self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
         self._restore_layout()
 
@@ -241,10 +209,6 @@ class MainWindow(QMainWindow):
         self.neighbours_view.row_chosen.connect(self.map_view.click_row)
         self.table_view.selection_changed.connect(self._on_table_selection)
         self.table_view.matches_changed.connect(self.map_view.set_matches)
-        find = QAction("Find", self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(lambda: self.table_view.search.setFocus())
-        self.addAction(find)
         self.map_controls.params_applied.connect(self.apply_params)
         self.map_controls.colouring_changed.connect(self._recolour)
         self.map_controls.layers_requested.connect(self.start_layer_maps)
@@ -257,7 +221,7 @@ class MainWindow(QMainWindow):
         self.filter_bar.filter_changed.connect(self._on_filter)
         for view in (self.attention_view, self.group_view):
             view.provenance_source = self._provenance
-            view.exported.connect(lambda paths: self.status_label.setText(_wrote(paths)))
+            view.exported.connect(lambda paths: self.status_label.setText(wrote(paths)))
             view.export_failed.connect(lambda message: self.status_label.setText(f"Export failed: {message}"))
         bridge.progress.connect(self._on_progress)
         bridge.finished.connect(self._on_finished)
@@ -352,7 +316,7 @@ class MainWindow(QMainWindow):
         if chosen:
             self.open_path(Path(chosen))
 
-    def _fill_recent_menu(self) -> None:
+    def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = load_settings().recent_files
         for entry in recent:
@@ -647,44 +611,11 @@ class MainWindow(QMainWindow):
     def clear_selection(self) -> None:
         self.select_rows([])
 
-    def _add_map_actions(self, menu: QMenu) -> None:
-        """The map's keyboard shortcuts, in a menu so they can be found (Help ▸ Keyboard shortcuts)."""
-        for name, (label, key) in TOOLS.items():
-            action = menu.addAction(f"{label} tool", lambda name=name: self.map_controls.set_tool(name))
-            action.setShortcut(QKeySequence(key))
-        menu.addSeparator()
-        density = menu.addAction("&Density view", self.map_controls.density.toggle)
-        density.setShortcut(QKeySequence("D"))
-        menu.addAction("&Reset zoom", lambda: self.map_view.plot.enableAutoRange()).setShortcut(
-            QKeySequence("Ctrl+0")
-        )
-        group = menu.addAction("Attention statistics of the &selection", self.start_group_statistics)
-        group.setShortcut(QKeySequence("Ctrl+G"))
-        menu.addAction("&Bookmark the row", self.bookmark_row).setShortcut(QKeySequence("Ctrl+D"))
-        menu.addAction("&Clear selection", self.clear_selection).setShortcut(QKeySequence("Ctrl+Shift+A"))
-        menu.addAction("Clear &filter", self.filter_bar.clear).setShortcut(QKeySequence("Ctrl+Shift+F"))
-        menu.addSeparator()
-        menu.addAction("&Apply parameters", self.map_controls.apply).setShortcut(QKeySequence("Ctrl+Return"))
-
     def shortcuts(self) -> list[tuple[str, str]]:
-        """Every shortcut: (keys, what it does), in menu order, then the window's own."""
-        actions = [action for menu in self._menus for action in menu.actions()]
-        found = [
-            (action.shortcut().toString(QKeySequence.SequenceFormat.NativeText), action.text())
-            for action in [*actions, *self.actions()]
-        ]
-        found.append((self.cancel_button.shortcut().toString(), "Cancel running jobs"))
-        return [(key, text.replace("&", "").rstrip("…")) for key, text in found if key]
+        return shortcuts(self)
 
     def show_shortcuts(self) -> None:
-        """Help ▸ Keyboard shortcuts (F1): the list, generated from the actions so it is always true."""
-        rows = "".join(f"<tr><td><b>{key}</b></td><td>{text}</td></tr>" for key, text in self.shortcuts())
-        box = QMessageBox(self)
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(f"<table cellspacing=6>{rows}</table>")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        show_shortcuts(self)
 
     # -- per-layer maps and sweeps -------------------------------------------------------
 
@@ -803,77 +734,19 @@ class MainWindow(QMainWindow):
     # -- export from the window ----------------------------------------------------------
 
     def choose_export_map(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export the map", "map.svg", "Figures (*.svg *.pdf *.png)"
-        )
-        if path:
-            self._report_export(lambda: self.export_map(Path(path)))
+        choose_export(self, "map")
 
     def choose_export_data(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the data", "map.csv", "Data (*.csv *.parquet)")
-        if path:
-            self._report_export(lambda: self.export_data(Path(path)))
-
-    def _report_export(self, export: Callable[[], list[Path]]) -> None:
-        try:
-            written = export()
-        except LoupeError as exc:
-            self.status_label.setText(f"Export failed: {exc}")
-            return
-        self.status_label.setText(_wrote(written))
+        choose_export(self, "data")
 
     def export_map(self, path: Path) -> list[Path]:
-        """The shown map as a vector SVG/PDF or a PNG, in its current colours, with a provenance sidecar."""
-        from engine.export import save_map_figure, write_sidecar
-
-        _, coords = self._shown_map()
-        title = self.map_view.plot.titleLabel.text
-        figure = save_map_figure(
-            path, coords, self._shown_categories(), title=title, provenance=self._provenance()
-        )
-        return [figure, write_sidecar(figure, self._provenance())]
+        return export_map(self, path)
 
     def export_data(self, path: Path) -> list[Path]:
-        """Coordinates, labels, clusters, faithfulness and the selection as CSV or Parquet, with a sidecar."""
-        from engine.export import write_data, write_sidecar
-
-        dataset, coords = self._shown_map()
-        extra: dict[str, list[object]] = {}
-        if self.scores is not None and self.scores.coords is self.coords:
-            names = self.scores.clustering.names
-            extra["cluster"] = [int(c) for c in self.scores.clustering.labels]
-            extra["cluster_name"] = [names.get(int(c), "") for c in self.scores.clustering.labels]
-        if self.faithfulness is not None and self.faithfulness.coords is self.coords:
-            extra["faithfulness"] = [float(v) for v in self.faithfulness.values]
-        selected = set(self.map_view.selected_rows)
-        extra["selected"] = [row in selected for row in range(len(coords))]
-        record = self._provenance()
-        written = write_data(path, coords, dataset.labels, extra=extra, provenance=record)
-        return [written, write_sidecar(written, record)]
-
-    def _shown_map(self) -> tuple[Dataset, npt.NDArray[np.float32]]:
-        if self.dataset is None or self.coords is None:
-            raise LoupeError("There is no map to export yet: open a dataset first.")
-        return self.dataset, self.map_view.coords
-
-    def _shown_categories(self) -> list[str]:
-        """What the figure's colours mean: clusters when the map is coloured by them, else labels."""
-        assert self.dataset is not None
-        if self.map_controls.colouring.currentData() == "cluster" and self.scores is not None:
-            names = self.scores.clustering.names
-            return [names.get(int(c), "noise") for c in self.scores.clustering.labels]
-        return list(self.dataset.labels)
+        return export_data(self, path)
 
     def _provenance(self) -> dict[str, object]:
-        from engine.export import provenance
-
-        assert self.dataset is not None
-        params = self.shown_params or ProjectionParams(method="pca")
-        trust = self.scores.trustworthiness if self.scores is not None else None
-        record = provenance(self.engine, self.dataset, params, self.layer, trust)
-        record["colouring"] = self.map_controls.colouring.currentData()
-        record["selection"] = self.map_view.selected_rows
-        return record
+        return window_provenance(self)
 
     # -- window layout -----------------------------------------------------------------
 
@@ -899,10 +772,6 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.engine.cache.close()
         super().closeEvent(event)
-
-
-def _wrote(paths: Sequence[Path]) -> str:
-    return "Wrote " + ", ".join(str(path) for path in paths)
 
 
 def _pooling(name: str | None) -> Pooling | None:

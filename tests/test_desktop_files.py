@@ -50,7 +50,7 @@ def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_p
     settings = settings.with_recent("/data/5.csv")
     assert settings.recent_files[0] == "/data/5.csv"
     assert len(settings.recent_files) == RECENT_FILES == len(set(settings.recent_files))
-    window._fill_recent_menu()
+    window.fill_recent_menu()
     assert [a.text() for a in window.recent_menu.actions()] == ["(none yet)"]
 
 

@@ -86,3 +86,25 @@ def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: 
     box = window.findChild(QMessageBox)
     assert box is not None and "Attention statistics of the selection" in box.text()
     box.close()
+
+
+def test_export_draws_the_kept_rows_and_marks_them_in_the_data(
+    qtbot: QtBot, mapped_csv: MainWindow, tmp_path: Path
+) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    window = mapped_csv
+    everything, _ = window.export_map(tmp_path / "all.svg")
+    window.filter_bar.set_filter("label", "water")
+    window.select_rows([2, 5])
+    figure, sidecar = window.export_map(tmp_path / "map.svg")
+    marks = [path.read_text(encoding="utf-8").count("<use ") for path in (everything, figure)]
+    assert marks[0] - marks[1] >= ROWS - ROWS // 3  # one mark per point: the filtered-out ones are gone
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert record["filter"] == "label: water" and record["selection"] == [2, 5]
+    data, _ = window.export_data(tmp_path / "map.parquet")
+    table = pq.read_table(data).to_pydict()
+    assert sum(table["kept"]) == ROWS // 3 and table["kept"][2] and not table["kept"][0]
+    assert [row for row, chosen in enumerate(table["selected"]) if chosen] == [2, 5]
