@@ -35,44 +35,44 @@ def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow: 
 
 
 def test_a_column_filter_narrows_the_map_and_the_table(qtbot: QtBot, mapped_csv: MainWindow) -> None:
-    window = mapped_csv
-    assert window.filter_bar.set_filter("score", "2..3")
+    win = mapped_csv
+    assert win.filter_bar.set_filter("score", "2..3")
     kept = np.arange(20, 31)
-    assert window.map_view.visible_rows.tolist() == kept.tolist()
-    assert window.table_view.model is not None and window.table_view.model.rowCount() == len(kept)
-    assert window.status_label.text() == "Filter score: 2..3: 11 of 60 rows shown."
-    assert window.filter_bar.set_filter("label", "!= money")
-    assert len(window.map_view.visible_rows) == 40
-    window.filter_bar.clear()
-    assert len(window.map_view.visible_rows) == ROWS
+    assert win.map_view.visible_rows.tolist() == kept.tolist()
+    assert win.table_view.model is not None and win.table_view.model.rowCount() == len(kept)
+    assert win.status_label.text() == "Filter score: 2..3: 11 of 60 rows shown."
+    assert win.filter_bar.set_filter("label", "!= money")
+    assert len(win.map_view.visible_rows) == 40
+    win.filter_bar.clear()
+    assert len(win.map_view.visible_rows) == ROWS
 
 
 def test_the_tool_keys_choose_box_lasso_and_pan(qtbot: QtBot, mapped_csv: MainWindow) -> None:
-    window = mapped_csv
-    window.activateWindow()
-    window.map_view.setFocus()
+    win = mapped_csv
+    win.activateWindow()
+    win.map_view.setFocus()
     for key, tool in ((Qt.Key.Key_L, "lasso"), (Qt.Key.Key_B, "box"), (Qt.Key.Key_P, "pan")):
-        qtbot.keyClick(window.map_view, key)
-        assert window.map_controls.tool == tool
-        assert window.map_view.tool == tool
-    window.table_view.search.setFocus()
-    qtbot.keyClick(window.table_view.search, Qt.Key.Key_L)  # typing in a field is typing, not a tool
-    assert window.map_controls.tool == "pan" and window.table_view.search.text() == "l"
+        qtbot.keyClick(win.map_view, key)
+        assert win.map_controls.tool == tool
+        assert win.map_view.tool == tool
+    win.table_view.search.setFocus()
+    qtbot.keyClick(win.table_view.search, Qt.Key.Key_L)  # typing in a field is typing, not a tool
+    assert win.map_controls.tool == "pan" and win.table_view.search.text() == "l"
 
 
 def test_a_selected_group_gets_its_attention_statistics(qtbot: QtBot, mapped_csv: MainWindow) -> None:
-    window = mapped_csv
+    win = mapped_csv
     group = np.arange(0, ROWS, 3)  # the "pets" rows
-    window.map_view.set_selection(group)
-    window.map_view.rows_selected.emit(group)  # what a lasso or box emits
-    assert window.table_view.selected_rows().tolist() == group.tolist()
-    assert window.attention_tabs.currentWidget() is window.group_view
-    qtbot.waitUntil(lambda: window.group_view.shown_values().size > 0, timeout=WAIT_MS)
-    assert window.group_view.shown_values().shape == (6, 12)  # MiniLM: 6 layers x 12 heads
-    assert "20 rows ready" in window.status_label.text()
-    window.clear_selection()
-    window.start_group_statistics()  # Ctrl+G with nothing selected: says what to do
-    assert window.status_label.text().startswith("Select a group of rows first")
+    win.map_view.set_selection(group)
+    win.map_view.rows_selected.emit(group)  # what a lasso or box emits
+    assert win.table_view.selected_rows().tolist() == group.tolist()
+    assert win.attention_tabs.currentWidget() is win.group_view
+    qtbot.waitUntil(lambda: win.group_view.shown_values().size > 0, timeout=WAIT_MS)
+    assert win.group_view.shown_values().shape == (6, 12)  # MiniLM: 6 layers x 12 heads
+    assert "20 rows ready" in win.status_label.text()
+    win.clear_selection()
+    win.start_group_statistics()  # Ctrl+G with nothing selected: says what to do
+    assert win.status_label.text().startswith("Select a group of rows first")
 
 
 def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
@@ -80,7 +80,8 @@ def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: 
     keys = [key for key, _ in shortcuts]
     assert len(keys) == len(set(keys)), sorted(keys)
     listed = dict(shortcuts)
-    for key in ("Ctrl+O", "Ctrl+E", "Ctrl+Shift+E", "Ctrl+F", "Ctrl+G", "Ctrl+J", "Ctrl+L", "B", "L", "D", "F1"):
+    expected = ("Ctrl+O", "Ctrl+S", "Ctrl+E", "Ctrl+Shift+E", "Ctrl+F", "Ctrl+G", "Ctrl+J", "Ctrl+L")
+    for key in (*expected, "Ctrl+,", "B", "L", "P", "D", "F1", "Esc"):
         assert key in listed, key
     window.show_shortcuts()
     box = window.findChild(QMessageBox)
@@ -95,16 +96,16 @@ def test_export_draws_the_kept_rows_and_marks_them_in_the_data(
 
     import pyarrow.parquet as pq
 
-    window = mapped_csv
-    everything, _ = window.export_map(tmp_path / "all.svg")
-    window.filter_bar.set_filter("label", "water")
-    window.select_rows([2, 5])
-    figure, sidecar = window.export_map(tmp_path / "map.svg")
+    win = mapped_csv
+    everything, _ = win.export_map(tmp_path / "all.svg")
+    win.filter_bar.set_filter("label", "water")
+    win.select_rows([2, 5])
+    figure, sidecar = win.export_map(tmp_path / "map.svg")
     marks = [path.read_text(encoding="utf-8").count("<use ") for path in (everything, figure)]
     assert marks[0] - marks[1] >= ROWS - ROWS // 3  # one mark per point: the filtered-out ones are gone
     record = json.loads(sidecar.read_text(encoding="utf-8"))
     assert record["filter"] == "label: water" and record["selection"] == [2, 5]
-    data, _ = window.export_data(tmp_path / "map.parquet")
+    data, _ = win.export_data(tmp_path / "map.parquet")
     table = pq.read_table(data).to_pydict()
     assert sum(table["kept"]) == ROWS // 3 and table["kept"][2] and not table["kept"][0]
     assert [row for row, chosen in enumerate(table["selected"]) if chosen] == [2, 5]
