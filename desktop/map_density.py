@@ -86,27 +86,36 @@ def density_image(
     """
     counts, bins = density_counts(coords, x_range, y_range, width, height)
     size = width * height
-    flat = _spread(counts, spread).reshape(-1)
-    filled = flat > 0
-    image = np.zeros((size, 4), np.uint8)
+    inside = bins < size
+    if np.count_nonzero(inside) < len(bins) // 2:
+        # Zoomed in, most points fall outside: adding them all up in the one bin past the end
+        # is slower than leaving them out first.
+        bins, colours = bins[inside], colours[inside]
+    # The count and the three colour sums of each bin, spread together (float32 halves the
+    # memory traffic; a mean colour does not need more precision).
+    sums = np.empty((4, size), np.float32)
+    sums[0] = counts.reshape(-1)
     for channel in range(3):
-        total = np.bincount(bins, weights=colours[:, channel], minlength=size + 1)[:-1]
-        spread_total = _spread(total.reshape(height, width), spread).reshape(-1)
-        image[filled, channel] = np.clip(spread_total[filled] / flat[filled], 0, 255).round().astype(np.uint8)
-    if filled.any():
-        depth = np.log1p(flat[filled]) / np.log1p(flat.max())
-        image[filled, 3] = (200 + 55 * depth).astype(np.uint8)
-    return image.reshape(height, width, 4)
+        sums[channel + 1] = np.bincount(bins, weights=colours[:, channel], minlength=size + 1)[:-1]
+    sums = _spread(sums.reshape(4, height, width), spread).reshape(4, size)
+    count = sums[0]
+    image = np.empty((height, width, 4), np.uint8)
+    # Every pixel at once (an empty one divides by 1 and gets alpha 0): faster than picking the filled.
+    means = np.rint(sums[1:] / np.maximum(count, 1))
+    image[..., :3] = means.reshape(3, height, width).transpose(1, 2, 0)
+    depth = np.log1p(count) / max(float(np.log1p(count.max())), 1e-9)
+    image[..., 3] = np.where(count > 0, 200 + 55 * depth, 0).reshape(height, width)
+    return image
 
 
-def _spread(grid: npt.NDArray[Any], radius: int) -> npt.NDArray[np.float64]:
-    """Each cell's sum over the (2 radius + 1)² square around it (a box filter, zeros beyond)."""
-    out = grid.astype(np.float64)
-    for axis in (0, 1):  # the box is separable: a sum along rows, then along columns
+def _spread(grids: npt.NDArray[np.float32], radius: int) -> npt.NDArray[np.float32]:
+    """Each cell's sum over the (2 radius + 1)² square around it in the last two axes (zeros beyond)."""
+    out = grids
+    for axis in (-2, -1):  # the box is separable: a sum along columns, then along rows
         summed = out.copy()
         for shift in range(1, radius + 1):
-            ahead = [slice(None), slice(None)]
-            behind = [slice(None), slice(None)]
+            ahead: list[slice] = [slice(None)] * out.ndim
+            behind: list[slice] = [slice(None)] * out.ndim
             ahead[axis], behind[axis] = slice(shift, None), slice(None, -shift)
             summed[tuple(behind)] += out[tuple(ahead)]
             summed[tuple(ahead)] += out[tuple(behind)]

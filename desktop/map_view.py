@@ -166,7 +166,7 @@ class MapView(QWidget):
         shades[:] = [pg.mkBrush(*colour) for colour in table]
         self._brushes = shades[levels]
         legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
-        self._rebuild([(legend, np.arange(len(values)), None)])
+        self._rebuild([(legend, np.arange(len(values)), shades[128])])  # the middle shade in the legend
 
     def set_sizes(self, values: npt.NDArray[np.floating[Any]] | None, name: str = "") -> None:
         """Size each point by a number per row (3 to 14 px, NaN smallest); None: one size.
