@@ -78,6 +78,7 @@ class MapView(QWidget):
         self._sizes: npt.NDArray[np.float32] | None = None
         self._visible: Rows | None = None
         self._density_forced = False
+        self._muted: int | None = None  # the item of the muted category (grey), if any
         self._annotations: list[pg.TextItem] = []
         self._texts: Sequence[str] = ()
         self._selected_rows: Rows = np.zeros(0, np.intp)
@@ -150,6 +151,7 @@ class MapView(QWidget):
             self._colours[rows] = pg.mkColor(colour).getRgb()
             groups.append((name or "(no label)", rows, pg.mkBrush(colour)))
         self._brushes = None
+        self._muted = 0 if muted is not None and muted in colours else None
         self._rebuild(groups, legend=legend)
 
     def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
@@ -165,6 +167,7 @@ class MapView(QWidget):
         shades = np.empty(256, dtype=object)
         shades[:] = [pg.mkBrush(*colour) for colour in table]
         self._brushes = shades[levels]
+        self._muted = None
         legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
         self._rebuild([(legend, np.arange(len(values)), shades[128])])  # the middle shade in the legend
 
@@ -207,6 +210,10 @@ class MapView(QWidget):
         self.set_annotations(
             [(item.pos().x(), item.pos().y(), item.toPlainText()) for item in self._annotations]
         )
+        if self._muted is not None:  # light grey on dark would shout; dark grey recedes
+            self._items[self._muted].setBrush(pg.mkBrush(_MUTED[dark]))
+            self._colours[self._group_of == self._muted] = pg.mkColor(_MUTED[dark]).getRgb()
+            self._refresh()
 
     def view_range(self) -> tuple[float, float, float, float]:
         """The shown part of the map as (x0, x1, y0, y1) in data coordinates."""

@@ -291,8 +291,12 @@ def test_dark_look_and_back(qtbot: QtBot, view: MapView) -> None:
     view.plot.setTitle("a later title")
     assert "#dddddd" in view.plot.titleLabel.item.toHtml()
     assert view.annotations == ["cluster"]
+    view.set_categories(["noise" if row % 2 else "a" for row in range(SIDE * SIDE)], muted="noise")
+    noise = view._items[0]
+    assert noise.opts["brush"].color().name() == "#555555", "muted points recede on dark too"
     view.set_dark(False)
     assert corner() == "#ffffff"
+    assert noise.opts["brush"].color().name() == "#d0d0d0"
 
 
 def test_the_view_range_round_trips(qtbot: QtBot, view: MapView) -> None:
