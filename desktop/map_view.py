@@ -26,10 +26,10 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop import map_density
+from desktop.map_colours import category_colours, value_shades
 from desktop.map_density import Rows
 from desktop.map_layers import DrawnRange, Rings, add_image, fill_density
 from desktop.map_selection import RegionTool
-from engine.palette import label_colors
 
 # Frames of a move between layouts; 15 frames at 16 ms is a quarter of a second.
 _ANIMATION_FRAMES = 15
@@ -140,36 +140,24 @@ class MapView(QWidget):
         ``muted`` (for example cluster noise) is drawn grey, under the others; without
         ``legend`` the categories are named some other way (cluster names drawn on the map).
         """
-        values = np.asarray(categories, dtype=object)
-        colours = label_colors([c for c in categories if c != muted])
-        if muted is not None and muted in set(categories):
-            colours = {muted: _MUTED[self._dark], **colours}
-        self._colours = np.zeros((len(values), 4), np.uint8)
-        groups = []
-        for name, colour in colours.items():
-            rows = np.flatnonzero(values == name)
-            self._colours[rows] = pg.mkColor(colour).getRgb()
-            groups.append((name or "(no label)", rows, pg.mkBrush(colour)))
+        groups, self._colours = category_colours(categories, muted, _MUTED[self._dark])
         self._brushes = None
-        self._muted = 0 if muted is not None and muted in colours else None
-        self._rebuild(groups, legend=legend)
+        self._muted = 0 if muted is not None and groups and groups[0][0] == muted else None
+        self._rebuild(
+            [(name or "(no label)", rows, pg.mkBrush(colour)) for name, rows, colour in groups], legend=legend
+        )
 
     def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
         """Colour the current points by a number per row (viridis: dark low, yellow high)."""
-        values = np.asarray(values, np.float64)
-        finite = values[np.isfinite(values)]
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        scaled = np.clip(np.nan_to_num((values - low) / ((high - low) or 1.0)), 0, 1)
-        # 256 shades: one brush each, shared by reference, instead of a brush made per point.
-        table = pg.colormap.get("viridis").getLookupTable(nPts=256, alpha=True)
-        levels = np.round(scaled * 255).astype(np.intp)
-        self._colours = table[levels].astype(np.uint8)
-        shades = np.empty(256, dtype=object)
+        levels, table, low, high = value_shades(values)
+        self._colours = table[levels]
+        # A brush per shade, shared by reference, instead of a brush made per point.
+        shades = np.empty(len(table), dtype=object)
         shades[:] = [pg.mkBrush(*colour) for colour in table]
         self._brushes = shades[levels]
         self._muted = None
         legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
-        self._rebuild([(legend, np.arange(len(values)), shades[128])])  # the middle shade in the legend
+        self._rebuild([(legend, np.arange(len(levels)), shades[len(shades) // 2])])  # a middle shade
 
     def set_sizes(self, values: npt.NDArray[np.floating[Any]] | None, name: str = "") -> None:
         """Size each point by a number per row (3 to 14 px, NaN smallest); None: one size.

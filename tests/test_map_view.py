@@ -19,7 +19,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from desktop import map_density
+from desktop import map_colours, map_density
 from desktop.map_view import LOD_POINTS, MapView
 
 SIDE = 10  # the grid is SIDE x SIDE points at whole coordinates, row = y * SIDE + x
@@ -105,8 +105,10 @@ def test_lasso_selects_exactly_the_rows_inside_and_shift_adds(qtbot: QtBot, view
 
 def test_box_selects_the_rows_in_the_rectangle_and_shift_adds(qtbot: QtBot, view: MapView) -> None:
     view.set_tool("box")
+    before = view.view_range()
     with qtbot.waitSignal(view.rows_selected) as blocker:
         drag(view, [(1.5, 2.5), (3.5, 4.5)])
+    assert view.view_range() == before, "drawing a box does not pan the map"
     box = sorted(grid_row(x, y) for x in (2, 3) for y in (3, 4))
     assert blocker.args[0].tolist() == box
     with qtbot.waitSignal(view.rows_selected) as blocker:
@@ -310,6 +312,12 @@ def test_the_view_range_round_trips(qtbot: QtBot, view: MapView) -> None:
     qtbot.wait(20)  # the title takes its place; a range set before that is refitted to the new shape
     again.set_view_range(*view.view_range())
     assert again.view_range() == pytest.approx(view.view_range(), rel=1e-6)
+
+
+def test_value_shades_span_the_finite_range() -> None:
+    levels, table, low, high = map_colours.value_shades(np.array([2.0, np.nan, 4.0, 3.0]))
+    assert (low, high) == (2.0, 4.0) and levels.tolist() == [0, 0, 255, 128]
+    assert table.shape == (256, 4) and table.dtype == np.uint8
 
 
 def test_values_share_a_brush_per_shade(view: MapView) -> None:
