@@ -179,6 +179,20 @@ def test_sizes_follow_a_column_through_recolouring_and_moves(view: MapView) -> N
     assert set(drawn_sizes().values()) == {6.0}
 
 
+def test_a_move_glides_to_the_new_layout_and_draws_it(qtbot: QtBot, view: MapView) -> None:
+    target = grid() * 2 + 1
+    view.move_to(target)
+    assert not np.allclose(view.coords, target), "it glides, it does not jump"
+    qtbot.waitUntil(lambda: not view._animation.isActive(), timeout=2000)
+    assert np.array_equal(view.coords, target)
+    drawn = {
+        int(row): (float(x), float(y))
+        for item in view._items
+        for row, x, y in zip(item.data["data"], item.data["x"], item.data["y"], strict=True)
+    }
+    assert drawn == {row: (float(x), float(y)) for row, (x, y) in enumerate(target)}
+
+
 def test_density_counts_and_image_match_the_points() -> None:
     coords = np.array([[0.1, 0.1], [0.2, 0.3], [3.9, 0.1], [2.5, 1.5], [4.0, 2.0], [9, 9]], np.float32)
     counts, bins = map_density.density_counts(coords, (0, 4), (0, 2), 4, 2)
