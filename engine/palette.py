@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 # Okabe–Ito and Tableau colours: distinguishable, including for the common colour-vision
 # deficiencies in the first eight.
@@ -14,8 +15,10 @@ _COLORS = (
 
 def label_colors(labels: Sequence[str]) -> dict[str, str]:
     """A colour for each distinct label, most frequent label first (stable across runs)."""
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
+    return colors_by_count(Counter(labels))  # counted in C: 200k labels in a few ms
+
+
+def colors_by_count(counts: Mapping[str, int]) -> dict[str, str]:
+    """:func:`label_colors` from labels already counted."""
     ordered = sorted(counts, key=lambda label: (-counts[label], label))
     return {label: _COLORS[i % len(_COLORS)] for i, label in enumerate(ordered)}

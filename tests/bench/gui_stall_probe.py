@@ -115,14 +115,21 @@ def run(rows: int, vectors: int | None, where: bool) -> None:
     args = argparse.Namespace(
         command="demo", model="minilm", device="cpu", redis=None, no_cache=True, rows=rows
     )
+    passes = (("first pass (fresh process)", rows), ("second pass (steady state)", rows * 3 // 4))
+    # Written before the probe starts: making the files is the benchmark's work, not the window's.
+    files = (
+        [synthetic_dataset(vectors * size // rows, Path(tempfile.mkdtemp(dir="/tmp"))) for _, size in passes]
+        if vectors
+        else []
+    )
     window = create_window(args)
     window.show()
     probe = Probe(window, where)
-    for name, size in (("first pass (fresh process)", rows), ("second pass (steady state)", rows * 3 // 4)):
+    for number, (name, size) in enumerate(passes):
         started = time.perf_counter()
         if vectors:
             window.map_controls.set_params(ProjectionParams(method="pca"))
-            window.open_path(synthetic_dataset(vectors * size // rows, Path(tempfile.mkdtemp(dir="/tmp"))))
+            window.open_path(files[number])
         else:
             window.start_demo(rows=size)
         final = "pca" if vectors else "umap"
