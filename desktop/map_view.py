@@ -68,7 +68,10 @@ class MapView(QWidget):
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
         self.legend = self.plot.addLegend(
-            offset=(10, 10), labelTextSize="9pt", brush=pg.mkBrush(*_LEGEND_FILL[False])
+            offset=(10, 10),
+            labelTextSize="9pt",
+            brush=pg.mkBrush(*_LEGEND_FILL[False]),
+            labelTextColor=_FOREGROUND[False],
         )
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
         self._dark = False
