@@ -188,6 +188,7 @@ class TableView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)  # no empty band right of the columns
         self.model: DatasetTableModel | None = None
         self.matches: Rows | None = None
         self._filter: Rows | None = None

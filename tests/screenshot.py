@@ -1,4 +1,5 @@
-"""Take a real screenshot of Loupe's window: the demo mapped, clusters named, a row clicked.
+"""Take a real screenshot of Loupe's window: the demo mapped, clusters named, a row clicked
+(or, with ``--group``, a cluster selected and its attention statistics shown).
 
 Run under an X server, for example Xvfb:
 
@@ -24,6 +25,8 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--rows", type=int, default=800)
     parser.add_argument("--timeout", type=float, default=400)
+    parser.add_argument("--group", action="store_true", help="select a cluster: its attention statistics")
+    parser.add_argument("--theme", choices=["light", "dark"], default="light")
     options = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -34,7 +37,10 @@ def main() -> int:
     args = argparse.Namespace(
         command="demo", model="minilm", device="cpu", redis=None, no_cache=False, rows=options.rows
     )
+    from desktop.theme import apply_theme
+
     window = create_window(args)
+    apply_theme(app, options.theme)  # type: ignore[arg-type]
     window.resize(1500, 900)
     window.show()
     window.start_demo(rows=options.rows)
@@ -51,6 +57,13 @@ def main() -> int:
         window.map_controls.colouring.setCurrentIndex(window.map_controls.colouring.findData("cluster"))
         window.map_view.click_row(3)
         wait(lambda: window.neighbours_view.list.count() > 0, 60)
+        if options.group and window.scores is not None:
+            import numpy as np
+
+            group = np.flatnonzero(window.scores.clustering.labels == window.scores.clustering.labels[3])
+            window.map_view.set_selection(group)
+            window.map_view.rows_selected.emit(group)
+            wait(lambda: window.group_view.stats is not None, 120)
         wait(lambda: False, 1.0)  # let the last paints land
     app.primaryScreen().grabWindow(0).save(str(options.out))
     window.close()
