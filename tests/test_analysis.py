@@ -3,6 +3,8 @@ whose right answers are known."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -76,6 +78,19 @@ def test_fewer_rows_than_a_cluster_needs_are_all_noise() -> None:
     assert list(result.labels) == [-1] * 4
     assert result.count == 0 and result.noise_share == 1.0
     assert clusters(blobs((40,)), min_cluster_size=5, min_samples=41).count == 0
+
+
+def test_large_maps_are_clustered_in_a_child_process_with_the_same_labels(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    coords = blobs((60, 140, 90))
+    here = clusters(coords)
+    monkeypatch.setattr(analysis, "ISOLATE_ABOVE_ROWS", len(coords) - 1)  # as if the map were large
+    with caplog.at_level(logging.INFO, logger="engine.isolated"):
+        there = clusters(coords)
+    assert "hdbscan ran in a child process" in caplog.text
+    assert np.array_equal(here.labels, there.labels)
+    assert np.array_equal(here.probabilities, there.probabilities)
 
 
 def test_default_min_cluster_size_grows_with_the_data() -> None:
