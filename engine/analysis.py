@@ -34,8 +34,9 @@ DEFAULT_MIN_SAMPLES = 5
 WORD_PATTERN = r"(?u)\b[^\W\d]\w+(?:\.[^\W\d]\w*)*"
 # clusters() fits HDBSCAN in a child process above this many rows. In process on two cores the
 # fit holds the GIL (a 5 ms ticker thread's longest gap) for 0.08 s at 5,000 rows, 0.33 s at
-# 10,000, 1.4 s at 20,000 and 9.4 s at 50,000; a child costs about 1.5 s more (a fresh Python
-# importing scikit-learn), worth it from where the freeze is noticeable.
+# 10,000, 1.4 s at 20,000, 9.4 s at 50,000 and 177 s at 200,000; a child costs about 1.15 s
+# more (a fresh Python importing scikit-learn: 10,000 rows 0.36 -> 1.51 s, 20,000 rows 1.5 ->
+# 2.65 s) and the ticker's longest gap stays under 25 ms. Worth it from where a freeze shows.
 ISOLATE_ABOVE_ROWS = 10_000
 # Size of one block of similarities in knn_indices; with argpartition's int64 indices of the
 # same shape the block costs about three times this.
