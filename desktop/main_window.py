@@ -474,7 +474,7 @@ class MainWindow(QMainWindow):
             from engine.analysis import trust_neighbours, trustworthiness
 
             report(0, 1, "Clustering the map")
-            clustering = engine.clusters(coords, texts)
+            clustering = engine.clusters(coords, texts, token=token)
             trust = trustworthiness(vectors, coords, k=trust_neighbours(len(coords)))
             return MapScores(coords, clustering, trust)
 

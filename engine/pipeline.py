@@ -415,7 +415,7 @@ class Engine:
 
     @cached(
         "ana",
-        key=lambda engine, coords, texts, min_cluster_size=None: {
+        key=lambda engine, coords, texts, min_cluster_size=None, **_: {
             "analysis": "clusters",
             "coords": _matrix_digest(coords),
             "texts": input_id(texts),
@@ -429,12 +429,19 @@ class Engine:
         ),
     )
     def clusters(
-        self, coords: npt.NDArray[np.float32], texts: Sequence[str], min_cluster_size: int | None = None
+        self,
+        coords: npt.NDArray[np.float32],
+        texts: Sequence[str],
+        min_cluster_size: int | None = None,
+        *,
+        token: CancelToken | None = None,
     ) -> Clustering:
-        """HDBSCAN clusters of the map (what the eye sees) with names from their texts' keywords."""
+        """HDBSCAN clusters of the map (what the eye sees) with names from their texts' keywords.
+
+        Large maps are clustered in a child process (see engine.analysis): ``token`` stops it."""
         from engine.analysis import cluster_names, clusters
 
-        result = clusters(coords, min_cluster_size=min_cluster_size)
+        result = clusters(coords, min_cluster_size=min_cluster_size, token=token)
         return Clustering(result.labels, cluster_names(texts, result.labels))
 
     @cached(

@@ -279,3 +279,20 @@ def test_map_quality_parameters_say_what_is_wrong() -> None:
         trustworthiness(vectors, coords, k=15, max_rows=30)
     with pytest.raises(BadInputError, match=r"^max_rows must be at least 3, not 2\.$"):
         trustworthiness(vectors, coords, max_rows=2)
+
+
+def test_the_engine_passes_its_cancel_token_to_the_clustering_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancel (or closing the window) stops a large map's clustering; the key ignores the token."""
+    from engine.cache.store import Cache
+    from engine.pipeline import Engine
+
+    coords = blobs((60, 140, 90))
+    texts = [f"row {i}" for i in range(len(coords))]
+    engine = Engine(Cache(None))
+    monkeypatch.setattr(analysis, "ISOLATE_ABOVE_ROWS", len(coords) - 1)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(JobCancelled):
+        engine.clusters(coords, texts, token=token)
+    done = engine.clusters(coords, texts, token=CancelToken())
+    assert np.array_equal(done.labels, clusters(coords).labels)
