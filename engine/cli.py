@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rows", type=_positive_int, default=4000, help="rows of the demo dataset (default 4000)"
     )
 
-    open_ = sub.add_parser("open", parents=[common], help="open a dataset in the app")
+    open_ = sub.add_parser("open", parents=[common], help="open a dataset or a .loupe.json session")
     open_.add_argument("path", type=Path)
 
     embed = sub.add_parser("embed", parents=[common], help="embed a CSV's text column to .npy")
