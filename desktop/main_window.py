@@ -54,11 +54,11 @@ from engine.models import Pooling
 from engine.pipeline import Clustering, EmbeddingRun, Engine
 from engine.projection import PARAMETERS, ProjectionParams
 from engine.row_filter import is_numeric_column
+from engine.session import SUFFIX as SESSION_SUFFIX
 from engine.settings import load_settings, save_settings
 from engine.sweep import SweepCell, SweepResult
 
 log = logging.getLogger(__name__)
-SESSION_SUFFIX = ".loupe.json"
 
 
 @dataclass(frozen=True)
