@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import cast
@@ -15,14 +16,22 @@ from desktop.bridge import EngineBridge
 from desktop.main_window import MainWindow
 from desktop.theme import apply_theme, follow_system
 from engine.cache.connect import open_cache
+from engine.engine_process import start_engine
 from engine.models import Pooling
 from engine.pipeline import Engine
 from engine.projection import warm_up_in_background
 from engine.settings import default_projection, load_settings
 
 
-def create_window(args: argparse.Namespace) -> MainWindow:
+def create_window(
+    args: argparse.Namespace, *, warm_up: bool = False, in_process: bool | None = None
+) -> MainWindow:
     """The window with a fresh engine, cache and bridge; the caller owns ``app.exec()``.
+
+    The engine runs in a child process (:mod:`engine.engine_process`) so that nothing it does
+    can hold up the GUI thread; ``LOUPE_ENGINE_IN_PROCESS=1`` keeps it in this process (for a
+    debugger), as does ``in_process=True``. With ``warm_up`` the engine compiles UMAP's kernels
+    while the first dataset embeds, so the first map does not wait for them.
 
     What the command line leaves out comes from the settings: the command line has already
     taken model and device from them, and :func:`open_cache` the Redis URL and the embedded
@@ -38,7 +47,21 @@ def create_window(args: argparse.Namespace) -> MainWindow:
     # Both are checked already: argparse's choices, and load_settings() against POOLINGS.
     pooling = cast(Pooling | None, getattr(args, "pooling", None) or settings.pooling or None)
     cache = open_cache(args.redis, args.no_cache)
-    engine = Engine(cache, model=args.model, device=args.device, pooling=pooling)
+    rows = getattr(args, "rows", None) if getattr(args, "command", None) == "demo" else None
+    if in_process is None:
+        in_process = os.environ.get("LOUPE_ENGINE_IN_PROCESS") == "1"
+    engine = start_engine(
+        cache,
+        model=args.model,
+        device=args.device,
+        pooling=pooling,
+        redis_url=args.redis,
+        no_cache=args.no_cache,
+        warm_up_rows=rows if warm_up else False,
+        in_process=in_process,
+    )
+    if warm_up and isinstance(engine, Engine):
+        warm_up_in_background(rows=rows)
     window = MainWindow(engine, EngineBridge())
     window.pooling, window.layer = pooling, settings.layer
     window.map_controls.set_params(default_projection(settings))
@@ -52,12 +75,9 @@ def run_app(args: argparse.Namespace) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Loupe")
-    window = create_window(args)
+    window = create_window(args, warm_up=True)
     follow_system(app, lambda: load_settings().theme)
     wake = _close_on_signals(app, window)
-    # Compile (or load) UMAP's numba kernels while the model embeds, so the first map of the
-    # session does not wait for them; a daemon thread, so quitting never waits for it.
-    warm_up_in_background(rows=getattr(args, "rows", None) if args.command == "demo" else None)
     try:
         window.show()
         if args.command == "demo":
@@ -68,6 +88,7 @@ def run_app(args: argparse.Namespace) -> int:
     finally:
         wake.stop()
         window.bridge.shutdown()
+        window.engine.close()
         window.engine.cache.close()
 
 

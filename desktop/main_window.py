@@ -46,12 +46,12 @@ from desktop.window_export import choose_export, export_data, export_map, window
 from desktop.window_menus import build_menus, shortcuts, show_shortcuts
 from engine.attention_stats import AttentionStatistics
 from engine.datasets import Dataset, load_dataset
-from engine.demo_data import build_stdlib_dataset
+from engine.engine_process import AnyEngine
 from engine.errors import BadInputError, LoupeError
 from engine.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.logs import log_context
 from engine.models import Pooling
-from engine.pipeline import Clustering, EmbeddingRun, Engine
+from engine.pipeline import Clustering, EmbeddingRun
 from engine.projection import PARAMETERS, ProjectionParams
 from engine.row_filter import is_numeric_column
 from engine.session import SUFFIX as SESSION_SUFFIX
@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
     attention_ready = Signal(int)
     job_failed = Signal(str)
 
-    def __init__(self, engine: Engine, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, engine: AnyEngine, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Loupe")
         self.resize(1400, 850)
@@ -240,7 +240,8 @@ class MainWindow(QMainWindow):
 
     def start_demo(self, rows: int = 4000) -> None:
         """Build the demo dataset and embed it on the model lane; the map follows."""
-        self.start_dataset(lambda: build_stdlib_dataset(max_rows=rows), "the demo dataset")
+        engine = self.engine  # built where the engine runs: parsing the stdlib holds the interpreter
+        self.start_dataset(lambda: engine.demo_dataset(rows), "the demo dataset")
         self.dataset_path, self.demo_rows = None, rows
 
     def open_path(self, path: Path) -> None:
@@ -267,7 +268,7 @@ class MainWindow(QMainWindow):
         for handle in self.bridge.running:
             handle.cancel()  # their results belong to the old engine
         self._pipeline_jobs.clear()
-        self.engine = Engine(engine.cache, model=model, device=device, pooling=_pooling(pooling))
+        self.engine = engine.reconfigured(model, device, _pooling(pooling))
         self.layer, self.pooling = layer, pooling
         if self.dataset is not None:
             dataset = self.dataset
@@ -471,11 +472,9 @@ class MainWindow(QMainWindow):
         coords, vectors, texts, engine = self.coords, self.embedded.vectors, self.dataset.texts, self.engine
 
         def score(*, token: CancelToken, report: Report) -> MapScores:
-            from engine.analysis import trust_neighbours, trustworthiness
-
             report(0, 1, "Clustering the map")
             clustering = engine.clusters(coords, texts, token=token)
-            trust = trustworthiness(vectors, coords, k=trust_neighbours(len(coords)))
+            trust = engine.trustworthiness(vectors, coords, token=token)
             return MapScores(coords, clustering, trust)
 
         self._start_pipeline_job("compute", "Clusters and trustworthiness", score)
@@ -770,6 +769,7 @@ class MainWindow(QMainWindow):
         self.hide()
         self._cache_timer.stop()
         self.bridge.shutdown()
+        self.engine.close()
         self.engine.cache.close()
         super().closeEvent(event)
 

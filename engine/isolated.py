@@ -172,7 +172,7 @@ def _checked_arrays(arrays: Mapping[str, npt.ArrayLike]) -> Arrays:
     return checked
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """This environment, with the folder holding *this* engine package first on the path, so the
     child runs the same code whatever the working directory."""
     env = dict(os.environ)
@@ -191,7 +191,7 @@ def _run_child(name: str, folder: Path, token: CancelToken | None, poll_s: float
             stdout=stdout,
             stderr=stderr,
             cwd=folder,
-            env=_child_env(),
+            env=child_env(),
         )
         try:
             while True:

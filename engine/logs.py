@@ -89,6 +89,16 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def context_fields() -> dict[str, Any]:
+    """The fields :func:`log_context` has set on this thread, to log records made elsewhere with."""
+    return dict(_context.get())
+
+
+def is_standard_field(name: str) -> bool:
+    """Whether ``name`` is a LogRecord attribute of its own (``extra=`` may not set it)."""
+    return name in _STANDARD
+
+
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add ``fields`` to every record logged inside the block, on this thread (contextvars)."""

@@ -148,9 +148,7 @@ class Engine:
         """The dataset's own vectors when it came with a ``.npy`` file, else :meth:`embeddings`."""
         if dataset.vectors is None:
             return self.embeddings(dataset.texts, layer=layer, token=token, report=report)
-        vectors = np.asarray(dataset.vectors, np.float32)
-        report(len(vectors), len(vectors), "Precomputed vectors")
-        return EmbeddingRun(vectors, computed=0, from_cache=0, truncated=0, input_id=_matrix_digest(vectors))
+        return precomputed_run(dataset.vectors, report)
 
     def all_layer_embeddings(
         self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
@@ -467,6 +465,44 @@ class Engine:
         from engine.analysis import faithfulness
 
         return faithfulness(vectors, coords, k, token=token, report=report)
+
+    def trustworthiness(
+        self,
+        vectors: npt.NDArray[np.float32],
+        coords: npt.NDArray[np.float32],
+        *,
+        token: CancelToken | None = None,
+    ) -> float:
+        """How well the map keeps each row's model-space neighbours (see engine.analysis)."""
+        from engine.analysis import trust_neighbours, trustworthiness
+
+        return float(trustworthiness(vectors, coords, k=trust_neighbours(len(coords))))
+
+    def demo_dataset(
+        self, rows: int, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Dataset:
+        """The demo dataset (Python's standard library), built where the engine runs."""
+        from engine.demo_data import build_stdlib_dataset
+
+        return build_stdlib_dataset(max_rows=rows)
+
+    def preload_model(self, *, token: CancelToken | None = None) -> str:
+        """Load the model now rather than at the first call that needs it; its compute precision."""
+        return self.loaded_model().precision
+
+    def reconfigured(self, model: str, device: str, pooling: Pooling | None) -> Engine:
+        """An engine for another model, device or pooling, on the same cache."""
+        return Engine(self.cache, model=model, device=device, pooling=pooling)
+
+    def close(self) -> None:
+        """Nothing to stop in this process (the cache belongs to whoever opened it)."""
+
+
+def precomputed_run(vectors: npt.NDArray[np.float32], report: Report = silent_report) -> EmbeddingRun:
+    """A dataset's own vectors (from its ``.npy``) as an embedding run; nothing is computed."""
+    vectors = np.asarray(vectors, np.float32)
+    report(len(vectors), len(vectors), "Precomputed vectors")
+    return EmbeddingRun(vectors, computed=0, from_cache=0, truncated=0, input_id=_matrix_digest(vectors))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.main_window import MainWindow
+from engine.engine_process import EngineProcess
 from engine.jobs import Progress
+from engine.pipeline import Engine
 from tests.conftest import valkey_pids_under
 
 ROWS = 300
@@ -29,8 +31,21 @@ def _args(**overrides: object) -> argparse.Namespace:
 
 @pytest.fixture
 def window(qtbot: QtBot, minilm: object) -> Iterator[MainWindow]:
+    """The window with its engine in this process, sharing the session's model (no second load)."""
+    window = create_window(_args(), in_process=True)
+    assert isinstance(window.engine, Engine)
+    window.engine._loaded = minilm  # type: ignore[assignment]
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+
+
+@pytest.fixture
+def process_window(qtbot: QtBot) -> Iterator[MainWindow]:
+    """The window as the app makes it: its engine (and model) in a child process."""
     window = create_window(_args())
-    window.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
+    assert isinstance(window.engine, EngineProcess)
     qtbot.addWidget(window)
     window.show()
     yield window
@@ -45,7 +60,8 @@ def test_window_opens_with_map_attention_and_cache_state(window: MainWindow) -> 
 
 
 @pytest.mark.slow
-def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, window: MainWindow) -> None:
+def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, process_window: MainWindow) -> None:
+    window = process_window
     progress: list[Progress] = []
     window.bridge.progress.connect(lambda handle, p: progress.append(p))
     shown: list[str] = []
@@ -82,18 +98,21 @@ def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, window
     np.testing.assert_allclose(matrix, maps.attentions[0, 2][np.ix_(keep, keep)])
 
 
-def test_close_mid_job_leaves_no_thread_or_server(qtbot: QtBot, minilm: object, loupe_home: Path) -> None:
+def test_close_mid_job_leaves_no_thread_process_or_server(qtbot: QtBot, loupe_home: Path) -> None:
     window = create_window(_args(rows=3000))
-    window.engine._loaded = minilm  # type: ignore[assignment]
+    assert isinstance(window.engine, EngineProcess)
     qtbot.addWidget(window)
     window.show()
     assert valkey_pids_under(loupe_home), "the embedded server runs while the window is open"
+    child = window.engine.pid
+    assert child is not None, "the engine process starts with the window"
     started = threading.Event()
     window.bridge.progress.connect(lambda handle, p: started.set() if p.message == "Embedding" else None)
     window.start_demo(rows=3000)
     qtbot.waitUntil(started.is_set, timeout=60_000)
     window.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("loupe-")]
+    assert window.engine.pid is None and not Path(f"/proc/{child}").exists(), "the engine process is gone"
     qtbot.waitUntil(lambda: not valkey_pids_under(loupe_home), timeout=5_000)
 
 

@@ -163,7 +163,7 @@ def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:  #
     # wide, so the test changes the height.
     window.resize(window.width(), 555)
     window.close()
-    again = create_window(_args())
+    again = create_window(_args(), in_process=True)
     qtbot.addWidget(again)
     try:
         assert again.height() == 555 != 850  # 850: the default height

@@ -226,7 +226,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         return project(vectors, params)
 
     monkeypatch.setattr("engine.pipeline.project", counted)
-    again = create_window(_args(command=None))
+    again = create_window(_args(command=None), in_process=True)
     again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
     qtbot.addWidget(again)
     again.show()

@@ -95,7 +95,7 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
     from tests.test_desktop import _args
 
     save_settings(Settings(theme="dark", pooling="cls", layer=2, projection_method="pca", projection_seed=5))
-    window = create_window(_args(command=None))
+    window = create_window(_args(command=None), in_process=True)
     qtbot.addWidget(window)
     try:
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
@@ -106,7 +106,7 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
         assert (params.method, params.seed) == ("pca", 5)
         # The command line's --pooling wins over the settings.
         window.close()
-        window = create_window(_args(command=None, pooling="mean"))
+        window = create_window(_args(command=None, pooling="mean"), in_process=True)
         qtbot.addWidget(window)
         assert window.pooling == "mean"
     finally:

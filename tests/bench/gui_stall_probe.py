@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import os
 import statistics
 import sys
@@ -50,9 +51,12 @@ BUDGET_MS = 50
 class Probe:
     """Records every gap between ticks of a 5 ms timer, with what the window was doing."""
 
-    def __init__(self, window: MainWindow, where: bool = False) -> None:
+    def __init__(self, window: MainWindow, where: float | None = None) -> None:
         self.window = window
         self.where = where
+        self.collections: list[tuple[float, int]] = []  # (ms, generation) of slow garbage collections
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         self.gaps: list[tuple[float, str, bool]] = []  # (ms, status text, a job was running)
         self._last = time.perf_counter()
         self._timer = QTimer()
@@ -63,19 +67,29 @@ class Probe:
     def _tick(self) -> None:
         if self.where:
             faulthandler.cancel_dump_traceback_later()
-            faulthandler.dump_traceback_later(0.12, repeat=False)
+            faulthandler.dump_traceback_later(self.where / 1000, repeat=False)
         now = time.perf_counter()
         busy = bool(self.window.bridge.running)
         self.gaps.append(((now - self._last) * 1000, self.window.status_label.text()[:70], busy))
         self._last = now
 
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif (ms := (time.perf_counter() - self._gc_started) * 1000) > 10:
+            self.collections.append((ms, info["generation"]))
+
     def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
         self._timer.stop()
         faulthandler.cancel_dump_traceback_later()
 
     def take(self) -> list[tuple[float, str, bool]]:
-        """The gaps so far, forgetting them (one pass at a time)."""
+        """The gaps so far, forgetting them (one pass at a time); says how long slow collections took."""
         gaps, self.gaps = self.gaps, []
+        slow, self.collections = self.collections, []
+        if slow:
+            print(f"garbage collections over 10 ms: {', '.join(f'{ms:.0f} ms (gen {g})' for ms, g in slow)}")
         return gaps
 
 
@@ -110,7 +124,7 @@ def synthetic_dataset(rows: int, folder: Path) -> Path:
     return path
 
 
-def run(rows: int, vectors: int | None, where: bool) -> None:
+def run(rows: int, vectors: int | None, where: float | None) -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     args = argparse.Namespace(
         command="demo", model="minilm", device="cpu", redis=None, no_cache=True, rows=rows
@@ -181,7 +195,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000, help="demo rows (model embedding + UMAP)")
     parser.add_argument("--vectors", type=int, help="precomputed-vector rows instead, mapped with PCA")
-    parser.add_argument("--where", action="store_true", help="print all stacks on each stall over 120 ms")
+    parser.add_argument(
+        "--where",
+        type=float,
+        nargs="?",
+        const=120.0,
+        help="print all stacks on each stall over this many ms (120)",
+    )
     options = parser.parse_args()
     run(options.rows, options.vectors, options.where)
 
