@@ -1,0 +1,341 @@
+"""What the views cost the GUI thread, call by call, at 200,000 and 1,000,000 rows.
+
+Every call here runs on the GUI thread when a dataset opens, a map lands, the colouring
+changes, the filter applies or a lasso selects: the map's ``set_points``, ``set_categories``,
+``set_values``, ``set_annotations``, ``set_density``, ``set_visible_rows`` and a selection of a
+third of the rows; the table's ``set_dataset``, ``set_visible_rows`` and ``select_rows``; the
+filter bar's ``set_dataset`` and ``set_filter``. DESIGN allows no stall over 50 ms.
+
+The dataset is what ``loupe`` opens: a Parquet table (text, label, score) with vectors beside
+it, read by :func:`engine.datasets.load_dataset`, so labels and columns are Arrow-backed
+sequences, as in the window. The map's coordinates are random clusters.
+
+Each call is timed with ``time.perf_counter`` alone ("call"), then the events it left behind
+are processed and timed ("+events": repaints, layouts, timers due at once). "first" is the
+first call on a fresh view (or the first of its kind), "again" the median of the later ones.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/gui_thread_costs.py [--sizes 200000 1000000]
+
+Writes what it prints to tests/bench/results/gui_thread_costs.txt as well (``--label`` names
+the run in the file; earlier runs in it are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from desktop.filter_bar import FilterBar
+from desktop.map_view import MapView
+from desktop.table_view import TableView
+from engine.datasets import Dataset, load_dataset
+
+RESULT = Path(__file__).resolve().parent / "results" / "gui_thread_costs.txt"
+BUDGET_MS = 50
+REPEATS = 4
+
+
+def synthetic_dataset(rows: int, folder: Path) -> Path:
+    """A Parquet table with ``rows`` short texts, a label (12 clusters) and a score, and vectors
+    beside it: the same shape as tests/bench/gui_stall_probe.py's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(12, 64)).astype(np.float32) * 4
+    label = rng.integers(0, 12, rows)
+    vectors = centres[label] + rng.normal(size=(rows, 64)).astype(np.float32)
+    table = pa.table(
+        {
+            "text": [f"row {i} of cluster {c}" for i, c in enumerate(label)],
+            "label": [f"cluster {c}" for c in label],
+            "score": rng.random(rows),
+        }
+    )
+    path = folder / "synthetic.parquet"
+    pq.write_table(table, path)
+    np.save(folder / "synthetic.npy", vectors)
+    return path
+
+
+def map_coords(dataset: Dataset) -> np.ndarray:
+    """2-D clusters, one per label, as a projection would place them."""
+    rng = np.random.default_rng(1)
+    codes = np.unique(np.asarray(dataset.labels, dtype=object).astype(str), return_inverse=True)[1]
+    centres = rng.uniform(-30, 30, size=(codes.max() + 1, 2))
+    return (centres[codes] + rng.normal(size=(len(codes), 2)) * 3).astype(np.float32)
+
+
+class Timer:
+    """Times calls on the GUI thread and keeps one row per call for the table."""
+
+    def __init__(self, app: QApplication) -> None:
+        self.app = app
+        self.rows: dict[str, dict[int, tuple[float, float, float, float]]] = {}
+
+    def settle(self) -> float:
+        """Process pending events (twice: a paint can post more); the ms it took."""
+        started = time.perf_counter()
+        for _ in range(2):
+            self.app.processEvents()
+        return (time.perf_counter() - started) * 1000
+
+    def measure(
+        self,
+        name: str,
+        size: int,
+        call: Callable[[], object],
+        *,
+        before: Callable[[], object] | None = None,
+        repeats: int = REPEATS,
+    ) -> None:
+        calls, events = [], []
+        for _ in range(repeats):
+            if before is not None:
+                before()
+            self.settle()
+            started = time.perf_counter()
+            call()
+            calls.append((time.perf_counter() - started) * 1000)
+            events.append(self.settle())
+        again_call = statistics.median(calls[1:]) if len(calls) > 1 else calls[0]
+        again_events = statistics.median(events[1:]) if len(events) > 1 else events[0]
+        self.rows.setdefault(name, {})[size] = (calls[0], events[0], again_call, again_events)
+        print(f"  {name:<52} first {calls[0]:7.1f} (+{events[0]:5.1f})  again {again_call:7.1f}", flush=True)
+
+
+def bench_size(timer: Timer, rows: int, repeats: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="loupe-gui-costs-", dir="/tmp"))
+    dataset = load_dataset(synthetic_dataset(rows, folder))
+    coords = map_coords(dataset)
+    n = len(dataset)
+    print(f"\n{n:,} rows", flush=True)
+    labels = dataset.labels
+    kept_label = str(labels[0])
+    label_rows = np.flatnonzero(np.asarray(labels, dtype=object) == kept_label)
+    # Cluster names as the window makes them: a Python list of str, a tenth of it noise.
+    rng = np.random.default_rng(2)
+    clusters = rng.integers(-1, 20, n)
+    names = ["noise" if c < 0 else f"cluster {c}: some words" for c in clusters]
+    scores = np.asarray(dataset.columns["score"], dtype=np.float64)
+    third = np.arange(0, n, 3, dtype=np.intp)
+    annotations = [(float(x), float(y), f"cluster {i}") for i, (x, y) in enumerate(coords[:20])]
+    measure = timer.measure
+
+    table, bar, view = TableView(), FilterBar(), MapView()
+    table.resize(1000, 400)
+    view.resize(1200, 800)
+    for widget in (table, bar, view):
+        widget.show()
+    timer.settle()
+
+    # The table and the filter bar, as a dataset opens and a filter applies.
+    measure("TableView.set_dataset", n, lambda: table.set_dataset(dataset), repeats=repeats)
+    measure("FilterBar.set_dataset", n, lambda: bar.set_dataset(dataset), repeats=repeats)
+    measure(
+        "FilterBar.set_filter label = (one label)",
+        n,
+        lambda: bar.set_filter("label", kept_label),
+        before=bar.clear,
+        repeats=repeats,
+    )
+    measure("FilterBar.set_filter score > 0.5", n, lambda: bar.set_filter("score", "> 0.5"), repeats=repeats)
+    measure("FilterBar.clear", n, bar.clear, before=lambda: bar.set_filter("score", "> 0.5"))
+    measure(
+        "TableView.set_visible_rows (one label)",
+        n,
+        lambda: table.set_visible_rows(label_rows),
+        before=lambda: table.set_visible_rows(None),
+        repeats=repeats,
+    )
+    measure(
+        "TableView.set_visible_rows (None)",
+        n,
+        lambda: table.set_visible_rows(None),
+        before=lambda: table.set_visible_rows(label_rows),
+        repeats=repeats,
+    )
+    measure(
+        "TableView.select_rows (a third of the rows)",
+        n,
+        lambda: table.select_rows(third),
+        before=lambda: table.select_rows([]),
+        repeats=repeats,
+    )
+    for column, name in ((2, "label"), (3, "score")):
+        measure(
+            f"TableView sort by {name}",
+            n,
+            lambda column=column: table.table.sortByColumn(column, Qt.SortOrder.AscendingOrder),
+            before=lambda: table.table.sortByColumn(0, Qt.SortOrder.AscendingOrder),
+            repeats=2,
+        )
+    table.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    def search(text: str) -> None:
+        table.search.setText(text)
+        table.flush_search()
+
+    measure(
+        "TableView search 'of cluster 1'",
+        n,
+        lambda: search("of cluster 1"),
+        before=lambda: search(""),
+        repeats=2,
+    )
+    search("")
+    table.select_rows([])
+
+    # The map, as a layout lands and the colouring, density, filter and selection change.
+    measure(
+        "MapView.set_points",
+        n,
+        lambda: view.set_points(coords, labels, dataset.texts, "map"),
+        repeats=repeats,
+    )
+    measure("MapView.set_categories (labels)", n, lambda: view.set_categories(labels), repeats=repeats)
+    measure(
+        "MapView.set_categories (clusters, muted, no legend)",
+        n,
+        lambda: view.set_categories(names, muted="noise", legend=False),
+        repeats=repeats,
+    )
+    measure("MapView.set_annotations (20)", n, lambda: view.set_annotations(annotations), repeats=repeats)
+    measure("MapView.set_values (score)", n, lambda: view.set_values(scores, "score"), repeats=repeats)
+    view.set_categories(labels)
+    measure(
+        "MapView.set_density(True)",
+        n,
+        lambda: view.set_density(True),
+        before=lambda: view.set_density(False),
+        repeats=repeats,
+    )
+    measure(
+        "MapView.set_density(False)",
+        n,
+        lambda: view.set_density(False),
+        before=lambda: view.set_density(True),
+        repeats=repeats,
+    )
+    measure(
+        "MapView.set_visible_rows (one label's rows)",
+        n,
+        lambda: view.set_visible_rows(label_rows),
+        before=lambda: view.set_visible_rows(None),
+        repeats=repeats,
+    )
+    measure(
+        "MapView.set_visible_rows (None)",
+        n,
+        lambda: view.set_visible_rows(None),
+        before=lambda: view.set_visible_rows(label_rows),
+        repeats=repeats,
+    )
+    measure(
+        "MapView.set_selection (a third of the rows)",
+        n,
+        lambda: view.set_selection(third),
+        before=lambda: view.set_selection([]),
+        repeats=repeats,
+    )
+
+    # The filter as the window wires it (MainWindow._on_filter), a third of the rows selected.
+    def on_filter(kept: object) -> None:
+        table.set_visible_rows(kept)  # type: ignore[arg-type]
+        view.set_visible_rows(kept)  # type: ignore[arg-type]
+        view.set_sizes(None)
+        view.set_density(False)
+
+    table.select_rows(third)
+    bar.filter_changed.connect(on_filter)
+    measure(
+        "filter chain: one label (bar, table, map)",
+        n,
+        lambda: bar.set_filter("label", kept_label),
+        before=bar.clear,
+        repeats=repeats,
+    )
+    measure(
+        "filter chain: clear (bar, table, map)",
+        n,
+        bar.clear,
+        before=lambda: bar.set_filter("label", kept_label),
+        repeats=repeats,
+    )
+    bar.filter_changed.disconnect(on_filter)
+
+    x, y = (float(c) for c in coords[0])
+    view.set_view_range(x - 2, x + 2, y - 2, y + 2)
+    measure(
+        "MapView.set_view_range (zoomed in: points)",
+        n,
+        lambda: view.set_view_range(x - 2, x + 2, y - 2, y + 2),
+    )
+    for widget in (table, bar, view):
+        widget.close()
+        widget.deleteLater()
+    timer.settle()
+
+
+def table_text(timer: Timer, sizes: list[int]) -> str:
+    """ms per call: the first call and the median of the later ones (+ the events they left)."""
+    head = f"{'call':<52}" + "".join(f" | {f'{s:,} rows: first, again':>28}" for s in sizes)
+    lines = [head, "-" * len(head)]
+    for name, by_size in timer.rows.items():
+        cells = []
+        for size in sizes:
+            if size not in by_size:
+                cells.append(f" | {'':>28}")
+                continue
+            first, first_events, again, again_events = by_size[size]
+            over = "!" if max(first, again) > BUDGET_MS else " "
+            cells.append(f" | {first:6.1f} (+{first_events:5.1f}) {again:6.1f} (+{again_events:5.1f}){over}")
+        label = name if len(name) <= 52 else name[:51] + "…"
+        lines.append(f"{label:<52}" + "".join(cells))
+    lines.append(f"ms on the GUI thread; (+n): the events processed right after; !: over {BUDGET_MS} ms")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--label", default="", help="a name for this run in the results file")
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    options = parser.parse_args()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    timer = Timer(app)
+    for size in options.sizes:
+        bench_size(timer, size, options.repeats if size <= 200_000 else max(2, options.repeats - 1))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    heading = (
+        f"gui_thread_costs{', ' + options.label if options.label else ''}, {stamp}\n"
+        f"{platform.machine()}, {os.cpu_count()} CPUs (load average "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}), Qt platform {os.environ['QT_QPA_PLATFORM']}"
+    )
+    text = heading + "\n" + table_text(timer, options.sizes) + "\n"
+    print("\n" + text)
+    if not options.no_save:
+        RESULT.parent.mkdir(exist_ok=True)
+        previous = RESULT.read_text() + "\n" if RESULT.is_file() else ""
+        RESULT.write_text(previous + text)
+
+
+if __name__ == "__main__":
+    main()
