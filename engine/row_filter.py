@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from engine.column_codes import as_numbers, is_numeric, text_codes
 from engine.errors import BadInputError
 
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -54,8 +55,7 @@ class Condition:
 
 def is_numeric_column(values: Sequence[object]) -> bool:
     """True when every non-empty value is a number (booleans count as text: yes/no categories)."""
-    present = [v for v in values if v is not None]
-    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    return is_numeric(values)
 
 
 def parse_condition(text: str, *, numeric: bool) -> Condition:
@@ -74,16 +74,18 @@ def parse_condition(text: str, *, numeric: bool) -> Condition:
 
 
 def matching_rows(values: Sequence[object], condition: Condition) -> npt.NDArray[np.intp]:
-    """The rows (ascending) whose value meets ``condition``."""
+    """The rows (ascending) whose value meets ``condition``.
+
+    Vectorised (:mod:`engine.column_codes`): each distinct text is compared once, not each row.
+    """
     if condition.numeric:
-        numbers = np.array([_as_float(v) for v in values], dtype=np.float64)
+        numbers = as_numbers(values)
         with np.errstate(invalid="ignore"):
             keep = _numeric_mask(numbers, condition)
         return np.flatnonzero(keep & np.isfinite(numbers)).astype(np.intp)
-    wanted = condition.values
-    keep = np.fromiter(
-        (("" if v is None else str(v)) in wanted for v in values), dtype=bool, count=len(values)
-    )
+    texts, codes = text_codes(values)
+    wanted = np.fromiter((text in condition.values for text in texts), bool, len(texts))
+    keep = wanted[codes]
     return np.flatnonzero(~keep if condition.negated else keep).astype(np.intp)
 
 
@@ -119,9 +121,3 @@ def _number(text: str, phrase: str) -> float:
     if math.isnan(value):
         raise BadInputError(f"{phrase!r} compares with NaN, which matches nothing.")
     return value
-
-
-def _as_float(value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return math.nan
