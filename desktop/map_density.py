@@ -52,17 +52,9 @@ def density_counts(
     half-open except the last, which takes the top and right edges. A point outside the
     range gets the bin ``width * height``, one past the end, which the counts leave out.
     """
-    inside = in_range_mask(coords, x_range, y_range)
-    # No copy of the points inside: at a million points copying costs more than binning all.
-    scale_x = np.float32(width / ((x_range[1] - x_range[0]) or 1.0))
-    scale_y = np.float32(height / ((y_range[1] - y_range[0]) or 1.0))
-    column = ((coords[:, 0] - np.float32(x_range[0])) * scale_x).astype(np.intp)
-    row = ((coords[:, 1] - np.float32(y_range[0])) * scale_y).astype(np.intp)
-    # Points on the far edges (and float32 rounding there) belong to the last bin.
-    np.clip(column, 0, width - 1, out=column)
-    np.clip(row, 0, height - 1, out=row)
+    column, row = _bin_columns_rows(coords, x_range, y_range, width, height)
     bins = row * width + column
-    bins[~inside] = width * height
+    bins[~in_range_mask(coords, x_range, y_range)] = width * height
     counts = np.bincount(bins, minlength=width * height + 1)[:-1].reshape(height, width)
     return counts, bins
 
@@ -84,9 +76,21 @@ def density_image(
     colour of its points; its opacity grows with the log of their number, so a lone point
     still shows and the dense cores do not all look the same.
     """
-    counts, bins = density_counts(coords, x_range, y_range, width, height)
-    size = width * height
-    inside = bins < size
+    image = np.zeros((height, width, 4), np.uint8)
+    inside = in_range_mask(coords, x_range, y_range)
+    if not inside.any():
+        return image
+    # Only the block of bins the points (and their spread) can reach is computed, the rest
+    # stays empty: with the whole map in view that is under half the image, and most of the
+    # cost is per bin (~20 ms for 500k bins).
+    column, row = _bin_columns_rows(coords, x_range, y_range, width, height)
+    columns_in, rows_in = column[inside], row[inside]
+    c0, c1 = max(0, int(columns_in.min()) - spread), min(width, int(columns_in.max()) + spread + 1)
+    r0, r1 = max(0, int(rows_in.min()) - spread), min(height, int(rows_in.max()) + spread + 1)
+    block_width, block_height = c1 - c0, r1 - r0
+    size = block_width * block_height
+    bins = (row - r0) * block_width + (column - c0)
+    bins[~inside] = size
     if np.count_nonzero(inside) < len(bins) // 2:
         # Zoomed in, most points fall outside: adding them all up in the one bin past the end
         # is slower than leaving them out first.
@@ -94,18 +98,38 @@ def density_image(
     # The count and the three colour sums of each bin, spread together (float32 halves the
     # memory traffic; a mean colour does not need more precision).
     sums = np.empty((4, size), np.float32)
-    sums[0] = counts.reshape(-1)
+    sums[0] = np.bincount(bins, minlength=size + 1)[:-1]
     for channel in range(3):
         sums[channel + 1] = np.bincount(bins, weights=colours[:, channel], minlength=size + 1)[:-1]
-    sums = _spread(sums.reshape(4, height, width), spread).reshape(4, size)
+    sums = _spread(sums.reshape(4, block_height, block_width), spread).reshape(4, size)
     count = sums[0]
-    image = np.empty((height, width, 4), np.uint8)
+    block = image[r0:r1, c0:c1]
     # Every pixel at once (an empty one divides by 1 and gets alpha 0): faster than picking the filled.
     means = np.rint(sums[1:] / np.maximum(count, 1))
-    image[..., :3] = means.reshape(3, height, width).transpose(1, 2, 0)
+    block[..., :3] = means.reshape(3, block_height, block_width).transpose(1, 2, 0)
     depth = np.log1p(count) / max(float(np.log1p(count.max())), 1e-9)
-    image[..., 3] = np.where(count > 0, 200 + 55 * depth, 0).reshape(height, width)
+    block[..., 3] = np.where(count > 0, 200 + 55 * depth, 0).reshape(block_height, block_width)
     return image
+
+
+def _bin_columns_rows(
+    coords: Coords, x_range: Range, y_range: Range, width: int, height: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The bin column and row of each point (clipped to the grid: check the range apart)."""
+    # No copy of the points inside: at a million points copying costs more than binning all.
+    scale_x, scale_y = _scales(x_range, y_range, width, height)
+    column = ((coords[:, 0] - np.float32(x_range[0])) * scale_x).astype(np.intp)
+    row = ((coords[:, 1] - np.float32(y_range[0])) * scale_y).astype(np.intp)
+    # Points on the far edges (and float32 rounding there) belong to the last bin.
+    np.clip(column, 0, width - 1, out=column)
+    np.clip(row, 0, height - 1, out=row)
+    return column, row
+
+
+def _scales(x_range: Range, y_range: Range, width: int, height: int) -> tuple[np.float32, np.float32]:
+    scale_x = np.float32(width / ((x_range[1] - x_range[0]) or 1.0))
+    scale_y = np.float32(height / ((y_range[1] - y_range[0]) or 1.0))
+    return scale_x, scale_y
 
 
 def _spread(grids: npt.NDArray[np.float32], radius: int) -> npt.NDArray[np.float32]:

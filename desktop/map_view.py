@@ -75,7 +75,9 @@ class MapView(QWidget):
         )
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
         self._dark = False
-        self._items: list[pg.ScatterPlotItem] = []
+        self._items: list[pg.ScatterPlotItem] = []  # an item per group of rows (category), in drawing order
+        self._pool: list[pg.ScatterPlotItem] = []  # the items made so far, _items first; the rest hidden
+        self._shown: tuple[list[tuple[str, int]], bool] | None = None  # the groups the items show, legend
         self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
         self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
         self._colours = np.zeros((0, 4), np.uint8)  # RGBA per row, for the density image
@@ -144,11 +146,11 @@ class MapView(QWidget):
         ``muted`` (for example cluster noise) is drawn grey, under the others; without
         ``legend`` the categories are named some other way (cluster names drawn on the map).
         """
-        groups, self._colours = category_colours(categories, muted, _MUTED[self._dark])
+        groups, group_of, self._colours = category_colours(categories, muted, _MUTED[self._dark])
         self._brushes = None
         self._muted = 0 if muted is not None and groups and groups[0][0] == muted else None
         self._rebuild(
-            [(name or "(no label)", rows, pg.mkBrush(colour)) for name, rows, colour in groups], legend=legend
+            [(name or "(no label)", pg.mkBrush(colour)) for name, colour in groups], group_of, legend=legend
         )
 
     def set_values(self, values: npt.NDArray[np.floating[Any]], name: str) -> None:
@@ -161,7 +163,7 @@ class MapView(QWidget):
         self._brushes = shades[levels]
         self._muted = None
         legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
-        self._rebuild([(legend, np.arange(len(levels)), shades[len(shades) // 2])])  # a middle shade
+        self._rebuild([(legend, shades[len(shades) // 2])], np.zeros(len(levels), np.intp))  # a middle shade
 
     def set_sizes(self, values: npt.NDArray[np.floating[Any]] | None, name: str = "") -> None:
         """Size each point by a number per row (3 to 14 px, NaN smallest); None: one size.
@@ -211,6 +213,7 @@ class MapView(QWidget):
         )
         if self._muted is not None:  # light grey on dark would shout; dark grey recedes
             self._items[self._muted].setBrush(pg.mkBrush(_MUTED[dark]))
+            self._shown = None  # the items no longer show the colours they were given
             self._colours[self._group_of == self._muted] = pg.mkColor(_MUTED[dark]).getRgb()
             self._refresh()
 
@@ -293,26 +296,36 @@ class MapView(QWidget):
 
     # -- drawing -------------------------------------------------------------------------
 
-    def _rebuild(self, groups: Sequence[tuple[str, Rows, Any]], *, legend: bool = True) -> None:
-        for item in self._items:
-            self.plot.removeItem(item)
-        self.legend.clear()
-        self.legend.setVisible(legend)
-        self._items = []
-        self._group_of = np.full(len(self.coords), -1, np.intp)
-        for name, rows, brush in groups:
-            item = pg.ScatterPlotItem(
-                size=_POINT_PX,
-                pen=None,
-                brush=brush,
-                hoverable=True,
-                hoverSize=10,
-                tip=self._tip,
-                name=name if legend else None,
-            )
-            self.plot.addItem(item)
-            self._group_of[rows] = len(self._items)
-            self._items.append(item)
+    def _rebuild(self, groups: Sequence[tuple[str, Any]], group_of: Rows, *, legend: bool = True) -> None:
+        """Draw the rows of each of ``groups`` (name, brush) with a scatter item of its own;
+        ``group_of`` gives each row's group. Then refresh.
+
+        Items are reused, and they and the legend change only when the groups do: making,
+        adding and removing an item costs the GUI thread ~1 ms, a legend entry as much again,
+        and a new map usually keeps the colouring of the last one.
+        """
+        self._group_of = group_of
+        shown = ([(name, brush.color().rgba()) for name, brush in groups], legend)
+        if shown != self._shown:
+            self._shown = shown
+            while len(self._pool) < len(groups):
+                item = pg.ScatterPlotItem(
+                    size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip
+                )
+                self.plot.addItem(item)
+                self._pool.append(item)
+            self._items = self._pool[: len(groups)]
+            for item, (name, brush) in zip(self._items, groups, strict=True):
+                item.opts["name"] = name if legend else None
+                item.setBrush(brush)
+                item.setVisible(True)
+            for item in self._pool[len(groups) :]:
+                item.clear()
+                item.setVisible(False)
+            self.legend.clear()
+            for item in self._items if legend else ():
+                self.legend.addItem(item, item.name())
+            self.legend.setVisible(legend)
         self._refresh()
 
     def _refresh(self) -> None:
@@ -336,9 +349,12 @@ class MapView(QWidget):
             fill_density(self.density, coords, colours, self._drawn, self._bins())
         else:
             near = np.flatnonzero(near_mask) if visible is None else visible[near_mask]
+        # The rows near the view by item, each item's ascending (a stable sort of small numbers).
         group = self._group_of[near]
+        order = np.argsort(group, kind="stable")
+        by_group, ends = near[order], np.searchsorted(group[order], np.arange(len(self._items) + 1))
         for index, item in enumerate(self._items):
-            self._draw_points(item, near[group == index])
+            self._draw_points(item, by_group[ends[index] : ends[index + 1]])
         self._draw_rings()
 
     def _drawn_range(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -353,6 +369,8 @@ class MapView(QWidget):
         return max(1, int(viewport.width() * scale)), max(1, int(viewport.height() * scale))
 
     def _draw_points(self, item: pg.ScatterPlotItem, rows: Rows) -> None:
+        if not len(rows) and not len(item.data):
+            return  # empty already: setData costs ~0.2 ms an item, and there may be 100 clusters
         points = self.coords[rows]
         options: dict[str, Any] = {"size": _POINT_PX if self._sizes is None else self._sizes[rows]}
         if self._brushes is not None:

@@ -211,6 +211,52 @@ def test_density_counts_and_image_match_the_points() -> None:
     assert (spread[..., 3] > 0).all(), "each point also covers its neighbouring pixels"
 
 
+def full_grid_density(
+    coords: npt.NDArray[np.float32],
+    colours: npt.NDArray[np.uint8],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    width: int,
+    height: int,
+    spread: int,
+) -> npt.NDArray[np.uint8]:
+    """The density image computed over every bin of the grid: the plain way, which the map's
+    computation of only the bins near the points must match pixel for pixel."""
+    counts, bins = map_density.density_counts(coords, x_range, y_range, width, height)
+    size = width * height
+    sums = np.empty((4, size), np.float32)
+    sums[0] = counts.reshape(-1)
+    for channel in range(3):
+        sums[channel + 1] = np.bincount(bins, weights=colours[:, channel], minlength=size + 1)[:-1]
+    sums = map_density._spread(sums.reshape(4, height, width), spread).reshape(4, size)
+    count = sums[0]
+    image = np.empty((height, width, 4), np.uint8)
+    image[..., :3] = np.rint(sums[1:] / np.maximum(count, 1)).reshape(3, height, width).transpose(1, 2, 0)
+    depth = np.log1p(count) / max(float(np.log1p(count.max())), 1e-9)
+    image[..., 3] = np.where(count > 0, 200 + 55 * depth, 0).reshape(height, width)
+    return image
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_density_image_is_computed_near_the_points_only_with_the_same_pixels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    coords, _ = clustered(5_000, seed)
+    colours = rng.integers(0, 256, (len(coords), 4)).astype(np.uint8)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    windows = [
+        ((float(low[0]), float(high[0])), (float(low[1]), float(high[1]))),  # points on every edge
+        ((-60.0, 60.0), (-40.0, 40.0)),  # the whole map and a wide margin
+        ((-3.0, 4.0), (-2.0, 5.0)),  # zoomed in: most points outside
+        ((200.0, 300.0), (200.0, 300.0)),  # no point at all
+    ]
+    for x_range, y_range in windows:
+        width, height = (int(n) for n in rng.integers(5, 300, 2))
+        for spread in (0, 1, 2):
+            image = map_density.density_image(coords, colours, x_range, y_range, width, height, spread=spread)
+            expected = full_grid_density(coords, colours, x_range, y_range, width, height, spread)
+            assert np.array_equal(image, expected), (x_range, y_range, width, height, spread)
+
+
 def test_what_was_drawn_serves_small_pans_and_zooms_only() -> None:
     drawn = ((-1.5, 2.5), (-1.5, 2.5))  # the view (0, 1) with a margin of 1.5 views each side
     assert map_density.covers(drawn, (0, 1, 0, 1), margin=1.5)
@@ -339,3 +385,54 @@ def test_values_share_a_brush_per_shade(view: MapView) -> None:
     [item] = view._items
     brushes = item.data["brush"]
     assert len({id(brush) for brush in brushes}) <= 256 and len({b.color().name() for b in brushes}) > 50
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["list", "arrow"])
+def test_category_colours_give_each_row_its_category_and_colour(arrow: bool) -> None:
+    import pyarrow as pa
+
+    from engine.dataset_arrow import ArrowSequence
+    from engine.palette import label_colors
+
+    labels = ["b", "noise", "a", "b", "c", "noise", "b", "a", ""]
+    categories = (
+        ArrowSequence(pa.chunked_array([pa.array(labels[:4]), pa.array(labels[4:])])) if arrow else labels
+    )
+    groups, group_of, rgba = map_colours.category_colours(categories, "noise", "#d0d0d0")
+    # The muted category first (drawn under the rest), then the others most common first.
+    assert groups == [("noise", "#d0d0d0"), *label_colors([v for v in labels if v != "noise"]).items()]
+    assert [groups[g][0] for g in group_of] == labels
+    colour = dict(groups)
+    assert rgba.tolist() == [list(pg.mkColor(colour[label]).getRgb()) for label in labels]
+
+
+def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: MapView) -> None:
+    def drawn() -> dict[int, str]:
+        return {int(row): item.name() for item in view._items for row in item.data["data"]}
+
+    def legend() -> list[str]:
+        return [label.text for _, label in view.legend.items]
+
+    rows = range(SIDE * SIDE)
+    five = [f"c{row % 5}" for row in rows]
+    view.set_categories(five)
+    items = list(view._items)
+    assert drawn() == dict(enumerate(five)) and sorted(legend()) == sorted(set(five))
+    two = ["noise" if row % 4 else "kept" for row in rows]
+    view.set_categories(two, muted="noise", legend=False)
+    assert view._items == items[:2], "the same items, given new categories"
+    assert set(drawn().values()) == {None}, "no legend: unnamed"
+    noise, kept = ({int(row) for row in item.data["data"]} for item in view._items)
+    assert noise == {row for row in rows if row % 4} and kept == {row for row in rows if not row % 4}
+    assert not view.legend.isVisible()
+    assert not any(item.isVisible() or len(item.data) for item in items[2:])
+    assert view._items[0].opts["brush"].color().name() == "#d0d0d0", "noise first, grey"
+    view.set_categories(five)
+    assert drawn() == dict(enumerate(five)) and sorted(legend()) == sorted(set(five))
+    assert view._items == items and all(item.isVisible() for item in items)
+    shifted = [f"c{(row + 1) % 5}" for row in rows]  # the same categories and legend, other rows
+    view.set_categories(shifted)
+    assert drawn() == dict(enumerate(shifted))
+    view.set_values(np.linspace(0, 1, SIDE * SIDE), "v")
+    assert len(view._items) == 1 and legend() == ["v: 0.00 (dark) to 1.00 (yellow)"]
+    assert sorted(drawn()) == list(rows)
