@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.column_codes import as_numbers, text_order
 from engine.datasets import Dataset
 from engine.row_filter import is_numeric_column
 
@@ -71,6 +72,7 @@ class DatasetTableModel(QAbstractTableModel):
             *((name, values) for name, values in dataset.columns.items() if name not in ("text", "label")),
         ]
         self._sort: tuple[int, Qt.SortOrder] | None = None
+        self._orders: dict[int, Rows] = {}  # column -> every row in ascending order, once sorted
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's name)
         if parent.isValid():
@@ -153,17 +155,31 @@ class DatasetTableModel(QAbstractTableModel):
         self._position[self.order] = np.arange(len(self.order), dtype=np.intp)
 
     def _sorted(self, rows: Rows, column: int, order: Qt.SortOrder) -> Rows:
-        values = self._columns[column][1]
         rows = np.sort(rows)  # a fixed starting order, so equal keys keep row order
         if column == 0:
             ranked = rows
-        elif is_numeric_column(values):
-            keys = np.array([np.nan if values[r] is None else values[r] for r in rows], dtype=np.float64)
-            ranked = rows[np.argsort(keys, kind="stable")]  # NaN sorts last
-        else:
-            keys_text = [str(values[r]) for r in rows]
-            ranked = rows[sorted(range(len(rows)), key=keys_text.__getitem__)]
+        elif len(rows) == len(self.dataset):
+            ranked = self._order(column)
+        else:  # the whole column's order, less the rows not listed (O(n), no sort)
+            whole = self._order(column)
+            listed = np.zeros(len(self.dataset), dtype=bool)
+            listed[rows] = True
+            ranked = whole[listed[whole]]
         return ranked[::-1].copy() if order == Qt.SortOrder.DescendingOrder else ranked
+
+    def _order(self, column: int) -> Rows:
+        """Every dataset row in ascending order of ``column``, sorted once per column (stable).
+
+        Vectorised (a Python key per row took 0.4 s at 200k rows, 2.5 s at 1M), and kept:
+        a filter or search only drops rows from it.
+        """
+        if column not in self._orders:
+            values = self._columns[column][1]
+            if is_numeric_column(values):
+                self._orders[column] = np.argsort(as_numbers(values), kind="stable")  # NaN sorts last
+            else:
+                self._orders[column] = text_order(values)
+        return self._orders[column]
 
 
 class TableView(QWidget):

@@ -98,6 +98,24 @@ def as_numbers(values: Sequence[Any]) -> npt.NDArray[np.float64]:
     return np.asarray(_to_numpy(pc.cast(column, pa.float64(), safe=False)), np.float64)
 
 
+def text_order(values: Sequence[Any]) -> Codes:
+    """The rows sorted by ``str(value)`` (None as "None"), a stable sort: what Python's
+    ``sorted(range(n), key=lambda row: str(values[row]))`` gives."""
+    column = _plain_arrow(values)
+    if column is not None and _holds_text(column):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # Arrow's sort is stable, and UTF-8 bytes sort as Python sorts code points.
+        filled = pc.if_else(pc.is_null(column), pa.scalar("None", column.type), column)
+        return _to_numpy(pc.sort_indices(filled)).astype(np.intp)
+    keys, codes = key_codes(values, str)
+    # Each distinct text's place among them, sorted in Python; then the rows by place (stable).
+    place = np.empty(len(keys), np.intp)
+    place[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys))
+    return np.argsort(place[codes], kind="stable").astype(np.intp)
+
+
 def _as_float(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -108,6 +126,12 @@ def _holds_numbers(column: pa.ChunkedArray[Any]) -> bool:
     import pyarrow as pa
 
     return bool(pa.types.is_integer(column.type) or pa.types.is_floating(column.type))
+
+
+def _holds_text(column: pa.ChunkedArray[Any]) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
 def _arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.column_codes import as_numbers, is_numeric, text_codes, value_codes
+from engine.column_codes import as_numbers, is_numeric, text_codes, text_order, value_codes
 from engine.dataset_arrow import ArrowSequence
 
 
@@ -73,3 +73,9 @@ def test_numbers_and_numeric_columns_match_a_python_pass(values: Sequence[Any]) 
     present = [v for v in values if v is not None]
     numeric = bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
     assert is_numeric(values) is numeric
+
+
+@pytest.mark.parametrize("values", COLUMNS)
+def test_text_order_is_a_stable_sort_by_the_text_of_each_value(values: Sequence[Any]) -> None:
+    expected = sorted(range(len(values)), key=lambda row: str(values[row]))
+    assert text_order(values).tolist() == expected

@@ -125,3 +125,56 @@ def test_a_large_group_from_the_map_is_tinted_and_listable(qtbot: QtBot) -> None
     assert [i.row() for i in view.table.selectionModel().selectedRows()] == [0, 1]
     view.only_selected.setChecked(False)
     assert view.model.rowCount() == rows
+
+
+def _python_order(values: list[object], rows: list[int], numeric: bool) -> list[int]:
+    """How a sort by a Python key per row orders ``rows``: stable, NaN and empty numbers last."""
+    if numeric:
+        keys = np.array([np.nan if values[r] is None else values[r] for r in rows], dtype=np.float64)
+        return [rows[i] for i in np.argsort(keys, kind="stable")]
+    return sorted(rows, key=lambda r: str(values[r]))
+
+
+def test_sorting_a_loaded_dataset_orders_rows_as_a_python_key_would(qtbot: QtBot, tmp_path: object) -> None:
+    """Loaded columns are Arrow-backed and sorted in Arrow and numpy: the order (ties, empty
+    cells, accents, descending, within a filter) is the one a Python key per row gives."""
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from engine.datasets import load_dataset
+
+    rng = np.random.default_rng(3)
+    rows = 3_000
+    words = ["b", "a", "é", "B", "a b", "None", "Z", "😀", "\uffff"]
+    table = {
+        "text": [f"{words[i % len(words)]} {rng.integers(0, 50)}" for i in range(rows)],
+        "label": [words[i] for i in rng.integers(0, len(words), rows)],
+        "note": [None if i % 7 == 0 else words[i % len(words)] for i in range(rows)],
+        "score": [None if i % 11 == 0 else float(rng.integers(0, 20)) for i in range(rows)],
+        "count": pa.array(
+            [None if i % 5 == 0 else int(rng.integers(-3, 3)) for i in range(rows)], pa.int64()
+        ),
+        "flag": [None if i % 9 == 0 else bool(i % 2) for i in range(rows)],
+    }
+    path = Path(str(tmp_path)) / "sortable.parquet"
+    pq.write_table(pa.table(table), path, row_group_size=1_000)  # several chunks
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(load_dataset(path))
+    model = view.model
+    assert model is not None
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+    assert headers == ["row", "text", "label", "note", "score", "count", "flag"]
+    kept = sorted(rng.choice(rows, rows // 3, replace=False).tolist())
+    for visible in (None, kept):
+        view.set_visible_rows(None if visible is None else np.array(visible))
+        listed = list(range(rows)) if visible is None else visible
+        for column, name in enumerate(headers[1:], start=1):
+            values = table[name].to_pylist() if isinstance(table[name], pa.Array) else table[name]
+            expected = _python_order(values, listed, numeric=name in ("score", "count"))
+            view.table.sortByColumn(column, Qt.SortOrder.AscendingOrder)
+            assert model.order is not None and model.order.tolist() == expected, (name, visible is None)
+            view.table.sortByColumn(column, Qt.SortOrder.DescendingOrder)
+            assert model.order.tolist() == expected[::-1], (name, "descending")
