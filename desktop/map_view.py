@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from desktop import map_density
 from desktop.map_colours import category_colours, value_shades
 from desktop.map_density import Rows
-from desktop.map_layers import DrawnRange, Rings, add_image, fill_density
+from desktop.map_layers import DrawnRange, Points, Rings, add_image, fill_density
 from desktop.map_selection import RegionTool
 
 # A move between layouts takes a quarter of a second, in as many frames as fit: at a million
@@ -75,8 +75,8 @@ class MapView(QWidget):
         )
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
         self._dark = False
-        self._items: list[pg.ScatterPlotItem] = []  # an item per group of rows (category), in drawing order
-        self._pool: list[pg.ScatterPlotItem] = []  # the items made so far, _items first; the rest hidden
+        self._items: list[Points] = []  # an item per group of rows (category), in drawing order
+        self._pool: list[Points] = []  # the items made so far, _items first; the rest hidden
         self._shown: tuple[list[tuple[str, int]], bool] | None = None  # the groups the items show, legend
         self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
         self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
@@ -130,8 +130,10 @@ class MapView(QWidget):
         self._selected_rows, self._match_rows = np.zeros(0, np.intp), None
         self.set_annotations([])
         # Nothing of the old points may count when the view fits itself to the new ones.
-        for item in (*self._items, self._selected, self._matches):
+        for item in self._items:
             item.clear()
+        self._selected.clear()
+        self._matches.clear()
         self._set_bounds()
         self.plot.setTitle(title)
         self.plot.enableAutoRange()
@@ -309,9 +311,7 @@ class MapView(QWidget):
         if shown != self._shown:
             self._shown = shown
             while len(self._pool) < len(groups):
-                item = pg.ScatterPlotItem(
-                    size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip
-                )
+                item = Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
                 self.plot.addItem(item)
                 self._pool.append(item)
             self._items = self._pool[: len(groups)]

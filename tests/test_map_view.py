@@ -436,3 +436,29 @@ def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: Map
     view.set_values(np.linspace(0, 1, SIDE * SIDE), "v")
     assert len(view._items) == 1 and legend() == ["v: 0.00 (dark) to 1.00 (yellow)"]
     assert sorted(drawn()) == list(rows)
+
+
+def test_points_find_the_symbols_pyqtgraph_would_find() -> None:
+    """The map's scatter items look each distinct style up once, not each point: every point
+    must still get the very place in the symbol atlas that pyqtgraph's own lookup gives."""
+    from desktop.map_layers import Points
+
+    rng = np.random.default_rng(4)
+    shades = np.array([pg.mkBrush(c) for c in ("r", "g", "b", "y")], dtype=object)
+    for n in (0, 1, 501):
+        x, y = rng.normal(size=(2, n))
+        per_point = {"brush": shades[rng.integers(0, 4, n)], "size": rng.integers(3, 15, n).astype(float)}
+        for options in ({}, {"brush": per_point["brush"]}, {"size": per_point["size"]}, per_point):
+            stock, points = (
+                kind(size=6, pen=None, brush=pg.mkBrush("k"), hoverable=True, hoverSize=10)
+                for kind in (pg.ScatterPlotItem, Points)
+            )
+            recoloured = shades[rng.integers(0, 4, n)] if n % 2 else pg.mkBrush("c")
+            for item in (stock, points):
+                item.setData(x=x, y=y, data=np.arange(n), **options)
+                item.setBrush(recoloured)
+            assert np.array_equal(points.data["sourceRect"], stock.data["sourceRect"]), (n, list(options))
+            assert np.array_equal(points.fragmentAtlas._data, stock.fragmentAtlas._data)
+            assert [b.color().name() for b in points.data["brush"] if b is not None] == [
+                b.color().name() for b in stock.data["brush"] if b is not None
+            ]
