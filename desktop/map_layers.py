@@ -53,30 +53,45 @@ def fill_density(
 
 
 class Points(pg.ScatterPlotItem):  # type: ignore[misc]  # pyqtgraph has no type information
-    """A scatter item that finds its spots' symbols per distinct style, not per spot.
+    """A scatter item that sets many points in numpy where pyqtgraph's works per point.
 
-    pyqtgraph looks every new spot's (symbol, size, pen, brush) up in its symbol atlas with a
-    Python key per spot, ~2 µs each: 80 ms of the GUI thread for the 40,000 points the map
-    may draw. Here the styles are numbered with numpy and each distinct one (a brush per
-    category or shade, a size per whole pixel) is looked up once; every spot gets the atlas
-    place pyqtgraph itself would give it.
+    Setting points costs pyqtgraph ~2 µs each in Python: numpy filling each object field of
+    the new record array one by one, every brush compared with None, every point's (symbol,
+    size, pen, brush) looked up in the symbol atlas with a key of its own; 75-125 ms of the
+    GUI thread for the 40,000 points the map may draw. Here the record starts from zeros, None
+    is found by identity, and each distinct style (a brush per category or shade, a size per
+    whole pixel) is looked up once. Every point gets the record and the atlas place that
+    pyqtgraph's own code gives it; a call this class does not expect goes to pyqtgraph's.
     """
 
-    def updateSpots(self, dataSet: npt.NDArray[np.void] | None = None) -> None:  # noqa: N802, N803
-        data = self.data if dataSet is None else dataSet
-        if not (self.opts["pxMode"] and self.opts["useCache"] and hasattr(self, "_style")):
-            super().updateSpots(dataSet)  # drawn without the atlas, or a pyqtgraph we do not know
+    _FAST = frozenset({"x", "y", "data", "size", "brush"})  # what the map passes to setData
+    data: npt.NDArray[Any]  # pyqtgraph's record of the points, one row each
+
+    def setData(self, *args: Any, **kargs: Any) -> None:  # noqa: N802 (pyqtgraph's name)
+        if args or "y" not in kargs or not self._FAST.issuperset(kargs) or not hasattr(self, "_style"):
+            super().setData(*args, **kargs)
             return
-        new = data["sourceRect"]["w"] == 0
-        if np.any(new):
-            styles = list(self._style(["symbol", "size", "pen", "brush"], data=data, idx=new))
-            first, style_of = _distinct_rows(styles)
-            places = self.fragmentAtlas[[tuple(column[i] for column in styles) for i in first]]
-            data["sourceRect"][new] = np.array(places, dtype=data["sourceRect"].dtype)[style_of]
-        self._maybeRebuildAtlas()
-        self._updateMaxSpotSizes(data=data)
-        if np.any(new):
-            self.invalidate()
+        self.clear()
+        points: npt.NDArray[Any] = np.zeros(len(kargs["y"]), dtype=self.data.dtype)
+        for name, (kind, *_) in (points.dtype.fields or {}).items():
+            if kind == np.dtype(object):
+                points[name] = None  # as np.empty leaves them, in one pass instead of one per field
+        points["x"], points["y"] = kargs["x"], kargs["y"]
+        points["size"], points["visible"] = -1, True  # -1: the item's own size
+        self.data = points
+        if "brush" in kargs:
+            self.setBrush(kargs["brush"], update=False, dataSet=points, mask=None)
+        if "size" in kargs:
+            self.setSize(kargs["size"], update=False, dataSet=points, mask=None)
+        if "data" in kargs:
+            self.setPointData(kargs["data"], dataSet=points)
+        # The rest of pyqtgraph's addPoints.
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.bounds = [None, None]
+        self.invalidate()
+        self.updateSpots(points)
+        self.sigPlotChanged.emit(self)
 
     def setBrush(self, *args: Any, **kargs: Any) -> None:  # noqa: N802 (pyqtgraph's name)
         """As pyqtgraph's; but an array of brushes (a shade per point) is stored as an array:
@@ -85,7 +100,7 @@ class Points(pg.ScatterPlotItem):  # type: ignore[misc]  # pyqtgraph has no type
         if not isinstance(brushes, np.ndarray) or brushes.dtype != object or kargs.get("mask") is not None:
             super().setBrush(*args, **kargs)
             return
-        data = cast("npt.NDArray[np.void]", kargs.get("dataSet", self.data))
+        data = cast("npt.NDArray[Any]", kargs.get("dataSet", self.data))
         if len(brushes) != len(data):
             raise ValueError(f"{len(brushes)} brushes for {len(data)} points")
         data["brush"] = np.frompyfunc(_brush, 1, 1)(brushes) if len(brushes) else brushes
@@ -93,21 +108,65 @@ class Points(pg.ScatterPlotItem):  # type: ignore[misc]  # pyqtgraph has no type
         if kargs.get("update", True):
             self.updateSpots(data)
 
+    def updateSpots(self, dataSet: npt.NDArray[Any] | None = None) -> None:  # noqa: N802, N803
+        data: npt.NDArray[Any] = self.data if dataSet is None else dataSet
+        if not (self.opts["pxMode"] and self.opts["useCache"] and hasattr(self, "_style")):
+            super().updateSpots(dataSet)  # drawn without the atlas, or a pyqtgraph we do not know
+            return
+        new = data["sourceRect"]["w"] == 0
+        if np.any(new):
+            styles, keys = self._styles(data, new)
+            first, style_of = _distinct_rows(keys)
+            places = self.fragmentAtlas[[tuple(column[i] for column in styles) for i in first]]
+            data["sourceRect"][new] = np.array(places, dtype=data["sourceRect"].dtype)[style_of]
+        self._maybeRebuildAtlas()
+        self._updateMaxSpotSizes(data=data)
+        if np.any(new):
+            self.invalidate()
+
+    def _styles(
+        self, data: npt.NDArray[Any], rows: npt.NDArray[np.bool_]
+    ) -> tuple[list[npt.NDArray[Any]], list[npt.NDArray[Any]]]:
+        """pyqtgraph's ``_style`` of ``rows`` (symbol, size, pen and brush, the hover style
+        and the item's own filled in), and a key per row for each: objects by identity."""
+        hovered = data["hovered"][rows]
+        styles, keys = [], []
+        for name in ("symbol", "size", "pen", "brush"):
+            column = data[name][rows]
+            hover = self.opts["hover" + name.title()] if self.opts["hoverable"] else _UNSET[name]
+            if name == "size":
+                if hover != -1:
+                    column[hovered] = hover
+                column[column == -1] = self.opts["size"]
+                styles.append(column)
+                keys.append(column)
+                continue
+            key = np.frompyfunc(id, 1, 1)(column).astype(np.uint64)
+            if hover is not None:
+                column[hovered], key[hovered] = hover, id(hover)
+            unset = key == id(None)
+            column[unset], key[unset] = self.opts[name], id(self.opts[name])
+            styles.append(column)
+            keys.append(key)
+        return styles, keys
+
+
+_UNSET = {"symbol": None, "size": -1, "pen": None, "brush": None}  # pyqtgraph's "no style of its own"
+
 
 def _brush(value: Any) -> QBrush:
     """``value`` as a brush, as pyqtgraph reads each of a list of brushes."""
     return value if isinstance(value, QBrush) else pg.mkBrush(value)
 
 
-def _distinct_rows(columns: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """For rows across ``columns`` (objects compared by identity, numbers by value): the first
-    row of each distinct combination, in order, and the number of each row's combination."""
-    combination = np.zeros(len(columns[0]), np.intp)
-    for column in columns:
-        keys = np.frompyfunc(id, 1, 1)(column).astype(np.uint64) if column.dtype == object else column
-        if len(keys) and bool(np.all(keys == keys[0])):
+def _distinct_rows(keys: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """For rows across the ``keys`` columns: the first row of each distinct combination, in
+    order, and the number of each row's combination."""
+    combination = np.zeros(len(keys[0]), np.intp)
+    for key in keys:
+        if len(key) and bool(np.all(key == key[0])):
             continue  # one value for every row (the usual case): nothing to tell apart
-        distinct, inverse = np.unique(keys, return_inverse=True)
+        distinct, inverse = np.unique(key, return_inverse=True)
         combination = np.unique(combination * len(distinct) + inverse.reshape(-1), return_inverse=True)[1]
     _, first, inverse = np.unique(combination, return_index=True, return_inverse=True)
     # Numbered in order of first appearance, as pyqtgraph meets them: the atlas grows alike.

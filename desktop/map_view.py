@@ -80,6 +80,8 @@ class MapView(QWidget):
         self._shown: tuple[list[tuple[str, int]], bool] | None = None  # the groups the items show, legend
         self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
         self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
+        self._shades: npt.NDArray[np.object_] | None = None  # the brush of each shade in _shade_table
+        self._shade_table = np.zeros((0, 4), np.uint8)
         self._colours = np.zeros((0, 4), np.uint8)  # RGBA per row, for the density image
         self._sizes: npt.NDArray[np.float32] | None = None
         self._visible: Rows | None = None
@@ -159,9 +161,12 @@ class MapView(QWidget):
         """Colour the current points by a number per row (viridis: dark low, yellow high)."""
         levels, table, low, high = value_shades(values)
         self._colours = table[levels]
-        # A brush per shade, shared by reference, instead of a brush made per point.
-        shades = np.empty(len(table), dtype=object)
-        shades[:] = [pg.mkBrush(*colour) for colour in table]
+        # A brush per shade, shared by reference, instead of a brush made per point; the same
+        # brushes every time, so that pyqtgraph's symbol atlas already holds them.
+        if self._shades is None or not np.array_equal(self._shade_table, table):
+            self._shade_table, self._shades = table, np.empty(len(table), dtype=object)
+            self._shades[:] = [pg.mkBrush(*colour) for colour in table]
+        shades = self._shades
         self._brushes = shades[levels]
         self._muted = None
         legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
@@ -317,7 +322,7 @@ class MapView(QWidget):
             self._items = self._pool[: len(groups)]
             for item, (name, brush) in zip(self._items, groups, strict=True):
                 item.opts["name"] = name if legend else None
-                item.setBrush(brush)
+                item.setBrush(brush, update=False)  # the refresh below sets every item's points anew
                 item.setVisible(True)
             for item in self._pool[len(groups) :]:
                 item.clear()

@@ -439,8 +439,8 @@ def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: Map
 
 
 def test_points_find_the_symbols_pyqtgraph_would_find() -> None:
-    """The map's scatter items look each distinct style up once, not each point: every point
-    must still get the very place in the symbol atlas that pyqtgraph's own lookup gives."""
+    """The map's scatter items set their points in numpy, not point by point: every point must
+    still get the record and the place in the symbol atlas that pyqtgraph's own code gives."""
     from desktop.map_layers import Points
 
     rng = np.random.default_rng(4)
@@ -459,6 +459,10 @@ def test_points_find_the_symbols_pyqtgraph_would_find() -> None:
                 item.setBrush(recoloured)
             assert np.array_equal(points.data["sourceRect"], stock.data["sourceRect"]), (n, list(options))
             assert np.array_equal(points.fragmentAtlas._data, stock.fragmentAtlas._data)
-            assert [b.color().name() for b in points.data["brush"] if b is not None] == [
-                b.color().name() for b in stock.data["brush"] if b is not None
-            ]
+            for field in ("x", "y", "size", "visible", "data"):
+                assert np.array_equal(points.data[field], stock.data[field]), field
+            for field in ("symbol", "pen", "brush", "item"):  # the very objects (None where unset)
+                assert all(a is b for a, b in zip(points.data[field], stock.data[field], strict=True)), field
+            assert (
+                points.dataBounds(0) == stock.dataBounds(0) and points.boundingRect() == stock.boundingRect()
+            )

@@ -246,6 +246,29 @@ def bench_size(timer: Timer, rows: int, repeats: int) -> None:
         before=lambda: view.set_visible_rows(label_rows),
         repeats=repeats,
     )
+    # Two labels' rows: few enough (under LOD_POINTS at 200k) to be drawn as points, hoverable.
+    two_labels = np.union1d(label_rows, np.flatnonzero(np.asarray(labels, dtype=object) == str(labels[1])))
+    measure(
+        "MapView.set_visible_rows (two labels' rows)",
+        n,
+        lambda: view.set_visible_rows(two_labels),
+        before=lambda: view.set_visible_rows(None),
+        repeats=repeats,
+    )
+    view.set_visible_rows(two_labels)
+    measure(
+        "MapView.set_values (two labels' rows shown)",
+        n,
+        lambda: view.set_values(scores, "score"),
+        repeats=repeats,
+    )
+    measure(
+        "MapView.set_categories (two labels' rows shown)",
+        n,
+        lambda: view.set_categories(labels),
+        repeats=repeats,
+    )
+    view.set_visible_rows(None)
     measure(
         "MapView.set_selection (a third of the rows)",
         n,
