@@ -13,7 +13,7 @@ Every function gives exactly what the plain Python reading of the values gives (
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +116,30 @@ def text_order(values: Sequence[Any]) -> Codes:
     return np.argsort(place[codes], kind="stable").astype(np.intp)
 
 
+def rows_containing(texts: Sequence[str], needle: str) -> Codes:
+    """The rows (ascending) whose text holds ``needle``, ignoring case as ``str.casefold`` does.
+
+    ASCII texts of an Arrow column are searched in Arrow (their casefold is ASCII
+    lower-casing, which Arrow's case-insensitive match does too); any other text in Python.
+    """
+    folded = needle.casefold()
+    column = _plain_arrow(texts)
+    if column is None or not _holds_text(column):
+        return np.array([row for row, text in enumerate(texts) if folded in text.casefold()], np.intp)
+    import pyarrow.compute as pc
+
+    ascii_only = _flags(pc.string_is_ascii(column))
+    if folded.isascii():
+        hits = _flags(pc.match_substring(column, folded, ignore_case=True)) & ascii_only
+    else:  # the casefold of an ASCII text is ASCII: it cannot hold this needle
+        hits = np.zeros(len(column), bool)
+    others = np.flatnonzero(~ascii_only)
+    if len(others):
+        others_texts = cast("list[str]", column.take(others).to_pylist())
+        hits[others] = [folded in text.casefold() for text in others_texts]
+    return np.flatnonzero(hits).astype(np.intp)
+
+
 def _as_float(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -170,6 +194,13 @@ def _plain_arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
         or pa.types.is_null(kind)
     )
     return column if plain else None
+
+
+def _flags(column: Any) -> npt.NDArray[np.bool_]:
+    """A boolean Arrow column as numpy, a missing value as False."""
+    import pyarrow.compute as pc
+
+    return np.asarray(_to_numpy(pc.fill_null(column, False)), bool)
 
 
 def _to_numpy(column: Any) -> npt.NDArray[Any]:

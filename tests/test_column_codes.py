@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.column_codes import as_numbers, is_numeric, text_codes, text_order, value_codes
+from engine.column_codes import as_numbers, is_numeric, rows_containing, text_codes, text_order, value_codes
 from engine.dataset_arrow import ArrowSequence
 
 
@@ -79,3 +79,25 @@ def test_numbers_and_numeric_columns_match_a_python_pass(values: Sequence[Any]) 
 def test_text_order_is_a_stable_sort_by_the_text_of_each_value(values: Sequence[Any]) -> None:
     expected = sorted(range(len(values)), key=lambda row: str(values[row]))
     assert text_order(values).tolist() == expected
+
+
+SEARCHED = [
+    "Straße",
+    "STRASSE",
+    "café",
+    "CAFE",
+    "\u212a (kelvin)",
+    "ſome",
+    "A.B",
+    "a (b",
+    "İstanbul",
+    "plain",
+]
+
+
+@pytest.mark.parametrize("needle", ["ss", "SS", "straße", "café", "k", "s", "a.b", "(", "i̇", "İ", "x", "e"])
+@pytest.mark.parametrize("arrow_backed", [False, True], ids=["tuple", "arrow"])
+def test_rows_containing_ignore_case_as_casefold_does(needle: str, arrow_backed: bool) -> None:
+    texts: Sequence[str] = arrow(SEARCHED[:4], SEARCHED[4:]) if arrow_backed else tuple(SEARCHED)
+    expected = [row for row, text in enumerate(SEARCHED) if needle.casefold() in text.casefold()]
+    assert rows_containing(texts, needle).tolist() == expected
