@@ -185,7 +185,9 @@ class MapView(QWidget):
 
     def set_visible_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
         """Draw (and let the user hover, click and select) only ``rows``; None: every row."""
-        visible = None if rows is None else np.unique(np.asarray(rows, np.intp))
+        visible = None if rows is None else np.array(rows, np.intp)  # a copy: the caller keeps theirs
+        if visible is not None and not bool(np.all(visible[1:] > visible[:-1])):
+            visible = np.unique(visible)  # the filter's rows are ascending already: no sort then
         if _same_rows(visible, self._visible):
             return
         self._visible = visible

@@ -243,8 +243,12 @@ class TableView(QWidget):
         """The window's selection (from the map): tinted, scrolled to, no signal back."""
         if self.model is None:
             return
-        self._group = np.unique(np.asarray(rows, dtype=np.intp))
-        self._group = self._group[(self._group >= 0) & (self._group < len(self.model.dataset))]
+        # Each dataset row once, ascending, as np.unique gives them, but in O(rows): np.unique
+        # took 0.1 s for a third of a million rows.
+        chosen = np.asarray(rows, dtype=np.intp)
+        listed = np.zeros(len(self.model.dataset), dtype=bool)
+        listed[chosen[(chosen >= 0) & (chosen < len(listed))]] = True
+        self._group = np.flatnonzero(listed)
         self.model.set_group(self._group)
         if self.only_selected.isChecked():
             self._refresh_rows()

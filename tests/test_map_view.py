@@ -466,3 +466,14 @@ def test_points_find_the_symbols_pyqtgraph_would_find() -> None:
             assert (
                 points.dataBounds(0) == stock.dataBounds(0) and points.boundingRect() == stock.boundingRect()
             )
+
+
+def test_the_rows_shown_are_each_row_once_in_order(view: MapView) -> None:
+    rows = np.array([7, 3, 3, 50])
+    view.set_visible_rows(rows)
+    assert view.visible_rows.tolist() == [3, 7, 50]
+    kept = np.array([1, 4, 9])
+    view.set_visible_rows(kept)
+    kept[0] = 5  # the view keeps its own copy
+    assert view.visible_rows.tolist() == [1, 4, 9]
+    assert sorted(int(row) for item in view._items for row in item.data["data"]) == [1, 4, 9]

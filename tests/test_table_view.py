@@ -178,3 +178,13 @@ def test_sorting_a_loaded_dataset_orders_rows_as_a_python_key_would(qtbot: QtBot
             assert model.order is not None and model.order.tolist() == expected, (name, visible is None)
             view.table.sortByColumn(column, Qt.SortOrder.DescendingOrder)
             assert model.order.tolist() == expected[::-1], (name, "descending")
+
+
+def test_a_selection_is_each_listed_row_once_in_order(qtbot: QtBot) -> None:
+    view = TableView()
+    qtbot.addWidget(view)
+    view.set_dataset(dataset())
+    view.select_rows([3, -1, 1, 3, 99, 1])  # unsorted, repeated and beyond the dataset
+    assert view.selected_rows().tolist() == [1, 3]
+    view.select_rows(np.array([2]))
+    assert view.selected_rows().tolist() == [2]
