@@ -159,15 +159,16 @@ def _holds_text(column: pa.ChunkedArray[Any]) -> bool:
 
 
 def _arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
-    """``values`` as an Arrow column: a plain Arrow-backed one, or a list or tuple of text.
+    """``values`` as an Arrow column: a plain Arrow-backed one, or a list, tuple or numpy
+    array of text (cluster names looked up by number, for example).
 
     Other lists are left to the Python pass: numbers mixed with booleans compare differently
     in Arrow than in Python.
     """
     column = _plain_arrow(values)
-    if column is not None or not isinstance(values, list | tuple):
+    if column is not None or not isinstance(values, list | tuple | np.ndarray) or np.ndim(values) != 1:
         return column
-    if not values or not isinstance(values[0], str):
+    if not len(values) or not isinstance(values[0], str):
         return None
     import pyarrow as pa
 

@@ -28,6 +28,8 @@ COLUMNS: list[Sequence[Any]] = [
     arrow([], kind=pa.string()),
     ["noise", "cluster 1", "noise", "cluster 2", "cluster 1"],  # the window's cluster names
     ("x", None, "y", "x"),
+    np.array(["noise", "c1", "noise", "c2"], dtype=object)[[0, 1, 2, 3, 1, 0]],  # names looked up by number
+    np.array(["b", "a", "b"]),  # fixed-width numpy text
     ["a", 1, True, 1.0, None, ""],  # mixed: the Python pass
     (1, 2.5, None, 2),
     (),
