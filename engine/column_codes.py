@@ -166,8 +166,10 @@ def _arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
     in Arrow than in Python.
     """
     column = _plain_arrow(values)
-    if column is not None or not isinstance(values, list | tuple | np.ndarray) or np.ndim(values) != 1:
+    if column is not None or not isinstance(values, list | tuple | np.ndarray):
         return column
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        return None
     if not len(values) or not isinstance(values[0], str):
         return None
     import pyarrow as pa
