@@ -152,6 +152,9 @@ def run(rows: int, vectors: int | None, where: float | None) -> None:
         interactions(app, window)
         report(name, probe.take(), pipeline_s, vectors * size // rows if vectors else size)
     probe.stop()
+    heavy = ("torch", "transformers", "umap", "numba", "sklearn", "scipy", "matplotlib", "pyarrow.compute")
+    loaded = [name for name in heavy if name in sys.modules] or "none"
+    print(f"\nheavy modules imported in the window's process: {loaded}")
     window.close()
 
 
