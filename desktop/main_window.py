@@ -45,6 +45,7 @@ from desktop.table_view import TableView
 from desktop.window_export import choose_export, export_data, export_map, window_provenance, wrote
 from desktop.window_menus import build_menus, shortcuts, show_shortcuts
 from engine.attention_stats import AttentionStatistics
+from engine.column_codes import as_numbers, is_numeric, text_codes
 from engine.datasets import Dataset, load_dataset
 from engine.engine_process import AnyEngine
 from engine.errors import BadInputError, LoupeError
@@ -503,7 +504,10 @@ class MainWindow(QMainWindow):
             if self.scores is None or self.scores.coords is not self.coords:
                 return  # the scores job is on its way and recolours when it lands
             clustering = self.scores.clustering
-            names = [clustering.names.get(int(c), "noise") for c in clustering.labels]
+            # A name per cluster number, looked up for every row at once (-1, noise, is first).
+            highest = int(clustering.labels.max(initial=-1))
+            table = np.array([clustering.names.get(c, "noise") for c in range(-1, highest + 1)])
+            names = table[clustering.labels + 1]
             self.map_view.set_categories(names, muted="noise", legend=False)  # names are on the map
             self.map_view.set_annotations(clustering.centres(self.map_view.coords))
         elif colouring == "faithfulness":
@@ -518,12 +522,13 @@ class MainWindow(QMainWindow):
     def _colour_by_column(self, name: str) -> None:
         """Numbers as a colour scale; anything else as categories (the 16 most common named)."""
         assert self.dataset is not None
-        values = list(self.dataset.columns[name])
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values if v is not None)
-        if numeric and values:
-            self.map_view.set_values(np.array([np.nan if v is None else v for v in values], float), name)
+        values = self.dataset.columns[name]
+        # Whole-column questions in Arrow or numpy: a loop per row took 45 ms at 200,000 rows.
+        if is_numeric(values):
+            self.map_view.set_values(as_numbers(values), name)
         else:
-            self.map_view.set_categories([str(v) for v in values])
+            names, codes = text_codes(values)  # as text; a missing value is "" ("(no label)")
+            self.map_view.set_categories(np.array(names, dtype=str)[codes])
         self.map_view.set_annotations([])
 
     def _show_analysis(self, result: object) -> None:
@@ -559,7 +564,7 @@ class MainWindow(QMainWindow):
         self.map_view.set_visible_rows(self.filter_bar.rows)
         column = str(self.map_controls.size_by.currentData() or "")
         values = self.dataset.columns.get(column) if column else None
-        sizes = None if values is None else np.array([np.nan if v is None else v for v in values], float)
+        sizes = None if values is None else as_numbers(values)
         self.map_view.set_sizes(sizes, column)
         self.map_view.set_density(self.map_controls.density.isChecked())
 
@@ -586,11 +591,12 @@ class MainWindow(QMainWindow):
         if self.dataset is None or len(rows) < 2:
             self.status_label.setText("Select a group of rows first: box (B) or lasso (L) on the map.")
             return
-        texts, engine = [self.dataset.texts[row] for row in rows], self.engine
+        dataset, engine = self.dataset, self.engine
         if self._group_job is not None:
             self._group_job.cancel()  # the newest selection wins
 
         def statistics(*, token: CancelToken, report: Report) -> GroupStatistics:
+            texts = [dataset.texts[row] for row in rows]  # here, not on the GUI thread: 48 ms for 66k rows
             return GroupStatistics(rows, engine.attention_statistics(texts, token=token, report=report))
 
         self.attention_tabs.setCurrentWidget(self.group_view)

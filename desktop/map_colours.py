@@ -21,7 +21,7 @@ SHADES = 256
 
 
 def category_colours(
-    categories: Sequence[str], muted: str | None, muted_colour: str
+    categories: Sequence[str] | npt.NDArray[np.str_], muted: str | None, muted_colour: str
 ) -> tuple[list[tuple[str, str]], Rows, npt.NDArray[np.uint8]]:
     """Each category and its colour, in drawing order (``muted`` first, so under the rest),
     the index into that list of every row's category, and the RGBA colour of every row."""

@@ -143,7 +143,11 @@ class MapView(QWidget):
         self.set_categories(labels)
 
     def set_categories(
-        self, categories: Sequence[str], *, muted: str | None = None, legend: bool = True
+        self,
+        categories: Sequence[str] | npt.NDArray[np.str_],
+        *,
+        muted: str | None = None,
+        legend: bool = True,
     ) -> None:
         """Colour the current points by a category per row, one legend entry per category.
 

@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 Codes = npt.NDArray[np.intp]
+# What the functions take: a dataset column (a list, a tuple, an Arrow-backed sequence) or a
+# one-dimensional numpy array of text.
+Column = Sequence[Any] | npt.NDArray[Any]
 
 
-def value_codes(values: Sequence[Any]) -> tuple[list[Any], Codes]:
+def value_codes(values: Column) -> tuple[list[Any], Codes]:
     """The distinct values in order of first appearance, and each row's index into them."""
     column = _arrow(values)
     if column is None:
@@ -158,7 +161,7 @@ def _holds_text(column: pa.ChunkedArray[Any]) -> bool:
     return bool(pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
-def _arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
+def _arrow(values: Column) -> pa.ChunkedArray[Any] | None:
     """``values`` as an Arrow column: a plain Arrow-backed one, or a list, tuple or numpy
     array of text (cluster names looked up by number, for example).
 
@@ -180,7 +183,7 @@ def _arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
         return None  # not all text, or text Arrow cannot hold (a lone surrogate)
 
 
-def _plain_arrow(values: Sequence[Any]) -> pa.ChunkedArray[Any] | None:
+def _plain_arrow(values: Column) -> pa.ChunkedArray[Any] | None:
     """The Arrow column behind ``values`` if it holds text, numbers or booleans, else None."""
     if not isinstance(values, ArrowSequence):
         return None
