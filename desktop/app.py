@@ -39,6 +39,7 @@ def create_window(
     projection are taken here. The theme is applied before the window is built, so its plots
     are born in the right colours.
     """
+    _import_what_the_gui_thread_needs()
     settings = load_settings()
     pg.setConfigOptions(antialias=True)
     app = QApplication.instance()
@@ -68,6 +69,18 @@ def create_window(
     if isinstance(app, QApplication):
         apply_theme(app, settings.theme)  # again, now that the window's views can take set_dark
     return window
+
+
+def _import_what_the_gui_thread_needs() -> None:
+    """Import now, before the window shows and any job runs, what the GUI thread imports later.
+
+    A module's first import holds the interpreter for its whole run: pyarrow.compute (54 ms;
+    the table, filter and map colours use it when the first dataset lands) and matplotlib.path
+    (100 ms; the first finished lasso) each showed up as a stall in the probe when they were
+    first imported there, on the GUI thread, while jobs ran.
+    """
+    import matplotlib.path  # noqa: F401
+    import pyarrow.compute  # noqa: F401
 
 
 def run_app(args: argparse.Namespace) -> int:

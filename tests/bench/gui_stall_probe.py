@@ -165,10 +165,13 @@ def interactions(app: QApplication, window: MainWindow) -> None:
     for row in range(0, rows, max(1, rows // 5)):
         window.map_view.click_row(row)
         wait_until(app, lambda: not window.bridge.running, 120)
+    # One action per turn of the event loop, as a person's clicks arrive.
     window._on_map_selection(np.arange(0, rows, 3, dtype=np.intp))
+    app.processEvents()
     window.filter_bar.set_filter("label", str(window.dataset.labels[0]))
     app.processEvents()
     window.filter_bar.clear()
+    app.processEvents()
     for index in range(window.map_controls.colouring.count()):
         window.map_controls.colouring.setCurrentIndex(index)
         wait_until(app, lambda: not window.bridge.running, 600)
