@@ -40,7 +40,7 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop.app import create_window
+from desktop.app import create_window, prepare_gui_process
 from desktop.main_window import MainWindow
 from engine.projection import ProjectionParams
 
@@ -137,6 +137,7 @@ def run(rows: int, vectors: int | None, where: float | None) -> None:
         else []
     )
     window = create_window(args)
+    prepare_gui_process()  # as run_app does
     window.show()
     probe = Probe(window, where)
     for number, (name, size) in enumerate(passes):
