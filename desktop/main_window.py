@@ -82,6 +82,7 @@ class MapScores:
     coords: npt.NDArray[np.float32]
     clustering: Clustering
     trustworthiness: float
+    centres: list[tuple[float, float, str]]  # where the cluster names go on this map
 
 
 @dataclass(frozen=True)
@@ -476,7 +477,7 @@ class MainWindow(QMainWindow):
             report(0, 1, "Clustering the map")
             clustering = engine.clusters(coords, texts, token=token)
             trust = engine.trustworthiness(vectors, coords, token=token)
-            return MapScores(coords, clustering, trust)
+            return MapScores(coords, clustering, trust, clustering.centres(coords))
 
         self._start_pipeline_job("compute", "Clusters and trustworthiness", score)
 
@@ -509,7 +510,9 @@ class MainWindow(QMainWindow):
             table = np.array([clustering.names.get(c, "noise") for c in range(-1, highest + 1)])
             names = table[clustering.labels + 1]
             self.map_view.set_categories(names, muted="noise", legend=False)  # names are on the map
-            self.map_view.set_annotations(clustering.centres(self.map_view.coords))
+            shown = self.map_view.coords  # a layer map may be on show instead of the scored one
+            same = shown is self.scores.coords or np.array_equal(shown, self.scores.coords)
+            self.map_view.set_annotations(self.scores.centres if same else clustering.centres(shown))
         elif colouring == "faithfulness":
             if self.faithfulness is None or self.faithfulness.coords is not self.coords:
                 self._start_faithfulness()

@@ -296,3 +296,14 @@ def test_the_engine_passes_its_cancel_token_to_the_clustering_child(monkeypatch:
         engine.clusters(coords, texts, token=token)
     done = engine.clusters(coords, texts, token=CancelToken())
     assert np.array_equal(done.labels, clusters(coords).labels)
+
+
+def test_cluster_name_positions_are_the_median_of_each_clusters_points() -> None:
+    from engine.pipeline import Clustering
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(-1, 7, 5000).astype(np.int32)
+    coords = rng.normal(size=(5000, 2)).astype(np.float32)
+    names = {cluster: f"cluster {cluster}" for cluster in range(7)}
+    expected = [(*np.median(coords[labels == c], axis=0).tolist(), names[c]) for c in range(7)]
+    assert Clustering(labels, names).centres(coords) == [tuple(e) for e in expected]
