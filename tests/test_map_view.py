@@ -477,3 +477,23 @@ def test_the_rows_shown_are_each_row_once_in_order(view: MapView) -> None:
     kept[0] = 5  # the view keeps its own copy
     assert view.visible_rows.tolist() == [1, 4, 9]
     assert sorted(int(row) for item in view._items for row in item.data["data"]) == [1, 4, 9]
+
+
+def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = shown_map(qtbot, 800, 600)
+    coords, labels = clustered(3 * LOD_POINTS)
+    view.set_points(coords, labels, [""] * len(coords), "many")
+    qtbot.waitUntil(lambda: view.density_shown)
+    drawn: list[int] = []
+    real = map_density.density_image
+    monkeypatch.setattr(map_density, "density_image", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    before = view.density.image.copy()
+    view.set_density(True)
+    view.set_density(False)  # the whole map is still too many points: the same image stays
+    assert view.density_shown and not drawn
+    view.set_categories(labels[::-1])  # new colours: a new image
+    assert len(drawn) == 1 and not np.array_equal(view.density.image, before)
+    view.set_visible_rows(np.arange(0, len(coords), 2))  # a filter: other rows, a new image
+    assert len(drawn) == 2
