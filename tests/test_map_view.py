@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -488,7 +489,12 @@ def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
     qtbot.waitUntil(lambda: view.density_shown)
     drawn: list[int] = []
     real = map_density.density_image
-    monkeypatch.setattr(map_density, "density_image", lambda *a, **k: drawn.append(1) or real(*a, **k))
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        drawn.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(map_density, "density_image", counted)
     before = view.density.image.copy()
     view.set_density(True)
     view.set_density(False)  # the whole map is still too many points: the same image stays
