@@ -121,3 +121,22 @@ def test_a_message_cannot_name_another_type_or_file(tmp_path: Path) -> None:
     np.save(tmp_path / "v1.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):
         decode({"$array": "v1"}, tmp_path)
+
+
+def test_an_arrow_text_column_travels_as_an_arrow_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from engine.dataset_arrow import ArrowSequence
+
+    words = [f"text {i} é" for i in range(TEXTS_INLINE_MAX * 3)]
+    texts: ArrowSequence[str] = ArrowSequence(pa.chunked_array([words[:300], words[300:]]))  # two chunks
+    encoded = Encoder(tmp_path).encode(texts)
+    assert set(encoded) == {"$arrow"}
+    back = decode(encoded, tmp_path)
+    assert isinstance(back, ArrowSequence) and list(back) == words
+    # A file that is not one column of text is refused.
+    table = pa.table({"n": pa.array(range(5))})
+    with pa.OSFile(str(tmp_path / "v9.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+        out.write_table(table)
+    with pytest.raises(WireError, match="one column of text"):
+        decode({"$arrow": "v9"}, tmp_path)
