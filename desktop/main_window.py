@@ -37,6 +37,7 @@ from desktop.bridge import EngineBridge
 from desktop.filter_bar import FilterBar
 from desktop.jobs_view import JobsView, show_progress
 from desktop.log_view import LogView
+from desktop.map_colours import CodedCategories
 from desktop.map_controls import MapControls
 from desktop.map_view import MapView
 from desktop.neighbours_view import NeighboursView
@@ -505,11 +506,11 @@ class MainWindow(QMainWindow):
             if self.scores is None or self.scores.coords is not self.coords:
                 return  # the scores job is on its way and recolours when it lands
             clustering = self.scores.clustering
-            # A name per cluster number, looked up for every row at once (-1, noise, is first).
+            # The cluster numbers are the categories already (-1, noise, first): no text to number.
             highest = int(clustering.labels.max(initial=-1))
-            table = np.array([clustering.names.get(c, "noise") for c in range(-1, highest + 1)])
-            names = table[clustering.labels + 1]
-            self.map_view.set_categories(names, muted="noise", legend=False)  # names are on the map
+            names = [clustering.names.get(c, "noise") for c in range(-1, highest + 1)]
+            coded = CodedCategories(names, clustering.labels + 1)
+            self.map_view.set_categories(coded, muted="noise", legend=False)  # names are on the map
             shown = self.map_view.coords  # a layer map may be on show instead of the scored one
             same = shown is self.scores.coords or np.array_equal(shown, self.scores.coords)
             self.map_view.set_annotations(self.scores.centres if same else clustering.centres(shown))

@@ -26,7 +26,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop import map_density
-from desktop.map_colours import category_colours, value_shades
+from desktop.map_colours import CodedCategories, category_colours, value_shades
 from desktop.map_density import Rows
 from desktop.map_layers import DrawnRange, Points, Rings, add_image, fill_density
 from desktop.map_selection import RegionTool
@@ -145,7 +145,7 @@ class MapView(QWidget):
 
     def set_categories(
         self,
-        categories: Sequence[str] | npt.NDArray[np.str_],
+        categories: Sequence[str] | npt.NDArray[np.str_] | CodedCategories,
         *,
         muted: str | None = None,
         legend: bool = True,

@@ -503,3 +503,17 @@ def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
     assert len(drawn) == 1 and not np.array_equal(view.density.image, before)
     view.set_visible_rows(np.arange(0, len(coords), 2))  # a filter: other rows, a new image
     assert len(drawn) == 2
+
+
+def test_numbered_categories_colour_like_their_names() -> None:
+    from desktop.map_colours import CodedCategories, category_colours
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(-1, 9, 3000)
+    labels[labels == 4] = 5  # a cluster number with no rows left
+    names = ["noise"] + [f"cluster {c}" for c in range(9)]
+    as_text = [names[c + 1] for c in labels]
+    coded = category_colours(CodedCategories(names, labels + 1), "noise", "#888888")
+    plain = category_colours(as_text, "noise", "#888888")
+    assert coded[0] == plain[0]  # the same groups and colours, in the same order
+    assert np.array_equal(coded[1], plain[1]) and np.array_equal(coded[2], plain[2])
