@@ -43,6 +43,9 @@ _POINT_PX = 6
 # More points than this near the view are drawn as a density image: pyqtgraph paints about
 # 0.2 µs a point plus a few ms, so 40k keeps a frame near 15 ms (tests/bench/map_fps.py).
 LOD_POINTS = 40_000
+# Scatter items (one per colour group) made with the view, so that a first map with up to this
+# many groups makes none of them on the GUI thread while jobs run (~0.6 ms each).
+_PREMADE_ITEMS = 18
 # Points and the density image cover this share of the view's size beyond each edge, so a
 # pan shows what was already drawn until the next refresh.
 _MARGIN = 0.25
@@ -116,6 +119,8 @@ class MapView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
+        # Made now, while nothing runs, rather than when the first map lands with jobs running.
+        self._grow_pool(_PREMADE_ITEMS)
 
     # -- what is shown -------------------------------------------------------------------
 
@@ -323,10 +328,7 @@ class MapView(QWidget):
         shown = ([(name, brush.color().rgba()) for name, brush in groups], legend)
         if shown != self._shown:
             self._shown = shown
-            while len(self._pool) < len(groups):
-                item = Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
-                self.plot.addItem(item)
-                self._pool.append(item)
+            self._grow_pool(len(groups))
             self._items = self._pool[: len(groups)]
             for item, (name, brush) in zip(self._items, groups, strict=True):
                 item.opts["name"] = name if legend else None
@@ -340,6 +342,14 @@ class MapView(QWidget):
                 self.legend.addItem(item, item.name())
             self.legend.setVisible(legend)
         self._refresh()
+
+    def _grow_pool(self, size: int) -> None:
+        """At least ``size`` scatter items made and added to the plot (new ones hidden)."""
+        while len(self._pool) < size:
+            item = Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
+            item.setVisible(False)
+            self.plot.addItem(item)
+            self._pool.append(item)
 
     def _refresh(self) -> None:
         """Draw the visible rows near the view: as points, or as one density image.
