@@ -46,7 +46,7 @@ from desktop.table_view import TableView
 from desktop.window_export import choose_export, export_data, export_map, window_provenance, wrote
 from desktop.window_menus import build_menus, shortcuts, show_shortcuts
 from engine.attention_stats import AttentionStatistics
-from engine.column_codes import as_numbers, is_numeric, text_codes
+from engine.column_codes import as_numbers, is_numeric, text_codes, value_codes
 from engine.datasets import Dataset, load_dataset
 from engine.engine_process import AnyEngine
 from engine.errors import BadInputError, LoupeError
@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 class EmbeddedDataset:
     dataset: Dataset
     run: EmbeddingRun
+    labels: CodedCategories  # the labels numbered on the job's thread, for the map's colours
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.layer = -1  # the hidden state the map is made of (-1: the last layer)
         self.pooling: str | None = None  # None: the model's own pooling
         self.embedded: EmbeddingRun | None = None
+        self._coded_labels: tuple[Dataset, CodedCategories] | None = None  # see _labels
         self._attention_job: JobHandle | None = None
         self._pipeline_jobs: set[int] = set()
         self._side_jobs: set[int] = set()  # quick jobs shown without progress (neighbours)
@@ -349,7 +351,7 @@ class MainWindow(QMainWindow):
             dataset = load()
             with log_context(dataset=dataset.fingerprint):
                 run = engine.dataset_embeddings(dataset, layer=layer, token=token, report=report)
-                return EmbeddedDataset(dataset, run)
+                return EmbeddedDataset(dataset, run, CodedCategories(*value_codes(dataset.labels)))
 
         # Newest dataset wins: whatever was still running for the previous one is dropped.
         for handle in self.bridge.running:
@@ -409,6 +411,7 @@ class MainWindow(QMainWindow):
         if isinstance(result, EmbeddedDataset):
             self._pipeline_jobs.discard(handle.job_id)
             self.dataset, self.embedded = result.dataset, result.run
+            self._coded_labels = (result.dataset, result.labels)
             run = result.run
             self.status_label.setText(
                 f"{len(result.dataset)} rows embedded ({run.computed} computed, {run.from_cache} from cache)"
@@ -440,6 +443,14 @@ class MainWindow(QMainWindow):
         self._update_busy()
         self._update_cache_label()
 
+    def _labels(self) -> CodedCategories:
+        """The dataset's labels, numbered: on the embedding job's thread when it came from there
+        (numbering 200,000 labels costs the GUI thread ~12 ms), else now."""
+        assert self.dataset is not None
+        if self._coded_labels is None or self._coded_labels[0] is not self.dataset:
+            self._coded_labels = (self.dataset, CodedCategories(*value_codes(self.dataset.labels)))
+        return self._coded_labels[1]
+
     def _params(self) -> ProjectionParams:
         try:
             return self.map_controls.params()
@@ -460,7 +471,7 @@ class MainWindow(QMainWindow):
         self.coords = layout.coords
         self.shown_params = layout.params
         self.scores = self.faithfulness = None
-        self.map_view.set_points(layout.coords, self.dataset.labels, self.dataset.texts, title)
+        self.map_view.set_points(layout.coords, self._labels(), self.dataset.texts, title)
         self._apply_point_options()
         self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
         self.map_ready.emit(layout.method)
@@ -500,7 +511,7 @@ class MainWindow(QMainWindow):
             return
         colouring = colouring or str(self.map_controls.colouring.currentData())
         if colouring == "label":
-            self.map_view.set_categories(self.dataset.labels)
+            self.map_view.set_categories(self._labels())
             self.map_view.set_annotations([])
         elif colouring == "cluster":
             if self.scores is None or self.scores.coords is not self.coords:

@@ -125,7 +125,11 @@ class MapView(QWidget):
     # -- what is shown -------------------------------------------------------------------
 
     def set_points(
-        self, coords: npt.NDArray[np.float32], labels: Sequence[str], texts: Sequence[str], title: str
+        self,
+        coords: npt.NDArray[np.float32],
+        labels: Sequence[str] | CodedCategories,
+        texts: Sequence[str],
+        title: str,
     ) -> None:
         """Show ``coords`` (one row per dataset row) coloured by ``labels``; replaces everything.
 
