@@ -484,7 +484,7 @@ class Engine:
         """The demo dataset (Python's standard library), built where the engine runs."""
         from engine.demo_data import build_stdlib_dataset
 
-        return build_stdlib_dataset(max_rows=rows)
+        return build_stdlib_dataset(max_rows=int(rows))
 
     def preload_model(self, *, token: CancelToken | None = None) -> str:
         """Load the model now rather than at the first call that needs it; its compute precision."""

@@ -65,32 +65,13 @@ ENGINE_METHODS: Mapping[str, tuple[bool, bool]] = {  # name: (takes token, takes
     "sweep": (True, True),
     "clusters": (True, False),
     "faithfulness": (True, True),
+    "trustworthiness": (True, False),
+    "demo_dataset": (True, True),
+    "preload_model": (True, False),
 }
 
 
-def _demo_dataset(engine: Any, rows: int, *, token: CancelToken, report: Report) -> Any:
-    from engine.demo_data import build_stdlib_dataset
-
-    return build_stdlib_dataset(max_rows=int(rows))
-
-
-def _trustworthiness(engine: Any, vectors: Any, coords: Any, *, token: CancelToken, report: Report) -> float:
-    from engine.analysis import trust_neighbours, trustworthiness
-
-    return float(trustworthiness(vectors, coords, k=trust_neighbours(len(coords))))
-
-
-def _preload_model(engine: Any, *, token: CancelToken, report: Report) -> str:
-    """Load the model now (the desktop asks at start, so the first click does not wait)."""
-    return str(engine.loaded_model().precision)
-
-
-FUNCTIONS: Mapping[str, Callable[..., Any]] = {
-    "demo_dataset": _demo_dataset,
-    "trustworthiness": _trustworthiness,
-    "preload_model": _preload_model,
-}
-CALLS = frozenset(ENGINE_METHODS) | frozenset(FUNCTIONS)
+CALLS = frozenset(ENGINE_METHODS)
 
 
 class Worker:
@@ -169,8 +150,6 @@ class Worker:
     def _call(
         self, name: str, args: list[Any], kwargs: dict[str, Any], token: CancelToken, report: Report
     ) -> Any:
-        if name in FUNCTIONS:
-            return FUNCTIONS[name](self.engine, *args, token=token, report=report, **kwargs)
         takes_token, takes_report = ENGINE_METHODS[name]
         extra: dict[str, Any] = {}
         if takes_token:
