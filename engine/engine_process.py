@@ -39,7 +39,7 @@ from engine.cache.store import Cache
 from engine.datasets import Dataset
 from engine.errors import JobCancelled, LoupeError
 from engine.inference import AttentionMaps
-from engine.isolated import child_env
+from engine.isolated import child_env, exit_detail
 from engine.jobs import CancelToken, Report, silent_report
 from engine.logs import context_fields, is_standard_field
 from engine.models import DEFAULT_MODEL, Pooling
@@ -483,11 +483,11 @@ def _error_from(name: str, error: Mapping[str, Any]) -> BaseException:
 
 
 def _exit_sentence(code: int | None) -> str:
-    if code is not None and code < 0:  # POSIX: killed by a signal, most often the out-of-memory killer
-        how = f"was stopped by the system (signal {-code}; perhaps it ran out of memory)"
-    else:
-        how = f"ended unexpectedly (exit code {code})"
-    return f"The engine process {how}. It starts again with the next job; what it computed is in the cache."
+    how = exit_detail(code, "") if code is not None else "it ended unexpectedly"  # "it was stopped by…"
+    return (
+        f"The engine process {how.removeprefix('it ')}. "
+        "It starts again with the next job; what it computed is in the cache."
+    )
 
 
 # What the desktop holds: either kind has the same methods.

@@ -226,7 +226,7 @@ def _read_result(task: Task, folder: Path, returncode: int) -> Arrays:
     if returncode != 0 or not result.exists():
         if stderr:
             log.warning("the %s process failed; its standard error:\n%s", task.what, stderr)
-        raise LoupeError(_sentence(f"The {task.what} process failed: {_exit_detail(returncode, stderr)}"))
+        raise LoupeError(_sentence(f"The {task.what} process failed: {exit_detail(returncode, stderr)}"))
     names = json.loads(result.read_text("utf-8"))
     if not isinstance(names, list) or not all(isinstance(n, str) and _NAME.match(n) for n in names):
         raise LoupeError(f"The {task.what} process wrote a result that cannot be read.")
@@ -246,7 +246,8 @@ def _error_detail(path: Path) -> str:
     return f"{kind}: {first_line}" if first_line else kind
 
 
-def _exit_detail(returncode: int, stderr: str) -> str:
+def exit_detail(returncode: int, stderr: str) -> str:
+    """How a child process ended, in words ("it was stopped by the system (signal 9; …)")."""
     if returncode < 0:  # POSIX: killed by a signal, most often the out-of-memory killer (SIGKILL)
         return f"it was stopped by the system (signal {-returncode}; perhaps it ran out of memory)"
     last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")

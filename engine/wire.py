@@ -27,6 +27,7 @@ from engine.dataset_arrow import ArrowSequence
 from engine.datasets import Dataset
 from engine.errors import LoupeError
 from engine.inference import AttentionMaps
+from engine.pipeline import Clustering, EmbeddingRun
 from engine.projection import ProjectionParams
 from engine.sweep import SweepCell, SweepResult
 
@@ -38,10 +39,10 @@ TEXTS_CHUNK_BYTES = 1 << 16
 _NAME = re.compile(r"^v[0-9]{1,9}$")
 
 
-def _registered() -> dict[str, type]:
-    from engine.pipeline import Clustering, EmbeddingRun  # the pipeline imports this module's users
-
-    classes: tuple[type, ...] = (
+# The only classes a message may rebuild, by name (each through its own constructor).
+TYPES: Mapping[str, type] = {
+    cls.__name__: cls
+    for cls in (
         AttentionMaps,
         AttentionStatistics,
         Clustering,
@@ -51,7 +52,7 @@ def _registered() -> dict[str, type]:
         SweepCell,
         SweepResult,
     )
-    return {cls.__name__: cls for cls in classes}
+}
 
 
 class WireError(LoupeError):
@@ -64,7 +65,6 @@ class Encoder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._files = 0
-        self._types = _registered()
 
     def _file(self) -> str:
         self._files += 1
@@ -85,7 +85,7 @@ class Encoder:
             return {"$path": str(value)}
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             kind = type(value).__name__
-            if self._types.get(kind) is not type(value):
+            if TYPES.get(kind) is not type(value):
                 raise WireError(f"{kind} cannot cross to the engine process.")
             fields = {
                 f.name: self.encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
@@ -145,7 +145,6 @@ def decode(data: Any, folder: Path) -> Any:
 class _Decoder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._types = _registered()
 
     def decode(self, data: Any) -> Any:
         if data is None or isinstance(data, bool | int | float | str):
@@ -167,7 +166,7 @@ class _Decoder:
         if "$dict" in data:
             return {self.decode(k): self.decode(v) for k, v in data["$dict"]}
         if "$type" in data:
-            cls = self._types.get(str(data["$type"]))
+            cls = TYPES.get(str(data["$type"]))
             if cls is None:
                 raise WireError(f"{data['$type']!r} is not a type the engine process may send.")
             fields = data.get("fields")
