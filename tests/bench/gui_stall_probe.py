@@ -43,6 +43,7 @@ from PySide6.QtWidgets import QApplication
 from desktop.app import create_window, prepare_gui_process
 from desktop.main_window import MainWindow
 from engine.projection import ProjectionParams
+from tests.bench.synthetic import synthetic_dataset
 
 PROBE_MS = 5
 BUDGET_MS = 50
@@ -100,28 +101,6 @@ def wait_until(app: QApplication, done: Callable[[], bool], timeout: float) -> N
             raise TimeoutError("the window did not get there in time")
         app.processEvents()
         time.sleep(0.001)
-
-
-def synthetic_dataset(rows: int, folder: Path) -> Path:
-    """A Parquet table with ``rows`` short texts, a label and a score, and its vectors beside it."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(12, 64)).astype(np.float32) * 4
-    label = rng.integers(0, 12, rows)
-    vectors = centres[label] + rng.normal(size=(rows, 64)).astype(np.float32)
-    table = pa.table(
-        {
-            "text": [f"row {i} of cluster {c}" for i, c in enumerate(label)],
-            "label": [f"cluster {c}" for c in label],
-            "score": rng.random(rows),
-        }
-    )
-    path = folder / "synthetic.parquet"
-    pq.write_table(table, path)
-    np.save(folder / "synthetic.npy", vectors)
-    return path
 
 
 def run(rows: int, vectors: int | None, where: float | None) -> None:

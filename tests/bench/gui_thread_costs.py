@@ -44,33 +44,11 @@ from desktop.filter_bar import FilterBar
 from desktop.map_view import MapView
 from desktop.table_view import TableView
 from engine.datasets import Dataset, load_dataset
+from tests.bench.synthetic import synthetic_dataset
 
 RESULT = Path(__file__).resolve().parent / "results" / "gui_thread_costs.txt"
 BUDGET_MS = 50
 REPEATS = 4
-
-
-def synthetic_dataset(rows: int, folder: Path) -> Path:
-    """A Parquet table with ``rows`` short texts, a label (12 clusters) and a score, and vectors
-    beside it: the same shape as tests/bench/gui_stall_probe.py's."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(12, 64)).astype(np.float32) * 4
-    label = rng.integers(0, 12, rows)
-    vectors = centres[label] + rng.normal(size=(rows, 64)).astype(np.float32)
-    table = pa.table(
-        {
-            "text": [f"row {i} of cluster {c}" for i, c in enumerate(label)],
-            "label": [f"cluster {c}" for c in label],
-            "score": rng.random(rows),
-        }
-    )
-    path = folder / "synthetic.parquet"
-    pq.write_table(table, path)
-    np.save(folder / "synthetic.npy", vectors)
-    return path
 
 
 def map_coords(dataset: Dataset) -> np.ndarray:
