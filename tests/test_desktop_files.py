@@ -72,6 +72,7 @@ def test_colour_by_a_numeric_or_a_text_column(qtbot: QtBot, window: MainWindow, 
     qtbot.waitUntil(lambda: "umap" in shown, timeout=120_000)
     combo = window.map_controls.colouring
     combo.setCurrentIndex(combo.findData("column:score"))
+    window.map_view.draw_pending()
     [item] = window.map_view._items
     assert len({brush.color().name() for brush in item.data["brush"]}) > 5  # a colour scale
     combo.setCurrentIndex(combo.findData("column:kind"))

@@ -137,6 +137,7 @@ def test_the_pan_tool_pans_and_selects_nothing(qtbot: QtBot, view: MapView) -> N
 def test_filtered_out_rows_are_not_drawn_selected_or_clicked(qtbot: QtBot, view: MapView) -> None:
     even = np.arange(0, SIDE * SIDE, 2)
     view.set_visible_rows(even)
+    view.draw_pending()
     drawn = sorted(int(row) for item in view._items for row in item.data["data"])
     assert drawn == even.tolist()
     view.set_tool("box")
@@ -146,6 +147,7 @@ def test_filtered_out_rows_are_not_drawn_selected_or_clicked(qtbot: QtBot, view:
     with qtbot.assertNotEmitted(view.row_clicked):
         view._pick(1.0, 0.0)  # on a hidden point, and farther than a click's reach from others
     view.set_visible_rows(None)
+    view.draw_pending()
     assert sum(len(item.data) for item in view._items) == SIDE * SIDE
 
 
@@ -162,6 +164,7 @@ def test_sizes_follow_a_column_through_recolouring_and_moves(view: MapView) -> N
     view.set_sizes(values, "index")
 
     def drawn_sizes() -> dict[int, float]:
+        view.draw_pending()
         # pyqtgraph keeps -1 for "the item's own size".
         return {
             int(row): float(size if size >= 0 else item.opts["size"])
@@ -317,11 +320,13 @@ def test_many_points_are_a_density_image_until_zoomed_in(qtbot: QtBot) -> None:
 
     qtbot.waitUntil(drawn_in_view, timeout=1000)
     view.set_density(True)
+    view.draw_pending()
     assert view.density_shown and sum(len(item.data) for item in view._items) == 0
 
 
 def test_a_click_on_the_density_image_picks_the_nearest_row(qtbot: QtBot, view: MapView) -> None:
     view.set_density(True)
+    view.draw_pending()
     assert view.density_shown
     with qtbot.waitSignal(view.row_clicked) as blocker:
         qtbot.mouseClick(view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=pixel(view, 6.05, 2.97))
@@ -383,6 +388,7 @@ def test_value_shades_span_the_finite_range() -> None:
 
 def test_values_share_a_brush_per_shade(view: MapView) -> None:
     view.set_values(np.linspace(0, 1, SIDE * SIDE), "v")
+    view.draw_pending()
     [item] = view._items
     brushes = item.data["brush"]
     assert len({id(brush) for brush in brushes}) <= 256 and len({b.color().name() for b in brushes}) > 50
@@ -409,6 +415,7 @@ def test_category_colours_give_each_row_its_category_and_colour(arrow: bool) -> 
 
 def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: MapView) -> None:
     def drawn() -> dict[int, str]:
+        view.draw_pending()
         return {int(row): item.name() for item in view._items for row in item.data["data"]}
 
     def legend() -> list[str]:
@@ -477,7 +484,21 @@ def test_the_rows_shown_are_each_row_once_in_order(view: MapView) -> None:
     view.set_visible_rows(kept)
     kept[0] = 5  # the view keeps its own copy
     assert view.visible_rows.tolist() == [1, 4, 9]
+    view.draw_pending()
     assert sorted(int(row) for item in view._items for row in item.data["data"]) == [1, 4, 9]
+
+
+def count_density_images(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time the map makes a density image."""
+    drawn: list[int] = []
+    real = map_density.density_image
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        drawn.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(map_density, "density_image", counted)
+    return drawn
 
 
 def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
@@ -487,21 +508,19 @@ def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
     coords, labels = clustered(3 * LOD_POINTS)
     view.set_points(coords, labels, [""] * len(coords), "many")
     qtbot.waitUntil(lambda: view.density_shown)
-    drawn: list[int] = []
-    real = map_density.density_image
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        drawn.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(map_density, "density_image", counted)
+    view.set_view_range(*view.view_range())  # drawn for the range the view has settled on
+    drawn = count_density_images(monkeypatch)
     before = view.density.image.copy()
     view.set_density(True)
+    view.draw_pending()
     view.set_density(False)  # the whole map is still too many points: the same image stays
+    view.draw_pending()
     assert view.density_shown and not drawn
     view.set_categories(labels[::-1])  # new colours: a new image
+    view.draw_pending()
     assert len(drawn) == 1 and not np.array_equal(view.density.image, before)
     view.set_visible_rows(np.arange(0, len(coords), 2))  # a filter: other rows, a new image
+    view.draw_pending()
     assert len(drawn) == 2
 
 
@@ -517,3 +536,22 @@ def test_numbered_categories_colour_like_their_names() -> None:
     plain = category_colours(as_text, "noise", "#888888")
     assert coded[0] == plain[0]  # the same groups and colours, in the same order
     assert np.array_equal(coded[1], plain[1]) and np.array_equal(coded[2], plain[2])
+
+
+def test_a_new_map_is_drawn_once_a_turn_of_the_event_loop_later(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Points, filter, sizes and density set in a row make one image, after the GUI thread
+    has had a turn to paint and react (at 200,000 rows the two halves are ~20 ms each)."""
+    view = shown_map(qtbot, 800, 600)
+    coords, labels = clustered(3 * LOD_POINTS)
+    drawn = count_density_images(monkeypatch)
+    view.set_points(coords, labels, [""] * len(coords), "many")
+    view.set_visible_rows(np.arange(0, len(coords), 2))
+    view.set_sizes(np.arange(len(coords), dtype=float), "index")
+    view.set_density(True)
+    assert view.draw_is_pending and not drawn and not view.density_shown
+    qtbot.waitUntil(lambda: not view.draw_is_pending)
+    assert len(drawn) == 1 and view.density_shown
+    view.draw_pending()  # nothing waits: nothing is drawn again
+    assert len(drawn) == 1

@@ -48,6 +48,7 @@ def test_map_view_repaints_and_shows_every_label_colour(qtbot: QtBot) -> None:
     texts = [f"text {i}" for i in range(len(LABELS))]
     for seed in range(5):  # repeated repaints: where PySide6 6.12 aborted
         view.set_points(_coords(seed), LABELS, texts, "test map")
+        qtbot.waitUntil(lambda: not view.draw_is_pending)  # the points are drawn a turn later
         image = view.grab().toImage()
     assert image.width() >= 700
     for label, colour in label_colors(LABELS).items():
