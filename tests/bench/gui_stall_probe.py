@@ -175,6 +175,9 @@ def report(name: str, gaps: list[tuple[float, str, bool]], pipeline_s: float, ro
         print(f"  {ms:7.1f} ms {'(job running)' if busy else '(idle)      '} {status}")
     worst_busy = max((ms for ms, _, _ in during_jobs), default=0.0)
     print(f"worst stall while a job ran: {worst_busy:.1f} ms (budget {BUDGET_MS} ms)")
+    # What comes nearest the budget, over it or not: where the next stall will come from.
+    for ms, status, _ in sorted(during_jobs, reverse=True)[:5]:
+        print(f"  {ms:7.1f} ms  {status}")
 
 
 def main() -> None:
