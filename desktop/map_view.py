@@ -104,9 +104,12 @@ class MapView(QWidget):
         self.density = add_image(self.plot, z=-1)
         self._refresh_timer = QTimer(self, singleShot=True, interval=_REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh)
-        # What the setters change is drawn at the next turn of the event loop, once: see draw_pending.
+        # What the setters change is drawn in later turns of the event loop, once: see draw_pending.
+        self._redraw_wanted = False
+        self._legend_wanted = False
+        self._legend_on = True  # whether the items are named in the legend (or some other way)
         self._pending_timer = QTimer(self, singleShot=True, interval=0)
-        self._pending_timer.timeout.connect(self._refresh)
+        self._pending_timer.timeout.connect(self._pending_step)
         self._drawn: DrawnRange = ((0.0, 0.0), (0.0, 0.0))  # what the last refresh drew: view and margin
         self._refreshed_at = 0.0  # time.monotonic() of the last refresh
         self.plot.getViewBox().sigRangeChanged.connect(self._on_range_changed)
@@ -324,25 +327,45 @@ class MapView(QWidget):
     # -- drawing -------------------------------------------------------------------------
 
     def draw_pending(self) -> None:
-        """Draw now what the setters asked for, rather than at the next turn of the event loop.
+        """Draw now what the setters asked for, rather than in the next turns of the event loop.
 
         A new map sets points and colours, then the filter, sizes and density view again;
         each used to draw at once, so with a filter and sizes on the rows near the view were
-        sorted out and the density image made three times. Now they draw once, a turn later, which also
-        gives the GUI thread a paint between setting up a map and drawing it (at 200,000 rows
-        12 ms of image after up to 25 ms of colours and legend). Whatever must see the drawn
-        items at once (tests, a screenshot) calls this first.
+        sorted out and the density image made three times. Now the points are drawn once, a
+        turn later, and the legend a turn after that. Each turn ends with a paint and a
+        chance to react: at 200,000 rows a first map's colours, points and legend (~10, ~12
+        and ~8 ms) were one turn of ~45 ms with its paint. Whatever must see the drawn items
+        or the legend at once (tests, a screenshot) calls this first.
         """
-        if self._pending_timer.isActive():
+        if self._redraw_wanted:
             self._refresh()
+        if self._legend_wanted:
+            self._fill_legend()
 
     @property
     def draw_is_pending(self) -> bool:
-        return bool(self._pending_timer.isActive())
+        return self._redraw_wanted or self._legend_wanted
 
     def _draw_soon(self) -> None:
+        self._redraw_wanted = True
         if not self._pending_timer.isActive():
             self._pending_timer.start()
+
+    def _pending_step(self) -> None:
+        """One piece of the waiting work per turn: the points (what the user came for), then the legend."""
+        if self._redraw_wanted:
+            self._refresh()
+        elif self._legend_wanted:
+            self._fill_legend()
+        if self.draw_is_pending:
+            self._pending_timer.start()
+
+    def _fill_legend(self) -> None:
+        """One legend entry per item, when the items are named there (see _rebuild)."""
+        self._legend_wanted = False
+        self.legend.clear()
+        for item in self._items if self._legend_on else ():
+            self.legend.addItem(item, item.name())
 
     def _rebuild(self, groups: Sequence[tuple[str, Any]], group_of: Rows, *, legend: bool = True) -> None:
         """Draw the rows of each of ``groups`` (name, brush) with a scatter item of its own;
@@ -365,10 +388,9 @@ class MapView(QWidget):
             for item in self._pool[len(groups) :]:
                 item.clear()
                 item.setVisible(False)
-            self.legend.clear()
-            for item in self._items if legend else ():
-                self.legend.addItem(item, item.name())
             self.legend.setVisible(legend)
+            self._legend_on = legend
+            self._legend_wanted = True  # listed after the points are drawn: see draw_pending
         self._draw_soon()
 
     def _grow_pool(self, size: int) -> None:
@@ -386,7 +408,7 @@ class MapView(QWidget):
         out those off screen by itself, and a pan then costs no refresh at all.
         """
         self._refresh_timer.stop()
-        self._pending_timer.stop()
+        self._redraw_wanted = False
         self._refreshed_at = time.monotonic()
         visible = self._visible
         coords = self.coords if visible is None else self.coords[visible]
@@ -478,7 +500,7 @@ class MapView(QWidget):
 
     def _on_range_changed(self, *_: Any) -> None:
         # What was drawn still covers a small pan or zoom (the margin): nothing to recompute.
-        if self._still_covered() or self._refresh_timer.isActive() or self._pending_timer.isActive():
+        if self._still_covered() or self._refresh_timer.isActive() or self._redraw_wanted:
             return  # (a pending draw draws the range as it is by then)
         # At once, so no blank edge shows; but at most once per _REFRESH_MS while the view moves.
         wait = _REFRESH_MS - (time.monotonic() - self._refreshed_at) * 1000

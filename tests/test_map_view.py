@@ -419,6 +419,7 @@ def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: Map
         return {int(row): item.name() for item in view._items for row in item.data["data"]}
 
     def legend() -> list[str]:
+        view.draw_pending()
         return [label.text for _, label in view.legend.items]
 
     rows = range(SIDE * SIDE)
@@ -542,7 +543,7 @@ def test_a_new_map_is_drawn_once_a_turn_of_the_event_loop_later(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Points, filter, sizes and density set in a row make one image, after the GUI thread
-    has had a turn to paint and react (at 200,000 rows the two halves are ~20 ms each)."""
+    has had a turn to paint and react; the legend comes a turn after the points."""
     view = shown_map(qtbot, 800, 600)
     coords, labels = clustered(3 * LOD_POINTS)
     drawn = count_density_images(monkeypatch)
@@ -550,8 +551,10 @@ def test_a_new_map_is_drawn_once_a_turn_of_the_event_loop_later(
     view.set_visible_rows(np.arange(0, len(coords), 2))
     view.set_sizes(np.arange(len(coords), dtype=float), "index")
     view.set_density(True)
-    assert view.draw_is_pending and not drawn and not view.density_shown
-    qtbot.waitUntil(lambda: not view.draw_is_pending)
-    assert len(drawn) == 1 and view.density_shown
+    assert view.draw_is_pending and not drawn and not view.density_shown and not view.legend.items
+    view._pending_step()  # a turn of the event loop: the points first
+    assert len(drawn) == 1 and view.density_shown and not view.legend.items
+    qtbot.waitUntil(lambda: not view.draw_is_pending)  # the next turn: the legend
+    assert sorted(label.text for _, label in view.legend.items) == sorted(set(labels))
     view.draw_pending()  # nothing waits: nothing is drawn again
     assert len(drawn) == 1
