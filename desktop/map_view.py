@@ -344,6 +344,7 @@ class MapView(QWidget):
 
     @property
     def draw_is_pending(self) -> bool:
+        """Whether points or the legend wait to be drawn (at the next turns of the event loop)."""
         return self._redraw_wanted or self._legend_wanted
 
     def _draw_soon(self) -> None:
@@ -369,7 +370,7 @@ class MapView(QWidget):
 
     def _rebuild(self, groups: Sequence[tuple[str, Any]], group_of: Rows, *, legend: bool = True) -> None:
         """Draw the rows of each of ``groups`` (name, brush) with a scatter item of its own;
-        ``group_of`` gives each row's group. Then refresh.
+        ``group_of`` gives each row's group. They are drawn a turn later (see draw_pending).
 
         Items are reused, and they and the legend change only when the groups do: making,
         adding and removing an item costs the GUI thread ~1 ms, a legend entry as much again,
