@@ -542,8 +542,8 @@ class MainWindow(QMainWindow):
         if is_numeric(values):
             self.map_view.set_values(as_numbers(values), name)
         else:
-            names, codes = text_codes(values)  # as text; a missing value is "" ("(no label)")
-            self.map_view.set_categories(np.array(names, dtype=str)[codes])
+            # As text (a missing value is "", "(no label)"), numbered once: not again by the map.
+            self.map_view.set_categories(CodedCategories(*text_codes(values)))
         self.map_view.set_annotations([])
 
     def _show_analysis(self, result: object) -> None:
