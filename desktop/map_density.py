@@ -117,19 +117,14 @@ def _bin_columns_rows(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """The bin column and row of each point (clipped to the grid: check the range apart)."""
     # No copy of the points inside: at a million points copying costs more than binning all.
-    scale_x, scale_y = _scales(x_range, y_range, width, height)
+    scale_x = np.float32(width / ((x_range[1] - x_range[0]) or 1.0))
+    scale_y = np.float32(height / ((y_range[1] - y_range[0]) or 1.0))
     column = ((coords[:, 0] - np.float32(x_range[0])) * scale_x).astype(np.intp)
     row = ((coords[:, 1] - np.float32(y_range[0])) * scale_y).astype(np.intp)
     # Points on the far edges (and float32 rounding there) belong to the last bin.
     np.clip(column, 0, width - 1, out=column)
     np.clip(row, 0, height - 1, out=row)
     return column, row
-
-
-def _scales(x_range: Range, y_range: Range, width: int, height: int) -> tuple[np.float32, np.float32]:
-    scale_x = np.float32(width / ((x_range[1] - x_range[0]) or 1.0))
-    scale_y = np.float32(height / ((y_range[1] - y_range[0]) or 1.0))
-    return scale_x, scale_y
 
 
 def _spread(grids: npt.NDArray[np.float32], radius: int) -> npt.NDArray[np.float32]:
