@@ -531,11 +531,14 @@ class Clustering:
 
 
 def input_id(row_keys: Sequence[str]) -> str:
-    """A digest of the row keys, in order: names an embedding matrix without reading it."""
+    """A digest of strings, in order: names an embedding matrix (from its row keys) or a list of
+    texts without reading them again. UTF-8 with ``surrogatepass``: any Python string, any
+    language, even a lone surrogate read from a broken file, has one digest."""
     digest = hashlib.blake2b(digest_size=20)
     for key in row_keys:
-        digest.update(key.encode("ascii"))
-        digest.update(b"\n")
+        encoded = key.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))  # a length prefix: no two lists collide
+        digest.update(encoded)
     return digest.hexdigest()
 
 

@@ -307,3 +307,26 @@ def test_cluster_name_positions_are_the_median_of_each_clusters_points() -> None
     names = {cluster: f"cluster {cluster}" for cluster in range(7)}
     expected = [(*np.median(coords[labels == c], axis=0).tolist(), names[c]) for c in range(7)]
     assert Clustering(labels, names).centres(coords) == [tuple(e) for e in expected]
+
+
+def test_the_engine_clusters_a_map_of_text_in_any_language() -> None:
+    """Clusters of rows in many scripts (and a lone surrogate from a broken file) work and are cached.
+
+    The clusters' cache key digests the texts; it once encoded them as ASCII and failed on the
+    first accented character ("Clusters and trustworthiness failed unexpectedly")."""
+    from engine.cache.store import Cache
+    from engine.pipeline import Engine
+
+    coords = blobs((40, 50, 30))
+    scripts = ["Größe „Straße“", "Привет мир", "日本語のテキスト", "مرحبا بالعالم", "emoji 🦊 “quotes”", "bad \ud800"]
+    texts = [f"{scripts[i % len(scripts)]} {i}" for i in range(len(coords))]
+    result = Engine(Cache(None)).clusters(coords, texts)
+    assert result.labels.shape == (len(coords),) and result.names
+
+
+def test_input_id_names_any_list_of_strings_and_tells_lists_apart() -> None:
+    from engine.pipeline import input_id
+
+    assert input_id(["é", "\ud800"]) == input_id(["é", "\ud800"])
+    assert input_id(["ab", "c"]) != input_id(["a", "bc"])  # a boundary is part of the digest
+    assert input_id(["a\nb"]) != input_id(["a", "b"])

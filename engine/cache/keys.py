@@ -34,7 +34,7 @@ def text_key_factory(kind: str, context: Mapping[str, Any]) -> Callable[[str], s
 
     def key_for(text: str) -> str:
         digest = base.copy()
-        digest.update(text.encode("utf-8"))
+        digest.update(text.encode("utf-8", "surrogatepass"))  # any str, even a lone surrogate
         return f"{PREFIX}{kind}:{digest.hexdigest()}"
 
     return key_for
