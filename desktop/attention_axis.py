@@ -84,15 +84,21 @@ class TokenAxis(pg.AxisItem):  # type: ignore[misc]
         self._overflow = 0  # pixels a label may reach past either end of the axis
         self.setTickFont(self._font)
 
-    def set_labels(self, labels: Sequence[str], font: QFont | None = None) -> None:
-        """Label the cells with ``labels`` (in ``font``, else the current one) and redraw."""
+    def set_labels(
+        self, labels: Sequence[str], font: QFont | None = None, longest: float = LONGEST_LABEL
+    ) -> None:
+        """Label the cells with ``labels`` (in ``font``, else the current one) and redraw.
+
+        Labels wider than ``longest`` pixels are elided: on an upright axis that is the height
+        the labels take from the heatmap.
+        """
         if font is not None:
             self._font = QFont(font)
             self.setTickFont(self._font)
         metrics = QFontMetricsF(self._font)
         self.labels = list(labels)
         elide = Qt.TextElideMode.ElideRight
-        self._elided = [metrics.elidedText(label, elide, LONGEST_LABEL) for label in labels]
+        self._elided = [metrics.elidedText(label, elide, longest) for label in labels]
         # Half a line past either end keeps the first and last cells' labels; pyqtgraph draws
         # up to that many pixels past the ends when told (its hideOverlappingLabels margin).
         self._overflow = math.ceil(metrics.height() / 2) + 1

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.attention_axis import TokenAxis
+from desktop.attention_axis import LONGEST_LABEL, TokenAxis
 from engine.attention import merge_words, rollout, token_spans, without_special, word_groups, words_of
 from engine.errors import LoupeError
 from engine.inference import AttentionMaps
@@ -64,6 +64,7 @@ MODES = (HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT)
 TOKENS, WORDS = "tokens", "words"
 UNITS = (TOKENS, WORDS)
 LINE_THRESHOLD = 0.02  # token lines: weights below this are not drawn, so long rows stay fast
+MIN_KEY_LABEL = 48.0  # pixels: the shortest upright key label before eliding, in a small view
 LINE_BUCKETS = 8  # token lines: lines are drawn in this many width/opacity steps, one item each
 HIGHLIGHT = QColor(255, 214, 64)
 KEY_HIGHLIGHT = QColor(140, 200, 255)
@@ -101,6 +102,7 @@ class AttentionView(QWidget):
         self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
         self._shown_matrix: npt.NDArray[np.float32] | None = None  # the heatmap's matrix as drawn
         self._zoom_key: tuple[object, ...] | None = None  # what the heatmap showed when last reset
+        self._labels: list[str] = []  # the heatmap's row and column labels
         self._shown_tokens: list[int] = []  # indices into shown_maps().tokens drawn now
         self._thumb_boxes: dict[tuple[int, int], Any] = {}
         self.thumbnails: dict[tuple[int, int], Any] = {}
@@ -115,7 +117,8 @@ class AttentionView(QWidget):
         self.layer.setPrefix("layer ")
         self.head = QComboBox()
         self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.hide_special = QCheckBox("hide special tokens")
+        self.hide_special = QCheckBox("hide special")  # short: the row must fit the ~550-pixel tab
+        self.hide_special.setToolTip("Hide the special tokens ([CLS], [SEP], <s>, …) in every mode")
         self.hide_special.setChecked(True)
         self.unit = QComboBox()
         self.unit.addItems(list(UNITS))
@@ -141,6 +144,7 @@ class AttentionView(QWidget):
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
         self.plot_widget.scene().sigMouseMoved.connect(self._heatmap_hover)
+        self.plot_widget.installEventFilter(self)
 
         # all heads
         self.grid = pg.GraphicsLayoutWidget()
@@ -172,13 +176,15 @@ class AttentionView(QWidget):
         for widget in (self.mode, self.layer, self.head, self.unit, self.hide_special):
             controls.addWidget(widget)
         controls.addStretch(1)
-        controls.addWidget(self.reset_zoom)
         controls.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(controls)
         layout.addWidget(self.stack, 1)
-        layout.addWidget(self.readout)
+        under = QHBoxLayout()
+        under.addWidget(self.readout, 1)
+        under.addWidget(self.reset_zoom)
+        layout.addLayout(under)
         layout.addWidget(self.text_box)
         self.mode.currentIndexChanged.connect(self._redraw)
         self.layer.valueChanged.connect(self._redraw)
@@ -433,9 +439,8 @@ class AttentionView(QWidget):
         matrix, labels = self.shown_matrix()
         self._shown_matrix = matrix
         self.image.setImage(matrix, levels=(0.0, float(matrix.max()) or 1.0))
-        font = self.font()
-        self.query_axis.set_labels(labels, font)
-        self.key_axis.set_labels(labels, font)
+        self._labels = labels
+        self._label_axes()
         thing = "word" if self.current_unit() == WORDS else "token"
         rollout_shown = self.current_mode() == ROLLOUT
         self.plot.setLabel("left", f"output {thing}" if rollout_shown else f"query {thing}")
@@ -450,6 +455,19 @@ class AttentionView(QWidget):
         if key != self._zoom_key:
             self._zoom_key = key
             self.zoom_to_all()
+
+    def _label_axes(self) -> None:
+        """Give both axes the labels; upright key labels may take a fifth of the plot's height."""
+        font = self.font()
+        self.query_axis.set_labels(self._labels, font)
+        longest = min(LONGEST_LABEL, max(MIN_KEY_LABEL, 0.2 * self.plot_widget.height()))
+        self.key_axis.set_labels(self._labels, font, longest)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        # The key labels' room follows the plot's height (the axes re-fit themselves anyway).
+        if watched is self.plot_widget and event.type() == QEvent.Type.Resize and self._labels:
+            self._label_axes()
+        return super().eventFilter(watched, event)
 
     def _build_grid(self, maps: AttentionMaps) -> None:
         """One small view box per layer and head; rebuilt only when the shape changes."""
@@ -576,7 +594,8 @@ class AttentionView(QWidget):
         self.layer.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
         self.head.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
         self.reset_zoom.setEnabled(enabled and mode in (HEATMAP, ROLLOUT))
-        self.readout.setVisible(mode in (HEATMAP, ROLLOUT))
+        for widget in (self.readout, self.reset_zoom):  # the heatmap's: hidden with it
+            widget.setVisible(mode in (HEATMAP, ROLLOUT))
 
     def _set_controls_enabled(self, enabled: bool) -> None:
         for widget in (self.mode, self.layer, self.head, self.unit, self.hide_special, self.export_button):
