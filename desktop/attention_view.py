@@ -6,8 +6,15 @@
   width and opacity follow the attention of the chosen layer and head (bertviz head view);
 * rollout: attention rollout over all layers (Abnar & Zuidema, residual included).
 
-The hide-special-tokens switch applies to every mode. Hovering a token (on the heatmap or
-in the token lines) highlights its characters in the text box under the views.
+The hide-special-tokens switch and the tokens/words switch apply to every mode. In the words
+view subword tokens are merged into the words they spell (:func:`engine.attention.words_of`:
+the attention a word receives is the sum over its tokens, the attention it pays the mean).
+
+The heatmap labels only as many tokens as fit its size (:class:`desktop.attention_axis.TokenAxis`),
+and recomputes them when the view is resized or zoomed: drag a rectangle or turn the wheel to
+zoom, drag with the middle button to pan, "Reset zoom" to see every token again. Hovering a
+cell names its query and key and gives the value; the text box under the views highlights
+the query's characters (and the key's, in blue).
 
 "Export figure…" writes the shown heatmap or rollout as PNG/SVG/PDF with a provenance
 sidecar (:func:`engine.export.save_attention_figure`); the window supplies the dataset and
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPen, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -46,16 +53,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.attention import rollout, token_spans, without_special
+from desktop.attention_axis import LONGEST_LABEL, TokenAxis
+from engine.attention import merge_words, rollout, token_spans, without_special, word_groups, words_of
 from engine.errors import LoupeError
 from engine.inference import AttentionMaps
 
 MEAN_OF_HEADS = "mean of heads"
 HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT = "heatmap", "all heads", "token lines", "rollout"
 MODES = (HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT)
+TOKENS, WORDS = "tokens", "words"
+UNITS = (TOKENS, WORDS)
 LINE_THRESHOLD = 0.02  # token lines: weights below this are not drawn, so long rows stay fast
+MIN_KEY_LABEL = 48.0  # pixels: the shortest upright key label before eliding, in a small view
 LINE_BUCKETS = 8  # token lines: lines are drawn in this many width/opacity steps, one item each
 HIGHLIGHT = QColor(255, 214, 64)
+KEY_HIGHLIGHT = QColor(140, 200, 255)
+HOVER_HINT = "Hover a cell for its query, key and value; drag a rectangle or turn the wheel to zoom."
+UNIT_TIP = (
+    "words: subword tokens merged into the words they spell. A word receives the sum of the "
+    "attention its tokens receive and pays the mean of what its tokens pay, so rows still sum to 1."
+)
 BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
 FOREGROUND = {False: "#222222", True: "#dddddd"}
 ProvenanceSource = Callable[[], Mapping[str, Any]]
@@ -81,8 +98,12 @@ class AttentionView(QWidget):
         self.maps: AttentionMaps | None = None
         self.provenance_source: ProvenanceSource | None = None
         self._dark = False
-        self._rollout: npt.NDArray[np.float32] | None = None
-        self._shown_tokens: list[int] = []  # indices into maps.tokens of the tokens drawn now
+        self._rollout: npt.NDArray[np.float32] | None = None  # over tokens, whatever the unit
+        self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
+        self._shown_matrix: npt.NDArray[np.float32] | None = None  # the heatmap's matrix as drawn
+        self._zoom_key: tuple[object, ...] | None = None  # what the heatmap showed when last reset
+        self._labels: list[str] = []  # the heatmap's row and column labels
+        self._shown_tokens: list[int] = []  # indices into shown_maps().tokens drawn now
         self._thumb_boxes: dict[tuple[int, int], Any] = {}
         self.thumbnails: dict[tuple[int, int], Any] = {}
         self.token_line_pairs: list[tuple[int, int, float]] = []  # (query, key, weight), shown indices
@@ -96,23 +117,34 @@ class AttentionView(QWidget):
         self.layer.setPrefix("layer ")
         self.head = QComboBox()
         self.head.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.hide_special = QCheckBox("hide special tokens")
+        self.hide_special = QCheckBox("hide special")  # short: the row must fit the ~550-pixel tab
+        self.hide_special.setToolTip("Hide the special tokens ([CLS], [SEP], <s>, …) in every mode")
         self.hide_special.setChecked(True)
+        self.unit = QComboBox()
+        self.unit.addItems(list(UNITS))
+        self.unit.setToolTip(UNIT_TIP)
+        self.reset_zoom = QPushButton("Reset zoom")
+        self.reset_zoom.setToolTip("Show every token again after zooming in")
         self.export_button = QPushButton("Export figure…")
         self.export_button.setToolTip(EXPORT_TIP)
 
         # heatmap (also used by rollout)
-        self.plot_widget = pg.PlotWidget()
+        self.query_axis, self.key_axis = TokenAxis("left"), TokenAxis("bottom")
+        self.plot_widget = pg.PlotWidget(axisItems={"left": self.query_axis, "bottom": self.key_axis})
         self.plot = self.plot_widget.getPlotItem()
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()  # the small "A" button; "Reset zoom" says what it does
+        self.plot.setContentsMargins(2, 10, 10, 2)  # room for the end labels past the axes' ends
+        self.plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)  # left drag: zoom to a rectangle
         self.plot.setLabel("left", "query token")
         self.plot.setLabel("bottom", "key token")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("viridis"))
         self.plot.addItem(self.image)
         self.plot_widget.scene().sigMouseMoved.connect(self._heatmap_hover)
+        self.plot_widget.installEventFilter(self)
 
         # all heads
         self.grid = pg.GraphicsLayoutWidget()
@@ -133,13 +165,15 @@ class AttentionView(QWidget):
         for page in (self.plot_widget, self.grid, self.lines_widget):
             self.stack.addWidget(page)
 
+        self.readout = QLabel(HOVER_HINT)
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)
         self.text_box = QTextEdit()
         self.text_box.setReadOnly(True)
         self.text_box.setMaximumHeight(90)
         self.text_box.setPlaceholderText("The row's text; hover a token to see its characters.")
 
         controls = QHBoxLayout()
-        for widget in (self.mode, self.layer, self.head, self.hide_special):
+        for widget in (self.mode, self.layer, self.head, self.unit, self.hide_special):
             controls.addWidget(widget)
         controls.addStretch(1)
         controls.addWidget(self.export_button)
@@ -147,11 +181,17 @@ class AttentionView(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(controls)
         layout.addWidget(self.stack, 1)
+        under = QHBoxLayout()
+        under.addWidget(self.readout, 1)
+        under.addWidget(self.reset_zoom)
+        layout.addLayout(under)
         layout.addWidget(self.text_box)
         self.mode.currentIndexChanged.connect(self._redraw)
         self.layer.valueChanged.connect(self._redraw)
         self.head.currentIndexChanged.connect(self._redraw)
         self.hide_special.toggled.connect(self._redraw)
+        self.unit.currentIndexChanged.connect(self._redraw)
+        self.reset_zoom.clicked.connect(self.zoom_to_all)
         self.export_button.clicked.connect(self.choose_export)
         self._set_controls_enabled(False)
 
@@ -161,6 +201,8 @@ class AttentionView(QWidget):
         """Show ``maps``; keeps the chosen mode, layer and head when the new row has them."""
         self.maps = maps
         self._rollout = None
+        self._words = None
+        self._zoom_key = None
         self.title.setText(title)
         layer = min(self.layer.value(), maps.layers - 1)
         self.layer.blockSignals(True)
@@ -184,34 +226,60 @@ class AttentionView(QWidget):
     def set_mode(self, mode: str) -> None:
         self.mode.setCurrentIndex(MODES.index(mode))
 
-    def shown_indices(self) -> list[int]:
-        """Indices into ``maps.tokens`` of the tokens drawn (after the special-token filter)."""
+    def current_unit(self) -> str:
+        """ "tokens" or "words": what the rows and columns of every mode are."""
+        return self.unit.currentText()
+
+    def set_unit(self, unit: str) -> None:
+        self.unit.setCurrentIndex(UNITS.index(unit))
+
+    def shown_maps(self) -> AttentionMaps:
+        """The maps over the chosen unit: ``maps`` itself, or merged into words."""
         assert self.maps is not None
+        if self.current_unit() == TOKENS:
+            return self.maps
+        if self._words is None:
+            self._words = words_of(self.maps)
+        return self._words
+
+    def shown_indices(self) -> list[int]:
+        """Indices into ``shown_maps().tokens`` of the tokens (or words) drawn, special ones filtered."""
+        shown = self.shown_maps()
         if self.hide_special.isChecked():
-            keep = [i for i, special in enumerate(self.maps.special) if not special]
+            keep = [i for i, special in enumerate(shown.special) if not special]
             if len(keep) >= 2:
                 return keep
-        return list(range(len(self.maps.tokens)))
+        return list(range(len(shown.tokens)))
 
     def shown_matrix(self) -> tuple[npt.NDArray[np.float32], list[str]]:
-        """The matrix and token labels as currently drawn (after the selectors and the filter).
+        """The matrix and labels as currently drawn (after the selectors, the unit and the filter).
 
         In rollout mode this is the rollout over all layers; otherwise the chosen layer and
-        head. Rollout runs over every token and the filter then drops rows and columns, so
-        attention that flows through special tokens still counts.
+        head. Rollout runs over every token (the model's own units) and is then merged into
+        words and filtered, so attention that flows through special tokens still counts.
         """
         assert self.maps is not None
         keep = self.shown_indices()
         if self.current_mode() == ROLLOUT:
             if self._rollout is None:
                 self._rollout = rollout(self.maps, residual=True)
-            matrix = self._rollout[np.ix_(keep, keep)]
+            full = self._rollout
+            if self.current_unit() == WORDS:
+                full = merge_words(full, word_groups(self.maps))
+            matrix = full[np.ix_(keep, keep)]
         else:
             filtered = self._filtered_maps()
             per_layer = filtered.attentions[self.layer.value()]
             head = self.head.currentIndex() - 1
             matrix = per_layer.mean(axis=0) if head < 0 else per_layer[head]
-        return matrix, [self.maps.tokens[i] for i in keep]
+        labels = self.shown_maps().tokens
+        return matrix, [labels[i] for i in keep]
+
+    def zoom_to_all(self) -> None:
+        """Show the whole heatmap again (the "Reset zoom" button)."""
+        if self._shown_matrix is not None:
+            rows, columns = self._shown_matrix.shape
+            self.plot.getViewBox().setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
 
     def choose_thumbnail(self, layer: int, head: int) -> None:
         """Open ``layer``/``head`` (head -1 is the mean of heads) as the heatmap."""
@@ -226,31 +294,44 @@ class AttentionView(QWidget):
         self.mode.blockSignals(False)
         self._redraw()
 
-    def highlight_token(self, i: int | None) -> None:
-        """Highlight token ``i`` (an index into ``maps.tokens``) in the text box; None clears.
+    def highlight_token(self, i: int | None, key: int | None = None) -> None:
+        """Highlight token (or word) ``i`` in the text box, and ``key`` in blue; None clears.
 
-        Special tokens have no characters, so they clear the highlight too.
+        Both index ``shown_maps().tokens``. Special tokens have no characters to highlight.
         """
-        if self.maps is None or i is None or not 0 <= i < len(self.maps.tokens):
+        shown = self.shown_maps() if self.maps is not None else None
+        if shown is None or i is None or not 0 <= i < len(shown.tokens):
             self.highlighted = None
             self.text_box.setExtraSelections([])
             return
         self.highlighted = i
-        span = token_spans(self.maps)[i]
-        if span is None:
-            self.text_box.setExtraSelections([])
-            return
+        spans = token_spans(shown)
+        selections = []
+        if key is not None and key != i and 0 <= key < len(spans) and spans[key] is not None:
+            selections.append(self._selection(spans[key], KEY_HIGHLIGHT))
+        if spans[i] is not None:
+            selections.append(self._selection(spans[i], HIGHLIGHT))
+        self.text_box.setExtraSelections(selections)
+        if selections:
+            self.text_box.setTextCursor(QTextCursor(selections[-1].cursor.block()))
+            self.text_box.ensureCursorVisible()
+
+    def _utf16(self, offset: int) -> int:
+        """A character offset in the text as Qt counts it: in UTF-16 units (an emoji is two)."""
+        assert self.maps is not None
+        return len(self.maps.text[:offset].encode("utf-16-le")) // 2
+
+    def _selection(self, span: tuple[int, int] | None, colour: QColor) -> QTextEdit.ExtraSelection:
+        assert span is not None
         selection = QTextEdit.ExtraSelection()
         cursor = QTextCursor(self.text_box.document())
-        cursor.setPosition(span[0])
-        cursor.setPosition(span[1], QTextCursor.MoveMode.KeepAnchor)
+        cursor.setPosition(self._utf16(span[0]))
+        cursor.setPosition(self._utf16(span[1]), QTextCursor.MoveMode.KeepAnchor)
         fmt = QTextCharFormat()
-        fmt.setBackground(HIGHLIGHT)
+        fmt.setBackground(colour)
         selection.cursor = cursor
         selection.format = fmt
-        self.text_box.setExtraSelections([selection])
-        self.text_box.setTextCursor(QTextCursor(cursor.block()))
-        self.text_box.ensureCursorVisible()
+        return selection
 
     def export_figure(
         self,
@@ -280,6 +361,7 @@ class AttentionView(QWidget):
             layer=None if view == "rollout" else layer,  # rollout spans every layer and head
             head=None if view == "rollout" else head,
             hide_special=self.hide_special.isChecked(),
+            unit=self.current_unit(),
             shown_mode=self.current_mode(),
             text=self.maps.text,
             tokens=len(self.maps.tokens),
@@ -291,6 +373,7 @@ class AttentionView(QWidget):
             head=head,
             view=view,
             hide_special=self.hide_special.isChecked(),
+            unit=self.current_unit(),
             title=self._figure_title(view, head),
             width=width,
             height=height,
@@ -303,7 +386,8 @@ class AttentionView(QWidget):
         """Ask for a file, size and resolution, then export (GUI thread; reports by signal)."""
         if self.maps is None:
             return
-        name = "attention-rollout.svg" if self.current_mode() == ROLLOUT else "attention.svg"
+        name = "attention-rollout" if self.current_mode() == ROLLOUT else "attention"
+        name += "-words.svg" if self.current_unit() == WORDS else ".svg"
         outcome = ask_and_export(self, name, (7.0, 6.0), self.provenance_source, self.export_figure)
         if isinstance(outcome, str):
             self.export_failed.emit(outcome)
@@ -322,18 +406,18 @@ class AttentionView(QWidget):
         self._redraw()
 
     def _figure_title(self, view: str, head: int | None) -> str:
+        words = " · words" if self.current_unit() == WORDS else ""
         if view == "rollout":
-            return "Attention rollout over all layers"
-        return f"Layer {self.layer.value()} · {MEAN_OF_HEADS if head is None else f'head {head}'}"
+            return f"Attention rollout over all layers{words}"
+        return f"Layer {self.layer.value()} · {MEAN_OF_HEADS if head is None else f'head {head}'}{words}"
 
     # -- drawing ------------------------------------------------------------------------------
 
     def _filtered_maps(self) -> AttentionMaps:
-        assert self.maps is not None
-        keep = self.shown_indices()
-        if len(keep) < len(self.maps.tokens):
-            return without_special(self.maps)
-        return self.maps
+        shown = self.shown_maps()
+        if len(self.shown_indices()) < len(shown.tokens):
+            return without_special(shown)
+        return shown
 
     def _redraw(self) -> None:
         mode = self.current_mode()
@@ -352,14 +436,38 @@ class AttentionView(QWidget):
             self._draw_lines()
 
     def _draw_heatmap(self) -> None:
-        matrix, tokens = self.shown_matrix()
+        matrix, labels = self.shown_matrix()
+        self._shown_matrix = matrix
         self.image.setImage(matrix, levels=(0.0, float(matrix.max()) or 1.0))
-        ticks = [(i + 0.5, token) for i, token in enumerate(tokens)]
-        self.plot.getAxis("left").setTicks([ticks])
-        self.plot.getAxis("bottom").setTicks([ticks])
-        self.plot.setLabel("left", "output token" if self.current_mode() == ROLLOUT else "query token")
-        self.plot.setLabel("bottom", "input token" if self.current_mode() == ROLLOUT else "key token")
-        self.plot.autoRange(padding=0)
+        self._labels = labels
+        self._label_axes()
+        thing = "word" if self.current_unit() == WORDS else "token"
+        rollout_shown = self.current_mode() == ROLLOUT
+        self.plot.setLabel("left", f"output {thing}" if rollout_shown else f"query {thing}")
+        self.plot.setLabel("bottom", f"input {thing}" if rollout_shown else f"key {thing}")
+        rows, columns = matrix.shape
+        # Zooming in bottoms out at two cells; the view cannot wander off the matrix.
+        self.plot.getViewBox().setLimits(
+            xMin=-columns, xMax=2 * columns, yMin=-rows, yMax=2 * rows, minXRange=2, minYRange=2
+        )
+        # A new layer or head keeps the region zoomed into; new rows, words or filter reset it.
+        key = (id(self.maps), self.current_unit(), tuple(self.shown_indices()))
+        if key != self._zoom_key:
+            self._zoom_key = key
+            self.zoom_to_all()
+
+    def _label_axes(self) -> None:
+        """Give both axes the labels; upright key labels may take a fifth of the plot's height."""
+        font = self.font()
+        self.query_axis.set_labels(self._labels, font)
+        longest = min(LONGEST_LABEL, max(MIN_KEY_LABEL, 0.2 * self.plot_widget.height()))
+        self.key_axis.set_labels(self._labels, font, longest)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        # The key labels' room follows the plot's height (the axes re-fit themselves anyway).
+        if watched is self.plot_widget and event.type() == QEvent.Type.Resize and self._labels:
+            self._label_axes()
+        return super().eventFilter(watched, event)
 
     def _build_grid(self, maps: AttentionMaps) -> None:
         """One small view box per layer and head; rebuilt only when the shape changes."""
@@ -431,17 +539,37 @@ class AttentionView(QWidget):
     # -- mouse --------------------------------------------------------------------------------
 
     def _heatmap_hover(self, pos: QPointF) -> None:
-        if self.maps is None or not self._shown_tokens:
+        if self.maps is None or not self._shown_tokens or self._shown_matrix is None:
             return
         point = self.plot.getViewBox().mapSceneToView(pos)
+        self.hover_at(point.x(), point.y())
+
+    def hover_at(self, x: float, y: float) -> None:
+        """What hovering the heatmap at data point ``(x, y)`` does: the readout and the highlight.
+
+        Over a cell: the query, the key and the value, and both highlighted in the text. Left
+        of the image (the query axis) or under it (the key axis): that token alone.
+        """
+        if self.maps is None or self._shown_matrix is None:
+            return
         n = len(self._shown_tokens)
-        x, y = point.x(), point.y()
-        shown: int | None = None
-        if 0 <= y < n and x < n:  # over a row of the image or the query axis
-            shown = int(y)
-        elif y >= n and 0 <= x < n:  # under the image: the key axis
-            shown = int(x)
-        self.highlight_token(None if shown is None else self._shown_tokens[shown])
+        labels = self.shown_maps().tokens
+        query = int(np.floor(y)) if 0 <= y < n else None
+        key = int(np.floor(x)) if 0 <= x < n else None
+        if query is not None and key is not None:
+            value = float(self._shown_matrix[query, key])
+            q, k = self._shown_tokens[query], self._shown_tokens[key]
+            self.readout.setText(f"query {labels[q]!r} ({query})  →  key {labels[k]!r} ({key}):  {value:.4f}")
+            self.highlight_token(q, k)
+        elif query is not None and x < 0:  # over the query axis
+            self.readout.setText(f"query {labels[self._shown_tokens[query]]!r} ({query})")
+            self.highlight_token(self._shown_tokens[query])
+        elif key is not None and y >= n:  # under the image: the key axis
+            self.readout.setText(f"key {labels[self._shown_tokens[key]]!r} ({key})")
+            self.highlight_token(self._shown_tokens[key])
+        else:
+            self.readout.setText(HOVER_HINT)
+            self.highlight_token(None)
 
     def _lines_hover(self, pos: QPointF) -> None:
         if self.maps is None or not self._shown_tokens:
@@ -465,9 +593,12 @@ class AttentionView(QWidget):
         enabled = self.maps is not None
         self.layer.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
         self.head.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
+        self.reset_zoom.setEnabled(enabled and mode in (HEATMAP, ROLLOUT))
+        for widget in (self.readout, self.reset_zoom):  # the heatmap's: hidden with it
+            widget.setVisible(mode in (HEATMAP, ROLLOUT))
 
     def _set_controls_enabled(self, enabled: bool) -> None:
-        for widget in (self.mode, self.layer, self.head, self.hide_special, self.export_button):
+        for widget in (self.mode, self.layer, self.head, self.unit, self.hide_special, self.export_button):
             widget.setEnabled(enabled)
         if enabled:
             self._set_selectors_for(self.current_mode())

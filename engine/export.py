@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.attention import rollout
+from engine.attention import merge_words, rollout, word_groups, words_of
 from engine.attention_stats import LABELS, AttentionStatistics
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps
@@ -217,6 +217,7 @@ def _writable(path: Path) -> None:
 # -- attention figures -------------------------------------------------------------------------
 
 ATTENTION_FIGURE_VIEWS = ("heatmap", "rollout")
+ATTENTION_UNITS = ("tokens", "words")
 MIN_LABEL_POINTS = 4.0  # token labels smaller than this are unreadable: label every k-th instead
 
 
@@ -227,23 +228,24 @@ def attention_matrix(
     head: int | None = None,
     view: str = "heatmap",
     hide_special: bool = True,
+    unit: str = "tokens",
 ) -> tuple[npt.NDArray[np.float32], list[str]]:
-    """The query x key matrix a figure shows, and its token labels (what the attention view draws).
+    """The query x key matrix a figure shows, and its labels (what the attention view draws).
 
     ``head`` None is the mean of the heads; ``view`` "rollout" ignores layer and head and rolls
     out over every layer and every token, and only then drops the special tokens, so that
     attention flowing through them still counts. Special tokens stay when fewer than two
-    other tokens would be left.
+    other tokens would be left. ``unit`` "words" merges subword tokens into words
+    (:func:`engine.attention.merge_words`: keys summed, queries averaged), after the rollout.
     """
     if view not in ATTENTION_FIGURE_VIEWS:
         raise BadInputError(f"There is no attention figure called {view!r}: use heatmap or rollout.")
+    if unit not in ATTENTION_UNITS:
+        raise BadInputError(f"Attention is shown over tokens or words, not {unit!r}.")
     if view == "heatmap" and not 0 <= layer < maps.layers:
         raise BadInputError(f"Layer {layer} is out of range: the layers are 0..{maps.layers - 1}.")
     if head is not None and not 0 <= head < maps.heads:
         raise BadInputError(f"Head {head} is out of range: the heads are 0..{maps.heads - 1}.")
-    keep = [i for i, special in enumerate(maps.special) if not special]
-    if not hide_special or len(keep) < 2:
-        keep = list(range(len(maps.tokens)))
     if view == "rollout":
         full = rollout(maps, residual=True)
     else:
@@ -251,6 +253,12 @@ def attention_matrix(
         full = (
             per_layer.mean(axis=0, dtype=np.float64).astype(np.float32) if head is None else per_layer[head]
         )
+    if unit == "words":
+        full = merge_words(full, word_groups(maps))
+        maps = words_of(maps)
+    keep = [i for i, special in enumerate(maps.special) if not special]
+    if not hide_special or len(keep) < 2:
+        keep = list(range(len(maps.tokens)))
     matrix: npt.NDArray[np.float32] = np.ascontiguousarray(full[np.ix_(keep, keep)], dtype=np.float32)
     return matrix, [maps.tokens[i] for i in keep]
 
@@ -263,31 +271,36 @@ def save_attention_figure(
     head: int | None = None,
     view: str = "heatmap",
     hide_special: bool = True,
+    unit: str = "tokens",
     title: str = "",
     width: float = 7.0,
     height: float = 6.0,
     dpi: int = 200,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """One text's attention as a token x token heatmap, written to ``path`` (.png/.svg/.pdf).
+    """One text's attention as a token x token (or word x word) heatmap, written to ``path``.
 
+    ``path`` ends in .png, .svg or .pdf; ``unit`` is "tokens" or "words" (:func:`attention_matrix`).
     ``width``/``height`` are inches and ``dpi`` sets a PNG's pixels (``width * dpi`` wide).
     SVG and PDF are vector: one filled path per cell and real text for every token label
     (SVG ``<text>``, PDF TrueType), so a journal can restyle them; nothing is rasterised.
     """
     _check_attention_figure(path, width, height, dpi)
-    matrix, tokens = attention_matrix(maps, layer=layer, head=head, view=view, hide_special=hide_special)
+    matrix, tokens = attention_matrix(
+        maps, layer=layer, head=head, view=view, hide_special=hide_special, unit=unit
+    )
+    thing = "word" if unit == "words" else "token"
     with _vector_text():
         figure = _new_figure(width, height)
         plot = figure.add_subplot()
         mesh = _cells(plot, matrix, vmax=float(matrix.max()) or 1.0)
         _token_axis_labels(plot, tokens, height)
-        plot.set_xlabel("input token" if view == "rollout" else "key token")
-        plot.set_ylabel("output token" if view == "rollout" else "query token")
+        plot.set_xlabel(f"input {thing}" if view == "rollout" else f"key {thing}")
+        plot.set_ylabel(f"output {thing}" if view == "rollout" else f"query {thing}")
         _colour_bar(figure, plot, mesh, "rollout weight" if view == "rollout" else "attention")
         if title:
             plot.set_title(title)
-        summary = f"Loupe attention {view}: layer {layer}, head {'mean' if head is None else head}"
+        summary = f"Loupe attention {view}: layer {layer}, head {'mean' if head is None else head}, {unit}"
         _save(figure, path, dpi, provenance, summary)
     return path
 
