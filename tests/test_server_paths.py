@@ -102,3 +102,16 @@ def test_the_cache_modules_import_and_open_without_fcntl(loupe_home: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("in-process cache"), done.stdout
     assert valkey_pids_under(loupe_home) == []
+
+
+def test_a_server_that_answers_but_is_not_recognised_is_stopped_and_said_so(
+    loupe_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a space in the path used to cause, said truly: no leaked server, no "did not answer"."""
+    monkeypatch.setattr(server_module, "_is_our_server", lambda pid, paths: False)
+    paths = server_module.ServerPaths.in_directory(loupe_home / "valkey")
+    began = time.monotonic()
+    with pytest.raises(server_module.ServerStartError, match="could not be recognised"):
+        server_module.EmbeddedServer.start_or_attach(paths)
+    assert time.monotonic() - began < 5
+    assert servers_settled(loupe_home, 0)

@@ -232,12 +232,24 @@ def _launch(binary: Path, paths: ServerPaths, maxmemory: str, timeout: float) ->
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip() or _log_tail(paths.logfile)
         raise ServerStartError(f"The cache server exited at start-up ({' | '.join(detail.splitlines())}).")
-    if _wait_ready(paths, None, timeout):
+    answered = _wait_ready(paths, None, timeout)
+    if answered:
         pid = _read_pid(paths.pidfile)
         if pid is not None and _is_our_server(pid, paths):
             return pid
+        # It answers on our private socket, yet its process is not recognised: stop it through
+        # the socket, so that no server is left running that the next start cannot find.
+        client = _client(paths.socket)
+        with contextlib.suppress(redis.RedisError, OSError):
+            client.shutdown(nosave=True)
+        client.close()
     for stray in _our_server_pids(paths):
         _terminate(stray)
+    if answered:
+        raise ServerStartError(
+            f"The cache server answered, but process {pid} named by its pidfile could not be "
+            "recognised as this cache's server, so it was stopped."
+        )
     raise ServerStartError(
         f"The cache server did not answer within {timeout:g} s (log: {_log_tail(paths.logfile)})."
     )
