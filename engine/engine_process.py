@@ -192,15 +192,19 @@ class EngineProcess:
             "warm_up": self._warm_up_rows is not False,
             "warm_up_rows": None if isinstance(self._warm_up_rows, bool) else self._warm_up_rows,
         }
-        process.stdin.write(json.dumps(config) + "\n")
-        process.stdin.flush()
         self._process, self._child_counters = process, {}
+        # The reader first: it reaps the child and removes its folder however it ends.
         threading.Thread(
             target=self._read_replies,
             args=(process, process.stdout, workdir),
             name="engine-replies",
             daemon=True,
         ).start()
+        try:
+            process.stdin.write(json.dumps(config) + "\n")
+            process.stdin.flush()
+        except OSError:
+            pass  # the child is gone already; its reader thread fails the calls that wait on it
         log.info("engine process started (pid %d)", process.pid)
         return process
 
