@@ -7,10 +7,13 @@ model loading, torch imports, UMAP and PCA run in the child. Progress lines from
 reach the job's ``report``; a cancelled ``token`` is passed on to the child and the call
 returns at once (a step that cannot stop halfway finishes in the child and lands in the cache).
 
-The child starts with the first call (or :meth:`EngineProcess.start`). If it dies (the
-out-of-memory killer, a crash in native code), every call waiting on it fails with one
-sentence and the next call starts a new child; what it had computed is in the cache. In a
-frozen build there is no Python to start, so :func:`start_engine` returns an in-process
+The child starts with the first call (or :meth:`EngineProcess.start`), as ``python -P`` in a
+private working folder, so nothing in the folder Loupe was started from runs in it. If it dies
+(the out-of-memory killer, a crash in native code), every call waiting on it fails with one
+sentence and the next call starts a new child; what it had computed is in the cache. A reply
+line that is not a message of the protocol is handled the same way (the child is stopped),
+never ignored: the call it was meant for would otherwise wait forever. In a frozen build there
+is no Python to start, so :func:`start_engine` returns an in-process
 :class:`~engine.pipeline.Engine` instead.
 """
 
@@ -39,7 +42,7 @@ from engine.cache.store import Cache
 from engine.datasets import Dataset
 from engine.errors import JobCancelled, LoupeError
 from engine.inference import AttentionMaps
-from engine.isolated import child_env, exit_detail
+from engine.isolated import child_env, exit_detail, python_command
 from engine.jobs import CancelToken, Report, silent_report
 from engine.logs import context_fields, is_standard_field
 from engine.models import DEFAULT_MODEL, Pooling
@@ -160,21 +163,28 @@ class EngineProcess:
         process = self._process
         if process is not None and process.poll() is None:
             return process
-        # A fixed command line: this interpreter and the worker module; the configuration,
-        # including a cache URL that may hold a password, goes through the pipe, not argv.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=None,  # the child's warnings go where this process's go
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-            env=child_env(),
-        )
+        # A fixed command line: this interpreter and the worker module, without the working
+        # folder on its path, in a private working folder (removed when it ends); the
+        # configuration, including a cache URL that may hold a password, goes through the pipe.
+        workdir = Path(tempfile.mkdtemp(prefix="loupe-engine-"))
+        try:
+            process = subprocess.Popen(
+                python_command("engine.worker"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,  # the child's warnings go where this process's go
+                text=True,
+                encoding="utf-8",
+                bufsize=1,
+                cwd=workdir,
+                env=child_env(),
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
         assert process.stdin is not None and process.stdout is not None
         config = {
-            "model": self.model_name,
+            "model": _model_for_child(self.model_name),
             "device": self.device,
             "pooling": self.pooling,
             "redis_url": self._redis_url,
@@ -182,32 +192,47 @@ class EngineProcess:
             "warm_up": self._warm_up_rows is not False,
             "warm_up_rows": None if isinstance(self._warm_up_rows, bool) else self._warm_up_rows,
         }
-        process.stdin.write(json.dumps(config) + "\n")
-        process.stdin.flush()
         self._process, self._child_counters = process, {}
+        # The reader first: it reaps the child and removes its folder however it ends.
         threading.Thread(
-            target=self._read_replies, args=(process, process.stdout), name="engine-replies", daemon=True
+            target=self._read_replies,
+            args=(process, process.stdout, workdir),
+            name="engine-replies",
+            daemon=True,
         ).start()
+        try:
+            process.stdin.write(json.dumps(config) + "\n")
+            process.stdin.flush()
+        except OSError:
+            pass  # the child is gone already; its reader thread fails the calls that wait on it
         log.info("engine process started (pid %d)", process.pid)
         return process
 
-    def _read_replies(self, process: subprocess.Popen[str], replies: IO[str]) -> None:
-        """The reader thread: hands each reply to its call; on EOF fails whatever still waits."""
+    def _read_replies(self, process: subprocess.Popen[str], replies: IO[str], workdir: Path) -> None:
+        """The reader thread: hands each reply to its call; on EOF fails whatever still waits.
+
+        A line it cannot read (not JSON, or not a message of the protocol) means the stream can no
+        longer be trusted to match replies to calls: the child is killed and every waiting call
+        fails in one sentence (the next call starts a new child), rather than waiting forever.
+        """
         fatal = ""
         for line in replies:
             try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("engine process: an unreadable line was ignored")
-                continue
-            if "log" in message:
-                self._log(message["log"])
-            elif "fatal" in message:
-                fatal = str(message["fatal"])
-            elif "id" in message:
-                self._deliver(int(message["id"]), message)
+                fatal = self._handle(line) or fatal
+            except Exception as exc:
+                log.error(
+                    "engine process (pid %d) sent a reply that cannot be read (%s): %.200r",
+                    process.pid, exc, line,
+                )  # fmt: skip
+                fatal = (
+                    "The engine process sent a reply that cannot be read, so it was stopped. "
+                    "It starts again with the next job; what it computed is in the cache."
+                )
+                process.kill()
+                break
         replies.close()
         code = process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()
@@ -224,6 +249,34 @@ class EngineProcess:
             self._deliver(
                 call_id, {"error": {"type": "EngineProcessStopped", "message": reason, "details": ""}}
             )
+
+    def _handle(self, line: str) -> str | None:
+        """Act on one line from the child; the child's fatal error, if the line is one.
+
+        Raises (ValueError, TypeError, …) for a line that is not a message of the protocol.
+        """
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise ValueError("not a JSON object")
+        if "log" in message:
+            self._log(message["log"])
+        elif "fatal" in message:
+            return str(message["fatal"])
+        elif "id" in message:
+            call_id = message["id"]
+            if type(call_id) is not int:
+                raise ValueError("its id is not a number")
+            if "progress" in message:
+                done, total, text = message["progress"]
+                message = {"progress": (int(done), int(total), str(text))}
+            elif isinstance(message.get("error"), dict):
+                message = {**message, "error": {k: str(v) for k, v in message["error"].items()}}
+            elif "result" not in message:
+                raise ValueError("it has neither a result nor an error")
+            self._deliver(call_id, message)
+        elif "ready" not in message:
+            raise ValueError("not a message of the protocol")
+        return None
 
     def _log(self, entry: Mapping[str, Any]) -> None:
         """A record from the child, logged here with the job context of the call that made it."""
@@ -245,8 +298,10 @@ class EngineProcess:
         if call is None:
             return  # a call given up on (cancelled): its late reply is dropped
         if "progress" in message:
-            done, total, text = message["progress"]
-            call.report(int(done), int(total), str(text))
+            try:
+                call.report(*message["progress"])
+            except Exception:  # the caller's bug: logged, and never taken for an unreadable reply
+                log.exception("a progress report of the engine process failed")
             return
         if "cache" in message:
             self._add_cache_counters(message["cache"])
@@ -480,6 +535,17 @@ def _error_from(name: str, error: Mapping[str, Any]) -> BaseException:
         return known(message)
     log.error("%s failed in the engine process:\n%s", name, details or f"{kind}: {message}")
     return EngineCallFailed(f"{kind}: {message}" if message else kind, details)
+
+
+def _model_for_child(model: str) -> str:
+    """``model`` as the child must name it: a folder relative to this process's working folder
+    made absolute (the child works in a folder of its own); an alias or a hub id unchanged."""
+    from engine.models import _ALIASES
+
+    folder = Path(model).expanduser()
+    if model.lower() in _ALIASES or folder.is_absolute() or not folder.is_dir():
+        return model
+    return str(folder.resolve())
 
 
 def _exit_sentence(code: int | None) -> str:

@@ -7,9 +7,10 @@ interpreter stays free, and cancelling kills the child.
 
 Nothing crosses the process boundary as a pickle (DESIGN §6): the parent writes each input
 array with ``np.save(allow_pickle=False)`` and the parameters as JSON into a private temporary
-directory; the child (``python -m engine.isolated NAME DIR``) looks ``NAME`` up in
-:data:`TASKS` (it never imports or evaluates anything else the caller names), runs it, and
-writes its arrays back the same way plus a ``result.json`` listing them, or an ``error.json``
+directory; the child (``python -P -m engine.isolated NAME DIR``, working in that directory, so
+that nothing in the folder Loupe was started from runs: see :func:`python_command`) looks
+``NAME`` up in :data:`TASKS` (it never imports or evaluates anything else the caller names),
+runs it, and writes its arrays back the same way plus a ``result.json`` listing them, or an ``error.json``
 with the exception's type and message. Standard output and error go to files in the same
 directory, so a chatty child cannot fill a pipe and stall. The directory is removed in every
 case.
@@ -172,21 +173,52 @@ def _checked_arrays(arrays: Mapping[str, npt.ArrayLike]) -> Arrays:
     return checked
 
 
+# Environment variables that name files or folders: made absolute for a child, which works in a
+# folder of its own, so a relative one still means what it meant here.
+_PATH_VARIABLES = (
+    "LOUPE_HOME", "LOUPE_REDIS_CA", "LOUPE_GELF_CA", "HF_HOME", "HF_HUB_CACHE", "NUMBA_CACHE_DIR",
+    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+)  # fmt: skip
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """``python -P -m module args``: this interpreter, without the working folder on ``sys.path``.
+
+    With ``-P`` (Python 3.11+) neither the working folder nor the script's folder is put first on
+    the path, so a ``json.py`` or an ``engine/`` in the folder Loupe was started from never runs
+    in a child; the installed package and ``PYTHONPATH`` (see :func:`child_env`) still import.
+    Start every child in a private working folder too (``cwd=``), which a relative path entry
+    would otherwise point at.
+    """
+    return [sys.executable, "-P", "-m", module, *args]
+
+
 def child_env() -> dict[str, str]:
-    """This environment, with the folder holding *this* engine package first on the path, so the
-    child runs the same code whatever the working directory."""
+    """This environment for a child Python, made independent of the working folder.
+
+    The folder holding *this* engine package comes first on ``PYTHONPATH``, so the child runs the
+    same code; the other entries are made absolute and empty ones (which mean "the working
+    folder") dropped; ``PYTHONSAFEPATH`` passes ``-P`` on to any Python the child starts; and the
+    variables that name paths (:data:`_PATH_VARIABLES`) are made absolute.
+    """
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    entries = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([root, *entries]))
+    env["PYTHONSAFEPATH"] = "1"
+    for name in _PATH_VARIABLES:
+        if env.get(name):
+            env[name] = os.path.abspath(os.path.expanduser(env[name]))
     return env
 
 
 def _run_child(name: str, folder: Path, token: CancelToken | None, poll_s: float) -> int:
     """Start the child, wait for it while checking ``token``; its exit code."""
     with (folder / "stdout.txt").open("wb") as stdout, (folder / "stderr.txt").open("wb") as stderr:
-        # A fixed command line: this interpreter, this module, a name already found in TASKS.
+        # A fixed command line: this interpreter, this module, a name already found in TASKS; the
+        # private directory is its working folder.
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.isolated", name, str(folder)],
+            python_command("engine.isolated", name, str(folder)),
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,

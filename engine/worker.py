@@ -1,4 +1,4 @@
-"""The engine process: a child Python that runs the desktop's heavy work (``python -m engine.worker``).
+"""The engine process: a child Python that runs the desktop's heavy work (``python -P -m engine.worker``).
 
 Why a process and not threads: model loading, torch and numba imports, PCA's ``eigh`` and
 other C code hold the interpreter lock for hundreds of milliseconds at a time, and the
@@ -17,7 +17,8 @@ Protocol, one JSON object per line (the parent's side is :mod:`engine.engine_pro
 * stdout: ``{"id", "progress": [done, total, message]}``; then ``{"id", "result", "cache"}``
   with the result's arrays written into the call's folder, or ``{"id", "error": {"type",
   "message", "details"}}``; ``{"log": {...}}`` carries the child's log records to the parent's
-  log; ``{"ready": true}`` once the engine exists.
+  log; ``{"ready": true}`` once the engine exists. A line the parent cannot read makes it stop
+  this process and fail the calls waiting on it.
 
 The real standard output is kept for the protocol; file descriptor 1 is pointed at standard
 error first, so a library that prints cannot corrupt a message. The child exits when its
@@ -71,7 +72,10 @@ ENGINE_METHODS: Mapping[str, tuple[bool, bool]] = {  # name: (takes token, takes
 }
 
 
-CALLS = frozenset(ENGINE_METHODS)
+# Test only: the call's one reply is its argument, a raw line with "{id}" replaced by the call's
+# id, so tests can check how the parent takes a reply it cannot read.
+RAW_REPLY_FOR_TESTS = "_raw_reply_for_tests"
+CALLS = frozenset(ENGINE_METHODS) | {RAW_REPLY_FOR_TESTS}
 
 
 class Worker:
@@ -87,7 +91,9 @@ class Worker:
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="engine-call")
 
     def send(self, message: Mapping[str, Any]) -> None:
-        line = json.dumps(message, allow_nan=True)
+        self._send_line(json.dumps(message, allow_nan=True))
+
+    def _send_line(self, line: str) -> None:
         with self._write_lock:
             self._replies.write(line + "\n")
             self._replies.flush()
@@ -128,6 +134,9 @@ class Worker:
             folder = Path(str(message["folder"]))
             args = decode(message.get("args", []), folder)
             kwargs = decode(message.get("kwargs", {"$dict": []}), folder)
+            if name == RAW_REPLY_FOR_TESTS:
+                self._send_line(" ".join(str(args[0]).split()).replace("{id}", str(call_id)))
+                return
             result = self._call(name, args, kwargs, token, self._reporter(call_id))
             token.raise_if_cancelled()
             encoded = Encoder(folder).encode(result)

@@ -11,7 +11,9 @@ by ``LOUPE_REDIS_CA``) or ``unix://``, with an optional ACL user and password:
 ``redis://user:password@host:6379/0``. A password absent from the URL is taken from
 ``LOUPE_REDIS_PASSWORD``, else from the OS keyring (service ``loupe``, the URL's user name
 or ``default``) when the optional ``keyring`` package is installed. The password is never
-logged, shown or stored: messages and descriptions carry :func:`_redacted` URLs only.
+logged, shown or stored: messages and descriptions carry :func:`_redacted` URLs only. Of query
+options only :data:`QUERY_OPTIONS` are taken; any other, such as ``ssl_cert_reqs=none``, is
+refused in one sentence.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ _URL_FORM = (
     "unix://[user[:password]@]/path/to/socket; a password containing / # ? or @ must be "
     "percent-encoded, or given in LOUPE_REDIS_PASSWORD instead"
 )
+# The query options a URL may carry. redis-py hands every query option to its connection as a
+# keyword, where it overrides Loupe's own: ``ssl_cert_reqs=none`` would turn verification off.
+QUERY_OPTIONS = ("db", "username", "password", "client_name")
 # Configuration warnings already given in this process: each is said once, not on every open.
 _WARNED: set[str] = set()
 
@@ -123,6 +128,18 @@ def _parsed(url: str, shown: str) -> SplitResult:
         raise BadInputError(f"The cache URL {shown} is not usable: unknown scheme ({_URL_FORM}).")
     if parts.scheme == "unix" and not parts.path:
         raise BadInputError(f"The cache URL {shown} is not usable: it names no socket ({_URL_FORM}).")
+    for option in parse_qs(parts.query, keep_blank_values=True):
+        if option.lower().startswith("ssl"):
+            raise BadInputError(
+                f"The cache URL {shown} is not usable: its option {option[:40]!r} would change how "
+                "TLS is checked, and Loupe always verifies the server's certificate and host name "
+                "(LOUPE_REDIS_CA can name another certificate authority)."
+            )
+        if option not in QUERY_OPTIONS:
+            raise BadInputError(
+                f"The cache URL {shown} is not usable: Loupe does not accept its option "
+                f"{option[:40]!r} (only {', '.join(QUERY_OPTIONS)})."
+            )
     return parts
 
 

@@ -7,15 +7,15 @@ holder keeps a lease file ``leases/<pid>.<handle>`` (the pid and its kernel star
 reused pid is not mistaken for a live holder). The last holder to release stops the server; a
 holder killed with SIGKILL leaves a dead lease that the next release prunes.
 
-Linux only (``/proc`` and ``fcntl``). The socket lives in the cache directory itself: if that path
-is longer than a Unix socket allows (107 bytes), :class:`ServerStartError` says so and the caller
-falls back to its in-process cache, as it does for :class:`NoServerBinary`.
+Linux only (``/proc`` and ``fcntl``): elsewhere :meth:`EmbeddedServer.start_or_attach` raises
+:class:`ServerStartError` before it touches anything, and the caller falls back to its in-process
+cache, as it does for :class:`NoServerBinary`. The socket lives in the cache directory itself: a
+path longer than a Unix socket allows (107 bytes) is refused the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import logging
 import os
@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 from redis.backoff import NoBackoff
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, the last one a NUL
 _SERVER_NAMES = ("valkey-server", "redis-server")
 _STOP_TIMEOUT_S = 5.0
+# Where the kernel lists processes; a module constant so tests can take it away.
+_PROC = Path("/proc")
 _MAXMEMORY = re.compile(r"\d+(b|k|kb|m|mb|g|gb)?", re.IGNORECASE)
 
 
@@ -103,7 +106,8 @@ class EmbeddedServer:
 
     def __init__(self, paths: ServerPaths, pid: int, started_here: bool, lease: Path) -> None:
         self.paths = paths
-        self.url = f"unix://{paths.socket}"
+        # Percent-encoded: URL parsing drops a raw newline or tab, and would read "?" or "#".
+        self.url = f"unix://{quote(str(paths.socket))}"
         self.pid = pid
         self.started_here = started_here
         self._lease = lease
@@ -120,6 +124,9 @@ class EmbeddedServer:
         """
         if not _MAXMEMORY.fullmatch(maxmemory):
             raise BadInputError(f"The cache size {maxmemory!r} is not a size such as 512mb or 2gb.")
+        missing = _missing_platform_support()
+        if missing:
+            raise ServerStartError(f"The embedded cache server needs {missing}, which this system lacks.")
         if len(os.fsencode(paths.socket)) > _SOCKET_PATH_MAX:
             raise ServerStartError(f"The cache directory path {paths.directory} is too long for a socket.")
         for directory in (paths.directory, paths.leases):
@@ -161,9 +168,22 @@ class EmbeddedServer:
             log.warning("Cache server lock busy; left the server running for its other holders")
 
 
+def _missing_platform_support() -> str:
+    """What the server's bookkeeping needs and this system lacks ("" on Linux): ``/proc`` to
+    recognise its processes and tell a live lease from a dead one, ``fcntl`` for the lock."""
+    missing = [] if (_PROC / "self" / "stat").is_file() else ["/proc"]
+    try:
+        import fcntl  # noqa: F401 (POSIX only; imported where it is used, so Windows can import this module)
+    except ImportError:
+        missing.append("fcntl")
+    return " and ".join(missing)
+
+
 @contextlib.contextmanager
 def _locked(paths: ServerPaths, timeout: float) -> Iterator[None]:
     """Hold the directory's flock; raise TimeoutError after ``timeout`` seconds of waiting."""
+    import fcntl
+
     fd = os.open(paths.directory / "server.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -212,12 +232,24 @@ def _launch(binary: Path, paths: ServerPaths, maxmemory: str, timeout: float) ->
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip() or _log_tail(paths.logfile)
         raise ServerStartError(f"The cache server exited at start-up ({' | '.join(detail.splitlines())}).")
-    if _wait_ready(paths, None, timeout):
+    answered = _wait_ready(paths, None, timeout)
+    if answered:
         pid = _read_pid(paths.pidfile)
         if pid is not None and _is_our_server(pid, paths):
             return pid
+        # It answers on our private socket, yet its process is not recognised: stop it through
+        # the socket, so that no server is left running that the next start cannot find.
+        client = _client(paths.socket)
+        with contextlib.suppress(redis.RedisError, OSError):
+            client.shutdown(nosave=True)
+        client.close()
     for stray in _our_server_pids(paths):
         _terminate(stray)
+    if answered:
+        raise ServerStartError(
+            f"The cache server answered, but process {pid} named by its pidfile could not be "
+            "recognised as this cache's server, so it was stopped."
+        )
     raise ServerStartError(
         f"The cache server did not answer within {timeout:g} s (log: {_log_tail(paths.logfile)})."
     )
@@ -327,7 +359,7 @@ def _read_pid(pidfile: Path) -> int | None:
 def _stat(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (state first), or None if gone."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = (_PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     return text[text.rfind(")") + 2 :].split()
@@ -344,20 +376,29 @@ def _start_time(pid: int) -> int:
 
 
 def _is_our_server(pid: int, paths: ServerPaths) -> bool:
-    """Whether ``pid`` is a live valkey/redis server of this directory (not just any pid)."""
+    """Whether ``pid`` is a live valkey/redis server of this directory (not just any pid).
+
+    Read from ``/proc/<pid>/cmdline`` as bytes: before the server renames itself its arguments
+    are ``<binary> <config>`` (NUL-separated); after, one title ``<binary> unixsocket:<socket>``.
+    Both are matched whole, so a directory whose path holds a space or a newline is recognised.
+    """
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        cmdline = (_PROC / str(pid) / "cmdline").read_bytes()
     except OSError:
         return False
-    args = cmdline.rstrip("\0").split("\0")
-    text = " ".join(args)
-    # The server rewrites its title to "<binary> unixsocket:<socket>"; before that it is "<binary> <config>".
-    ours = str(paths.config) in args or f"unixsocket:{paths.socket}" in (text + " ").split(" ")
-    return _alive(pid) and ours and any(name in text for name in _SERVER_NAMES)
+    args = cmdline.rstrip(b"\0").split(b"\0")
+    if len(args) == 2 and args[1] == os.fsencode(paths.config):
+        binary = args[0]
+    else:
+        title, suffix = args[0].rstrip(b" "), b" unixsocket:" + os.fsencode(paths.socket)
+        if len(args) != 1 or not title.endswith(suffix):
+            return False
+        binary = title[: -len(suffix)]
+    return os.path.basename(binary).decode(errors="replace") in _SERVER_NAMES and _alive(pid)
 
 
 def _our_server_pids(paths: ServerPaths) -> list[int]:
-    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    pids = (int(entry.name) for entry in _PROC.iterdir() if entry.name.isdigit())
     return [pid for pid in pids if pid != os.getpid() and _is_our_server(pid, paths)]
 
 
