@@ -227,8 +227,15 @@ def read_text(path: Path) -> str:
 
 
 def validated(table: pa.Table) -> pa.Table:
-    """``table`` once pyarrow's full validation (offsets, UTF-8, nesting) passed; else ArrowInvalid."""
+    """``table`` once pyarrow's full validation (offsets, UTF-8) passed and no column nests
+    deeper than :data:`MAX_JSON_DEPTH`; else ArrowInvalid."""
+    import pyarrow as pa
+
     table.validate(full=True)
+    for field in table.schema:
+        if _depth(field.type) > MAX_JSON_DEPTH:
+            deep = f"column {field.name!r} nests values more than {MAX_JSON_DEPTH} levels deep"
+            raise pa.ArrowInvalid(deep)
     return table
 
 

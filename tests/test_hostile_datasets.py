@@ -307,3 +307,13 @@ def test_a_hugging_face_index_cannot_point_outside_its_folder(tmp_path: Path) ->
     (folder / "dataset_dict.json").unlink()
     (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "/etc/passwd"}]}))
     one_sentence(lambda: load_dataset(folder), "saved Hugging Face dataset")
+
+
+def test_a_parquet_column_nested_too_deeply_is_a_sentence(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    nested: object = "Grüße"
+    for _ in range(MAX_JSON_DEPTH + 8):
+        nested = [nested]
+    pq.write_table(pa.table({"text": TEXTS, "meta": [nested] * len(TEXTS)}), tmp_path / "deep.parquet")
+    one_sentence(lambda: load_dataset(tmp_path / "deep.parquet"), "deep.parquet", "'meta' nests values")
