@@ -216,6 +216,11 @@ def read_text(path: Path) -> str:
             text = raw.decode(encoding)
             break
         except UnicodeDecodeError:
+            pass
+        try:  # UTF whose only flaw is an encoded UTF-16 half (CESU-8, a lone surrogate): still UTF
+            text = without_lone_surrogates(raw.decode(encoding, "surrogatepass"))
+            break
+        except UnicodeDecodeError:
             continue
     else:
         raise BadInputError(f"{path} is not UTF-8 or Windows-1252 text; save it as UTF-8.")
@@ -224,6 +229,11 @@ def read_text(path: Path) -> str:
     if controls > len(sample) // 100:
         raise BadInputError(f"{path} does not look like a text file (it holds binary data).")
     return text
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate as U+FFFD, and each adjacent pair as its character."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def validated(table: pa.Table) -> pa.Table:

@@ -36,7 +36,8 @@ any_char = st.one_of(
     st.characters(codec=None, categories=None),
     st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff", "\ufeff", "\u2028"]),
 )
-plain_cell = st.text(any_char, max_size=40)
+# Joined lists, not st.text: st.text merges its alphabet into code point ranges without surrogates.
+plain_cell = st.lists(any_char, max_size=40).map("".join)
 word_cell = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
 huge_cell = st.builds(lambda piece, times: piece * times, st.sampled_from(WORDS), st.integers(1, 200_000))
 cell = st.one_of(plain_cell, word_cell, huge_cell)
@@ -58,7 +59,13 @@ def outcome(path: Path) -> Dataset | BadInputError:
 
 
 def kept_in_order(dataset: Dataset, cells: list[str]) -> None:
-    """Each loaded text is (a trimmed part of) one of the cells, in the cells' order."""
+    """Each loaded text is (a trimmed part of) one of the cells, in the cells' order.
+
+    Checked when the text column is ``text``: a label column of longer values is taken for the
+    text, which is the guess working as documented.
+    """
+    if dataset.text_column != "text":
+        return
     position = 0
     for text in dataset.texts:
         while position < len(cells) and text not in cells[position]:
@@ -68,17 +75,17 @@ def kept_in_order(dataset: Dataset, cells: list[str]) -> None:
 
 
 def surrogate_free(text: str) -> str:
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """What a reader makes of ``text``: lone surrogates as U+FFFD, an adjacent pair as its character."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def write_delimited(path: Path, table: list[tuple[str, str]], delimiter: str) -> bytes:
+def write_delimited(path: Path, table: list[tuple[str, str]], delimiter: str) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(["text", "label"])
     writer.writerows(table)
-    data = buffer.getvalue().encode("utf-8", "surrogatepass")  # invalid UTF-8 where a surrogate is
-    path.write_bytes(data)
-    return data
+    # surrogatepass: a lone surrogate becomes the bytes CESU-8 would write, invalid in UTF-8
+    path.write_bytes(buffer.getvalue().encode("utf-8", "surrogatepass"))
 
 
 @pytest.mark.parametrize(("suffix", "delimiter"), [(".csv", ","), (".tsv", "\t")])
@@ -88,10 +95,12 @@ def test_delimited_files_load_or_are_one_sentence(
     tmp_path: Path, suffix: str, delimiter: str, table: list[tuple[str, str]]
 ) -> None:
     path = tmp_path / f"cells{suffix}"
-    data = write_delimited(path, table, delimiter)
+    write_delimited(path, table, delimiter)
     result = outcome(path)
-    if isinstance(result, Dataset) and b"\xed\xa0" not in data and b"\xed\xb0" not in data:
+    if isinstance(result, Dataset):
         assert len(result) + result.skipped_blank <= len(table)
+        if not any("\x00" in text or "\r" in text for text, _ in table):
+            kept_in_order(result, [surrogate_free(text) for text, _ in table])
 
 
 @SETTINGS
@@ -183,7 +192,7 @@ def _is_utf8(data: bytes) -> bool:
 # -- the row filter parser --------------------------------------------------------------------
 
 phrases = st.one_of(
-    st.text(any_char, max_size=60),
+    st.lists(any_char, max_size=60).map("".join),
     st.text(st.sampled_from("0123456789.,-+eE<>=! \t٣"), max_size=40),
     st.builds(lambda a, b: f"{a}..{b}", st.floats(allow_nan=True), st.floats(allow_nan=True)),
     st.lists(st.sampled_from(WORDS), max_size=4).map(", ".join),

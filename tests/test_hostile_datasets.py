@@ -232,6 +232,19 @@ def test_a_lone_surrogate_in_jsonl_becomes_a_replacement_character(tmp_path: Pat
     assert "lab\ufffdel" in dataset.columns
 
 
+def test_a_surrogate_encoded_as_utf8_bytes_is_still_utf8(tmp_path: Path) -> None:
+    """Bytes ED A0 80 (a surrogate encoded like a character, as CESU-8 does) in a UTF-8 file.
+
+    Before: the file failed UTF-8 and was read as Windows-1252, every Cyrillic and Japanese
+    text turned to mojibake; now only the surrogate is U+FFFD, and a pair is its emoji.
+    """
+    text = "text,label\nПривет \ud800 мир,ru\n日本語 \ud83c\udf89,ja\n"
+    path = tmp_path / "cesu.csv"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    dataset = load_dataset(path)
+    assert list(dataset.texts) == ["Привет \ufffd мир", "日本語 🎉"] and list(dataset.labels) == ["ru", "ja"]
+
+
 def test_a_lone_surrogate_in_a_json_file_loads_too(tmp_path: Path) -> None:
     path = tmp_path / "rows.json"
     path.write_text(r'[{"text": "مرحبا \ud800"}, {"text": "“ok”"}]', encoding="utf-8")
