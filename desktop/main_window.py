@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         if path.exists():
             settings = load_settings()
             save_settings(settings.with_recent(str(path.resolve())))
-        self.start_dataset(lambda: load_dataset(path), path.name)
+        self.start_dataset(lambda: load_dataset(path, check_in_child=True), path.name)
         self.dataset_path, self.demo_rows = path.resolve(), None
 
     def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:

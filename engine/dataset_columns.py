@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _GUESS_SAMPLE = 500  # rows looked at to guess the text column
+# A column of categories, in :func:`guess_label_by_values`:
+MAX_LABELS = 50  # distinct values at most (and at most half the rows)
+MAX_LABEL_CHARS = 40  # characters in the longest value
 
 
 def guess_text_column(table: pa.Table) -> str | None:
@@ -31,6 +34,38 @@ def guess_text_column(table: pa.Table) -> str | None:
         return (not _numeric(column), lengths / max(1, len(column)))
 
     return max((f.name for f in table.schema if _is_text(f.type)), key=score, default=None)
+
+
+def guess_label_by_values(table: pa.Table, *, exclude: str, textual: bool) -> str | None:
+    """The first column (in file order) that reads as a few short categories, else None.
+
+    "A few short categories" (low cardinality): a text column other than ``exclude`` (the text
+    column), not all numbers (``textual``: CSV's numbers are still strings), with at least 2
+    and at most :data:`MAX_LABELS` distinct non-blank values and no more than half as many as
+    the table has rows, none longer than :data:`MAX_LABEL_CHARS` characters. So ``lang`` (7
+    languages) or ``section`` (40 sections) of 3,000 rows is a label; an id, a title or a
+    sentence is not. Counted over every row, in vectorised passes.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for field in table.schema:
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if field.name == exclude or not _is_text(kind):
+            continue
+        column = as_text(table[field.name]) if kind != field.type else table[field.name]
+        if textual and _numeric(column):
+            continue
+        values = pc.utf8_trim_whitespace(column).filter(~blank_rows(column))
+        if len(values) == 0:
+            continue
+        distinct = pc.count_distinct(values).as_py()
+        longest = pc.max(pc.utf8_length(values)).as_py() or 0
+        if 2 <= distinct <= min(MAX_LABELS, table.num_rows // 2) and longest <= MAX_LABEL_CHARS:
+            return field.name
+    return None
 
 
 def blank_rows(texts: pa.ChunkedArray[Any]) -> npt.NDArray[np.bool_]:

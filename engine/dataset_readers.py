@@ -4,6 +4,10 @@ Each reader returns a :class:`RawTable`; :mod:`engine.datasets` then picks the t
 columns, skips blank texts and builds the :class:`~engine.datasets.Dataset`. Text formats
 (CSV, TSV, plain text) yield string columns only (``textual``), so numbers are inferred later
 for the columns that are not text or label; JSON, Parquet and Arrow keep their own types.
+
+Binary tables (Parquet, Arrow, a saved Hugging Face folder) are checked with pyarrow's
+``validate(full=True)`` before anything reads a value: a crafted offset in an Arrow file
+otherwise makes the first read of a string touch memory past the file (SIGBUS).
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ if TYPE_CHECKING:
 
 _SNIFF_CHARS = 65_536  # how much of a text file decides its delimiter and whether it is binary
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A \uD800-\uDFFF escape not preceded by an escaping backslash: a UTF-16 surrogate, which is
+# valid in a pair (an emoji written as two escapes) and cannot be stored as text when alone.
+_SURROGATE_ESCAPE = re.compile(
+    r"(?<!\\)((?:\\\\)*)(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+_PAIR_ESCAPE_LENGTH = 12  # \uD83D\uDE00
+# Deeper values are refused: no dataset row needs them, and code that walks a value recursively
+# (conversion to Python, display, export) must not meet one a thousand levels deep.
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,7 @@ def read_parquet(path: Path) -> RawTable:
     import pyarrow.parquet as pq
 
     try:
-        return RawTable(pq.read_table(path), False)
+        return RawTable(validated(pq.read_table(path)), False)
     except (OSError, pa.ArrowException) as exc:
         raise BadInputError(f"Cannot read {path} as Parquet: {_first_line(exc)}.") from exc
 
@@ -125,10 +138,11 @@ def read_arrow(path: Path) -> RawTable:
     try:
         with pa.memory_map(str(path)) as source:
             try:
-                return RawTable(pa.ipc.open_file(source).read_all(), False)
+                table = pa.ipc.open_file(source).read_all()
             except pa.ArrowInvalid:
                 source.seek(0)
-                return RawTable(pa.ipc.open_stream(source).read_all(), False)
+                table = pa.ipc.open_stream(source).read_all()
+            return RawTable(validated(table), False)
     except (OSError, pa.ArrowException) as exc:
         raise BadInputError(f"Cannot read {path} as Arrow: {_first_line(exc)}.") from exc
 
@@ -144,14 +158,14 @@ def read_hf_folder(folder: Path) -> RawTable:
     try:
         if (folder / "dataset_dict.json").is_file():
             splits = json.loads((folder / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
-            tables = [_hf_split(folder / split) for split in splits]
+            tables = [_hf_split(_inside(folder, split)) for split in splits]
             tables = [
                 t.append_column("split", pa.array([s] * t.num_rows, pa.string()))
                 for s, t in zip(splits, tables, strict=True)
             ]
             return RawTable(pa.concat_tables(tables, promote_options="default"), False)
         return RawTable(_hf_split(folder), False)
-    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RecursionError, pa.ArrowException) as exc:
         raise BadInputError(
             f"Cannot read {folder} as a saved Hugging Face dataset: {_first_line(exc)}."
         ) from exc
@@ -164,8 +178,8 @@ def _hf_split(folder: Path) -> pa.Table:
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     tables = []
     for entry in state["_data_files"]:
-        with pa.memory_map(str(folder / entry["filename"])) as source:
-            tables.append(pa.ipc.open_stream(source).read_all())
+        with pa.memory_map(str(_inside(folder, entry["filename"]))) as source:
+            tables.append(validated(pa.ipc.open_stream(source).read_all()))
     table = pa.concat_tables(tables)
     info = folder / "dataset_info.json"
     features = (json.loads(info.read_text(encoding="utf-8")).get("features") or {}) if info.is_file() else {}
@@ -202,6 +216,11 @@ def read_text(path: Path) -> str:
             text = raw.decode(encoding)
             break
         except UnicodeDecodeError:
+            pass
+        try:  # UTF whose only flaw is an encoded UTF-16 half (CESU-8, a lone surrogate): still UTF
+            text = without_lone_surrogates(raw.decode(encoding, "surrogatepass"))
+            break
+        except UnicodeDecodeError:
             continue
     else:
         raise BadInputError(f"{path} is not UTF-8 or Windows-1252 text; save it as UTF-8.")
@@ -210,6 +229,24 @@ def read_text(path: Path) -> str:
     if controls > len(sample) // 100:
         raise BadInputError(f"{path} does not look like a text file (it holds binary data).")
     return text
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate as U+FFFD, and each adjacent pair as its character."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def validated(table: pa.Table) -> pa.Table:
+    """``table`` once pyarrow's full validation (offsets, UTF-8) passed and no column nests
+    deeper than :data:`MAX_JSON_DEPTH`; else ArrowInvalid."""
+    import pyarrow as pa
+
+    table.validate(full=True)
+    for field in table.schema:
+        if _depth(field.type) > MAX_JSON_DEPTH:
+            deep = f"column {field.name!r} nests values more than {MAX_JSON_DEPTH} levels deep"
+            raise pa.ArrowInvalid(deep)
+    return table
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -227,12 +264,34 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
+def _inside(folder: Path, name: object) -> Path:
+    """``folder / name`` for a plain file or folder name from a JSON index, never a path elsewhere."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"{name!r} is not a file name inside {folder.name}")
+    return folder / name
+
+
 def _parse_json(path: Path, text: str, line: int | None = None) -> Any:
+    """The JSON value; lone surrogate escapes become U+FFFD (text cannot hold them)."""
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        text = _SURROGATE_ESCAPE.sub(_lone_surrogate_replaced, text)
+    at = f" at line {line}" if line is not None else ""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"line {line}" if line is not None else f"line {exc.lineno}, column {exc.colno}"
-        raise BadInputError(f"{path} is not valid JSON at {where}: {exc.msg}.") from exc
+        where = at or f" at line {exc.lineno}, column {exc.colno}"
+        raise BadInputError(f"{path} is not valid JSON{where}: {exc.msg}.") from exc
+    except RecursionError:
+        raise BadInputError(
+            f"{path} nests JSON values too deeply{at}: Loupe reads at most {MAX_JSON_DEPTH} levels."
+        ) from None
+    except ValueError as exc:  # the only other ValueError: an integer Python will not convert
+        raise BadInputError(f"Cannot read {path}{at}: it holds a number of more than 4,300 digits.") from exc
+
+
+def _lone_surrogate_replaced(match: re.Match[str]) -> str:
+    escaped_backslashes, escape = match.groups()
+    return match.group(0) if len(escape) == _PAIR_ESCAPE_LENGTH else escaped_backslashes + "\\ufffd"
 
 
 def _records_table(path: Path, records: list[Any]) -> RawTable:
@@ -248,11 +307,29 @@ def _records_table(path: Path, records: list[Any]) -> RawTable:
     columns = {}
     for name in names:
         values = [record.get(name) for record in records]
+        too_deep = BadInputError(
+            f"Column {name!r} of {path} nests values too deeply: Loupe reads at most {MAX_JSON_DEPTH} levels."
+        )
         try:
             columns[name] = pa.array(values)
         except (pa.ArrowException, OverflowError):  # mixed types: keep them all, as text
-            columns[name] = pa.array([_as_text(v) for v in values], pa.string())
+            try:
+                columns[name] = pa.array([_as_text(v) for v in values], pa.string())
+            except RecursionError:
+                raise too_deep from None
+        if _depth(columns[name].type) > MAX_JSON_DEPTH:
+            raise too_deep
     return RawTable(pa.table(columns), False)
+
+
+def _depth(kind: pa.DataType) -> int:
+    """How many levels of lists and structs ``kind`` nests (0 for a plain value); no recursion."""
+    deepest, level = 0, [(kind, 0)]
+    while level:
+        current, depth = level.pop()
+        deepest = max(deepest, depth)
+        level.extend((current.field(i).type, depth + 1) for i in range(current.num_fields))
+    return deepest
 
 
 def _as_text(value: object) -> str | None:

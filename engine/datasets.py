@@ -7,11 +7,18 @@ format (the same rows as CSV, Parquet or JSONL have the same fingerprint).
 :func:`load_dataset` reads every supported format (see :data:`SUPPORTED`); every failure a
 user can cause is a :class:`BadInputError` with one sentence. Large tables stay in Arrow
 buffers (:class:`~engine.dataset_arrow.ArrowSequence`), converted one row at a time on access.
+
+Choosing columns: ``load_dataset(path, text_column=..., label_column=...)`` overrides the
+guesses (``label_column=NO_LABEL`` asks for none); ``Dataset.text_column``, ``label_column``
+(None when the rows have no labels) and ``column_names`` say what was chosen and what else
+could be. ``check_in_child=True`` reads a binary table in a child process first, so a reader
+that crashes on a damaged file costs a sentence, not the caller's process (the window uses it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,18 +36,23 @@ from engine.dataset_columns import (
     as_labels,
     as_text,
     blank_rows,
+    guess_label_by_values,
     guess_text_column,
     numbers_if_all_are,
     trimmed,
 )
+from engine.dataset_probe import BINARY_SUFFIXES, check_in_child_process, is_hf_folder
 from engine.dataset_readers import READERS, RawTable, read_csv, read_hf_folder, read_text_folder, unique_names
 from engine.errors import BadInputError
+
+log = logging.getLogger(__name__)
 
 SUPPORTED = (
     ".csv, .tsv, .tab, .json, .jsonl, .ndjson, .parquet, .arrow, .txt, "
     "a folder of .txt files or a folder saved by Hugging Face datasets"
 )
 LABEL_NAMES = ("label", "labels", "category", "class")
+NO_LABEL = ""  # as ``label_column``: the rows have no label, and none is guessed
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class Dataset:
     ``columns`` holds every column that is neither the text nor the label (numbers as numbers,
     missing values as None); ``vectors`` are precomputed embeddings (float32, read-only) if a
     ``.npy`` came with the table; ``skipped_blank`` counts the rows dropped for a blank text.
+    ``label_column`` names the column the labels came from, or is None when the rows have no
+    labels: ``labels`` then holds "" for every row, a placeholder that no view should show.
     """
 
     name: str
@@ -61,6 +75,7 @@ class Dataset:
     skipped_blank: int = 0
     vectors: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
     path: Path | None = field(default=None, compare=False)
+    label_column: str | None = field(default="label", compare=False)
 
     def __post_init__(self) -> None:
         rows = len(self.texts)
@@ -76,6 +91,17 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether ``labels`` came from a column (False: they are all "", made up)."""
+        return self.label_column is not None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Every column a user could choose as text or label: the text, the label, then the rest."""
+        chosen = (self.text_column, *((self.label_column,) if self.label_column is not None else ()))
+        return (*chosen, *(name for name in self.columns if name not in chosen))
+
     @cached_property
     def fingerprint(self) -> str:
         """A digest of the content (texts and labels), independent of the file's name and format."""
@@ -88,20 +114,34 @@ class Dataset:
         return digest.hexdigest()
 
 
-def load_dataset(path: Path, *, text_column: str | None = None, label_column: str | None = None) -> Dataset:
+def load_dataset(
+    path: Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    check_in_child: bool = False,
+) -> Dataset:
     """Read a dataset from any supported file or folder, chosen by suffix or folder layout.
 
-    The text column defaults to the text column with the longest texts, the label column to
-    one named like :data:`LABEL_NAMES`. Blank texts are skipped and counted. A ``.npy`` with
-    the table's stem beside it (``rows.csv`` + ``rows.npy``) gives ``vectors``: one row per
-    row of the table, blank ones included. Raises :class:`BadInputError` with one sentence.
+    The text column defaults to the text column with the longest texts; the label column to
+    one named like :data:`LABEL_NAMES`, else to a column of a few short categories
+    (:func:`~engine.dataset_columns.guess_label_by_values`), else none; :data:`NO_LABEL` asks
+    for none. Blank texts are skipped and counted. A ``.npy`` with the table's stem beside it
+    (``rows.csv`` + ``rows.npy``) gives ``vectors``: one row per row of the table, blank ones
+    included. Binary tables are fully validated before a value is read; ``check_in_child``
+    also reads them in a short child process first, so that a native crash in the reader (a
+    damaged file pyarrow does not catch) is a sentence here instead of the end of this
+    process. Raises :class:`BadInputError` with one sentence.
     """
-    return _build(path, _read(path), text_column, label_column, guess_label=True)
+    path = Path(path)
+    if check_in_child and (path.suffix.lower() in BINARY_SUFFIXES or is_hf_folder(path)):
+        check_in_child_process(path)
+    return _build(path, read_table(path), text_column, label_column, guess_label=True)
 
 
 def load_csv(path: Path, text_column: str | None = None, label_column: str | None = None) -> Dataset:
     """Read ``path`` as CSV whatever its suffix; no label unless ``label_column`` names one."""
-    return _build(path, _read(path, csv=True), text_column, label_column, guess_label=False)
+    return _build(path, read_table(path, csv=True), text_column, label_column, guess_label=False)
 
 
 def guess_label_column(columns: Sequence[str]) -> str | None:
@@ -133,10 +173,11 @@ def check_writable(path: Path, suffixes: tuple[str, ...]) -> None:
         raise BadInputError(f"Cannot write {path}: {exc.strerror or 'permission denied'}.") from exc
 
 
-def _read(path: Path, *, csv: bool = False) -> RawTable:
+def read_table(path: Path, *, csv: bool = False) -> RawTable:
+    """The file's or folder's rows as one table (binary ones validated); BadInputError if unreadable."""
     path = Path(path)
     if path.is_dir():
-        if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        if is_hf_folder(path):
             return read_hf_folder(path)
         if any(p.suffix.lower() == ".txt" for p in path.iterdir()):
             return read_text_folder(path)
@@ -161,9 +202,10 @@ def _build(
     if table.num_rows == 0:
         raise BadInputError(f"{path} has no rows.")
     for wanted in (text_column, label_column):
-        if wanted is not None and wanted not in names:
+        if wanted and wanted not in names:
             raise BadInputError(f"{path} has no column {wanted!r}; its columns are {', '.join(names)}.")
-    if label_column is None and guess_label:
+    guess = guess_label and label_column is None
+    if guess:
         label_column = guess_label_column([name for name in names if name != text_column])
     if text_column is None:  # not the label column, unless it is the only text there is
         text_column = guess_text_column(table.drop_columns([label_column] if label_column else []))
@@ -171,6 +213,11 @@ def _build(
         if text_column is None:
             raise BadInputError(f"{path} has no column of text; its columns are {', '.join(names)}.")
         label_column = None if label_column == text_column else label_column
+    if guess and label_column is None:
+        label_column = guess_label_by_values(table, exclude=text_column, textual=raw.textual)
+        if label_column is not None:
+            log.info("no column is named like a label: %r, with a few short values, is used", label_column)
+    label_column = label_column or None  # NO_LABEL
     texts = as_text(table[text_column])
     keep_mask = ~blank_rows(texts)
     kept = int(np.count_nonzero(keep_mask))
@@ -197,6 +244,7 @@ def _build(
         skipped_blank=table.num_rows - kept,
         vectors=vectors,
         path=path,
+        label_column=label_column,
     )
 
 
@@ -205,15 +253,12 @@ def _vectors(path: Path, keep: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]
     npy = path.with_name(f"{path.stem if path.is_file() else path.name}.npy")
     if not npy.is_file():
         return None
+    rows = len(keep)
+    _check_npy_header(npy, path, rows)  # before np.load allocates what the header claims
     try:
         array = np.load(npy, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise BadInputError(f"Cannot read {npy} as a .npy array: {exc}.") from exc
-    if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "iuf":
-        raise BadInputError(f"{npy} must hold a [rows, dim] array of numbers.")
-    rows = len(keep)
-    if array.shape[0] != rows:
-        raise BadInputError(f"{npy} has {array.shape[0]} rows but {path.name} has {rows}; they must match.")
+        raise BadInputError(f"Cannot read {npy} as a .npy array: {_first_line(exc)}.") from exc
     kept_rows = np.flatnonzero(keep)
     if len(kept_rows) < rows:
         array = array[kept_rows]
@@ -224,3 +269,36 @@ def _vectors(path: Path, keep: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]
         raise BadInputError(f"{npy} holds a value that is not a finite number in row {row}.")
     vectors.flags.writeable = False
     return vectors
+
+
+def _check_npy_header(npy: Path, table: Path, rows: int) -> None:
+    """Raise BadInputError unless ``npy`` holds a [rows, dim] array of numbers as big as the file.
+
+    A header may claim any shape: one claiming 298 GiB in a 100-byte file made ``np.load``
+    try to allocate it. The claim is checked against the file's real size first.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        with npy.open("rb") as file:
+            version = npy_format.read_magic(file)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(file)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(file)
+            else:
+                raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
+            data_bytes = npy.stat().st_size - file.tell()
+    except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, TokenError, …
+        raise BadInputError(f"Cannot read {npy} as a .npy array: {_first_line(exc)}.") from exc
+    if len(shape) != 2 or dtype.kind not in "iuf" or dtype.hasobject:
+        raise BadInputError(f"{npy} must hold a [rows, dim] array of numbers.")
+    if shape[0] != rows:
+        raise BadInputError(f"{npy} has {shape[0]} rows but {table.name} has {rows}; they must match.")
+    if shape[0] * shape[1] * dtype.itemsize != data_bytes:
+        claim = f"{shape[0]} × {shape[1]} values of {dtype.itemsize} bytes"
+        raise BadInputError(f"{npy} claims {claim} but holds {data_bytes:,} bytes.")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")

@@ -34,7 +34,10 @@ _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "=": operator.eq,
 }
-_RANGE = re.compile(r"^\s*(-?[\d.eE+-]+)\s*\.\.\s*(-?[\d.eE+-]+)\s*$")
+# One end of a range: what a number is made of. Matched against each side of the last "..",
+# never across it: a pattern spanning both ends backtracked for 8 s on "1" + 20,000 dots.
+_RANGE_END = re.compile(r"[\d.eE+-]+")
+_SHOWN_CHARS = 40  # of a phrase quoted back in a message
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def parse_condition(text: str, *, numeric: bool) -> Condition:
     body = phrase[2:] if negated else phrase.removeprefix("=")
     values = frozenset(part.strip() for part in body.split(",") if part.strip())
     if not values:
-        raise BadInputError(f"{phrase!r} names no value: type one or more, separated by commas.")
+        raise BadInputError(f"{_quoted(phrase)} names no value: type one or more, separated by commas.")
     return Condition(phrase, values=values, negated=negated)
 
 
@@ -90,11 +93,11 @@ def matching_rows(values: Sequence[object], condition: Condition) -> npt.NDArray
 
 
 def _numeric_condition(phrase: str) -> Condition:
-    ranged = _RANGE.match(phrase)
-    if ranged:
-        low, high = (_number(part, phrase) for part in ranged.groups())
+    start, dots, end = phrase.rpartition("..")
+    if dots and _RANGE_END.fullmatch(start.strip()) and _RANGE_END.fullmatch(end.strip()):
+        low, high = _number(start, phrase), _number(end, phrase)
         if low > high:
-            raise BadInputError(f"The range {phrase!r} is empty: its start is above its end.")
+            raise BadInputError(f"The range {_quoted(phrase)} is empty: its start is above its end.")
         return Condition(phrase, low=low, high=high, comparison="..")
     for symbol in _COMPARISONS:  # two-character symbols are listed (and tried) first
         if phrase.startswith(symbol):
@@ -116,8 +119,14 @@ def _number(text: str, phrase: str) -> float:
         value = float(text.strip())
     except ValueError:
         raise BadInputError(
-            f"{phrase!r} is not a condition on numbers: use > 3, <= 0.5, = 4, != 4 or 2..10."
+            f"{_quoted(phrase)} is not a condition on numbers: use > 3, <= 0.5, = 4, != 4 or 2..10."
         ) from None
     if math.isnan(value):
-        raise BadInputError(f"{phrase!r} compares with NaN, which matches nothing.")
+        raise BadInputError(f"{_quoted(phrase)} compares with NaN, which matches nothing.")
     return value
+
+
+def _quoted(phrase: str) -> str:
+    """``phrase`` quoted for a message: control characters escaped, a long one shortened."""
+    shown = phrase if len(phrase) <= _SHOWN_CHARS else phrase[: _SHOWN_CHARS - 1] + "…"
+    return repr(shown)
