@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import BadInputError
-from engine.isolated import child_env
+from engine.isolated import child_env, python_command
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def check_in_child_process(path: Path) -> None:
     folder = tempfile.mkdtemp(prefix="loupe-probe-")  # mode 0700, empty: the child's working folder
     try:
         done = subprocess.run(
-            [sys.executable, "-P", "-m", "engine.dataset_probe", str(Path(path).resolve())],
+            python_command("engine.dataset_probe", str(Path(path).resolve())),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             cwd=folder,
