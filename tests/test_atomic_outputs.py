@@ -111,13 +111,12 @@ def test_an_interrupted_figure_or_data_write_leaves_the_old_file(
     import matplotlib.figure
     import pyarrow.parquet as pq
 
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupt_after(matplotlib.figure.Figure.savefig))
+    figure = matplotlib.figure.Figure
+    monkeypatch.setattr(figure, "savefig", interrupt_after(figure.savefig))
     monkeypatch.setattr(pq, "write_table", interrupt_after(pq.write_table))
+    write = save_map_figure if name.endswith((".png", ".svg")) else write_data
     with pytest.raises(KeyboardInterrupt):
-        if name.endswith((".png", ".svg")):
-            save_map_figure(out, coords, labels)
-        else:
-            write_data(out, coords, labels)
+        write(out, coords, labels)
     assert out.read_bytes() == EXISTING
     assert leftovers(tmp_path) == []
 
