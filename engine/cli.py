@@ -332,6 +332,10 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
     coords = None
     if dataset.vectors is None:
         coords = engine.cached_map(dataset.texts, params, layer=args.layer)
+    if coords is not None and coords.shape != (len(dataset), 2):
+        # A cached map not of this dataset's shape (a crafted value) is recomputed, never written.
+        log.warning("cached map has shape %s for %d rows; computing it again", coords.shape, len(dataset))
+        coords = None
     run = None
     if coords is None or args.analyse:
         run = engine.dataset_embeddings(dataset, layer=args.layer, report=report)
