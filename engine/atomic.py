@@ -28,6 +28,8 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
+    if path.is_symlink():  # write where the link points (a settings file kept with dotfiles stays linked)
+        path = Path(os.path.realpath(path))
     tmp = _new_file_beside(path, 0o666 if mode is None else mode)
     try:
         yield tmp

@@ -135,6 +135,22 @@ def test_outputs_get_the_usual_permissions_and_a_private_file_is_private_from_th
     assert stat.S_IMODE((tmp_path / "secret.json").stat().st_mode) == 0o600
 
 
+def test_a_linked_file_is_written_where_the_link_points(tmp_path: Path) -> None:
+    """A settings file kept with one's dotfiles is a link: saving must not replace the link."""
+    from engine.settings import Settings, load_settings, save_settings, settings_path
+
+    target = tmp_path / "dotfiles" / "loupe-settings.json"
+    target.parent.mkdir()
+    target.write_text("{}", encoding="utf-8")
+    link = settings_path()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    save_settings(Settings(model="/models/mine"))
+    assert link.is_symlink() and load_settings().model == "/models/mine"
+    assert "/models/mine" in target.read_text(encoding="utf-8")
+    assert leftovers(link.parent) == [] and leftovers(target.parent) == []
+
+
 def _umask() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("Umask:"):
