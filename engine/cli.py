@@ -358,12 +358,10 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
 
 
 def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
-    from engine.export import write_coords_csv
+    from engine.export import dataset_files, write_coords_csv
     from engine.pipeline import Engine
 
     assert isinstance(engine, Engine)
-    from engine.export import dataset_files
-
     _check_out(args.out, ".csv", dataset_files(args.path))
     if args.layer == "all":
         return _project_layers(engine, *_map_inputs(args), args, report)
