@@ -113,7 +113,7 @@ def run_app(args: argparse.Namespace) -> int:
         if args.command == "demo":
             window.start_demo(rows=args.rows)
         elif args.command == "open":
-            window.open_path(args.path)
+            window.open_path(args.path, text_column=args.text_column, label_column=args.label_column)
         return int(app.exec())
     finally:
         wake.stop()

@@ -249,9 +249,12 @@ class MainWindow(QMainWindow):
         self.start_dataset(lambda: engine.demo_dataset(rows), "the demo dataset")
         self.dataset_path, self.demo_rows = None, rows
 
-    def open_path(self, path: Path) -> None:
-        """Load a dataset in any supported format (text and label columns guessed) and map it;
-        a session file (``*.loupe.json``) reopens the dataset, map, view and selection it saved."""
+    def open_path(
+        self, path: Path, *, text_column: str | None = None, label_column: str | None = None
+    ) -> None:
+        """Load a dataset in any supported format and map it (text and label columns as given,
+        else guessed); a session file (``*.loupe.json``) reopens the dataset, map, view and
+        selection it saved."""
         if path.name.endswith(SESSION_SUFFIX):
             from desktop.sessions import open_session
 
@@ -260,7 +263,12 @@ class MainWindow(QMainWindow):
         if path.exists():
             settings = load_settings()
             save_settings(settings.with_recent(str(path.resolve())))
-        self.start_dataset(lambda: load_dataset(path, check_in_child=True), path.name)
+        self.start_dataset(
+            lambda: load_dataset(
+                path, text_column=text_column, label_column=label_column, check_in_child=True
+            ),
+            path.name,
+        )
         self.dataset_path, self.demo_rows = path.resolve(), None
 
     def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:

@@ -55,6 +55,7 @@ def export_map(window: MainWindow, path: Path) -> list[Path]:
     from engine.export import save_map_figure, write_sidecar
 
     coords = _shown_coords(window)
+    _refuse_inputs(window, path)
     kept = _kept_rows(window)
     categories = shown_categories(window)
     record = window_provenance(window)
@@ -74,6 +75,7 @@ def export_data(window: MainWindow, path: Path) -> list[Path]:
     from engine.export import write_data, write_sidecar
 
     coords = _shown_coords(window)
+    _refuse_inputs(window, path)
     assert window.dataset is not None
     extra: dict[str, list[object]] = {}
     scores, faithfulness = window.scores, window.faithfulness
@@ -122,6 +124,16 @@ def _shown_coords(window: MainWindow) -> npt.NDArray[np.float32]:
     if window.dataset is None or window.coords is None:
         raise LoupeError("There is no map to export yet: open a dataset first.")
     return window.map_view.coords
+
+
+def _refuse_inputs(window: MainWindow, path: Path) -> None:
+    """An export (or its sidecar) never replaces the open dataset or its vectors."""
+    from engine.atomic import refuse_overwriting_inputs
+    from engine.export import dataset_files, sidecar_path
+
+    if window.dataset_path is not None:
+        for output in (path, sidecar_path(path)):
+            refuse_overwriting_inputs(output, dataset_files(window.dataset_path), "export")
 
 
 def _kept_rows(window: MainWindow) -> npt.NDArray[np.intp]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -23,13 +23,14 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
 
     The temporary name keeps ``path``'s suffix, so writers that pick a format from it
     (matplotlib's ``savefig``, ``np.save``) write the right one. ``mode`` sets the permission
-    bits before the rename (for example 0o600 for a file that may hold a secret's name). On any
-    exception the temporary file is removed and ``path`` is left as it was.
+    bits before the rename (for example 0o600 for a file that may hold a secret's name); without
+    it the file gets what ``open()`` would give it (0o666 less the umask), as outputs always had.
+    On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
+    if path.is_symlink():  # write where the link points (a settings file kept with dotfiles stays linked)
+        path = Path(os.path.realpath(path))
+    tmp = _new_file_beside(path, 0o666 if mode is None else mode)
     try:
         yield tmp
         if mode is not None:
@@ -39,6 +40,21 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _new_file_beside(path: Path, mode: int) -> Path:
+    """A new, empty file with a unique name in ``path``'s folder, created with ``mode`` (the
+    umask applies, so a private ``mode`` is private from the start; mkstemp would make every
+    output 0o600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, flags, mode))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def write_text_atomic(path: Path, text: str, mode: int | None = None) -> None:

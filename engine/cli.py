@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from engine.projection import ProjectionParams
 
 log = logging.getLogger("loupe")
+# engine.export's bounds, repeated so that ``--help`` needs no numpy (a test checks they agree).
+MIN_DPI, MAX_DPI = 30, 1200
 GuiOpener = Callable[[argparse.Namespace], int]
 
 
@@ -70,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     open_ = sub.add_parser("open", parents=[common], help="open a dataset or a .loupe.json session")
     open_.add_argument("path", type=Path)
+    open_.add_argument("--text-column", help="the column of text to embed (default: the longest texts)")
+    open_.add_argument(
+        "--label-column", help="the column that colours the map (default: one named like a label)"
+    )
 
     embed = sub.add_parser("embed", parents=[common], help="embed a CSV's text column to .npy")
     embed.add_argument("path", type=Path)
@@ -122,7 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--title", default="")
     export.add_argument("--width", type=float, default=8.0, help="figure width in inches (default 8)")
     export.add_argument("--height", type=float, default=6.5, help="figure height in inches (default 6.5)")
-    export.add_argument("--dpi", type=_positive_int, default=200, help="PNG resolution (default 200)")
+    export.add_argument(
+        "--dpi",
+        type=_positive_int,  # the range is checked with the figure's size, in one sentence
+        default=200,
+        help=f"PNG resolution, {MIN_DPI} to {MAX_DPI} (default 200): below {MIN_DPI} points blur into "
+        f"each other, above {MAX_DPI} no printer gains and the image's memory grows with its square",
+    )
     export.add_argument("--no-legend", action="store_true")
     export.add_argument("--axes", action="store_true", help="draw the axes with ticks")
 
@@ -270,18 +282,20 @@ def _layer_argument(value: str) -> int | str:
 def _embed(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     import numpy as np
 
+    from engine.atomic import atomic_path
     from engine.datasets import load_dataset
     from engine.pipeline import Engine
 
     assert isinstance(engine, Engine)
-    _check_out(args.out, ".npy")
+    _check_out(args.out, ".npy", [args.path])
     dataset = load_dataset(args.path, text_column=args.text_column)
     if args.layer == "all":
         run = engine.all_layer_embeddings(dataset.texts, report=report)
     else:
         run = engine.embeddings(dataset.texts, layer=args.layer, report=report)
     _done_line(args.quiet)
-    np.save(args.out, run.vectors, allow_pickle=False)
+    with atomic_path(args.out) as tmp, tmp.open("wb") as handle:
+        np.save(handle, run.vectors, allow_pickle=False)
     if not args.quiet:
         print(
             f"loupe: wrote {args.out} {run.vectors.shape} ({run.computed} computed, "
@@ -318,6 +332,10 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
     coords = None
     if dataset.vectors is None:
         coords = engine.cached_map(dataset.texts, params, layer=args.layer)
+    if coords is not None and coords.shape != (len(dataset), 2):
+        # A cached map not of this dataset's shape (a crafted value) is recomputed, never written.
+        log.warning("cached map has shape %s for %d rows; computing it again", coords.shape, len(dataset))
+        coords = None
     run = None
     if coords is None or args.analyse:
         run = engine.dataset_embeddings(dataset, layer=args.layer, report=report)
@@ -340,11 +358,11 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
 
 
 def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
-    from engine.export import write_coords_csv
+    from engine.export import dataset_files, write_coords_csv
     from engine.pipeline import Engine
 
     assert isinstance(engine, Engine)
-    _check_out(args.out, ".csv")
+    _check_out(args.out, ".csv", dataset_files(args.path))
     if args.layer == "all":
         return _project_layers(engine, *_map_inputs(args), args, report)
     computed = compute_map(engine, args, report)
@@ -362,8 +380,11 @@ def _export(engine: object, args: argparse.Namespace, report: ProgressMeter) -> 
     from engine.export import (
         DATA_FORMATS,
         FIGURE_FORMATS,
+        check_map_figure,
+        dataset_files,
         provenance,
         save_map_figure,
+        sidecar_path,
         write_data,
         write_sidecar,
     )
@@ -374,9 +395,13 @@ def _export(engine: object, args: argparse.Namespace, report: ProgressMeter) -> 
         raise LoupeError("loupe export needs --figure F.png|svg|pdf, --data F.csv|parquet, or both.")
     if args.layer == "all":
         raise LoupeError("loupe export maps one layer; use loupe project --layer all for every layer.")
+    inputs = dataset_files(args.path)
     for path, formats in ((args.figure, FIGURE_FORMATS), (args.data, DATA_FORMATS)):
         if path is not None:
-            _check_out(path, formats)
+            _check_out(path, formats, inputs)
+            _check_out(sidecar_path(path), ".json", inputs)
+    if args.figure is not None:
+        check_map_figure(args.figure, (args.width, args.height), args.dpi)
     computed = compute_map(engine, args, report)
     record = provenance(engine, computed.dataset, computed.params, args.layer, computed.trust)
     _done_line(args.quiet)
@@ -417,9 +442,11 @@ def _project_layers(
     """``loupe project --layer all``: every layer's map, aligned, in one long CSV."""
     import csv
 
+    from engine.atomic import atomic_path
+
     maps = engine.layer_maps(dataset.texts, params, report=report)
     _done_line(args.quiet)
-    with args.out.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(args.out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["layer", "row", "x", "y", "label"])
         for layer, coords in enumerate(maps):
@@ -444,17 +471,19 @@ def _param_options(pairs: Sequence[str]) -> dict[str, str]:
 def _attention(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     import numpy as np
 
+    from engine.atomic import atomic_path
     from engine.pipeline import Engine
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".npz")
     maps = engine.attention(args.text)
-    np.savez(
-        args.out,
-        attentions=maps.attentions,
-        tokens=np.array(maps.tokens, dtype=str),
-        offsets=np.array(maps.offsets, dtype=np.int64).reshape(-1, 2),
-    )
+    with atomic_path(args.out) as tmp, tmp.open("wb") as handle:
+        np.savez(
+            handle,
+            attentions=maps.attentions,
+            tokens=np.array(maps.tokens, dtype=str),
+            offsets=np.array(maps.offsets, dtype=np.int64).reshape(-1, 2),
+        )
     if not args.quiet:
         print(f"loupe: wrote {args.out} attentions {maps.attentions.shape}", file=sys.stderr)
     return 0
@@ -490,11 +519,14 @@ _COMMANDS: dict[str, Callable[[object, argparse.Namespace, ProgressMeter], int]]
 }
 
 
-def _check_out(path: Path, suffixes: str | tuple[str, ...]) -> None:
-    """Refuse an output path that cannot be written before any work starts."""
+def _check_out(path: Path, suffixes: str | tuple[str, ...], inputs: Sequence[Path] = ()) -> None:
+    """Refuse, before any work starts, an output path that cannot be written or that is one of
+    the command's ``inputs`` (under any spelling: a link, ``./x/../data.csv``)."""
+    from engine.atomic import refuse_overwriting_inputs
     from engine.datasets import check_writable
 
     check_writable(path, (suffixes,) if isinstance(suffixes, str) else suffixes)
+    refuse_overwriting_inputs(path, inputs)
 
 
 def _stderr_progress(quiet: bool) -> Callable[[Progress], None]:

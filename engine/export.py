@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.atomic import atomic_path, write_text_atomic
 from engine.attention import merge_words, rollout, word_groups, words_of
 from engine.attention_stats import LABELS, AttentionStatistics
 from engine.errors import BadInputError
@@ -25,6 +26,33 @@ from engine.inference import AttentionMaps
 from engine.palette import label_colors
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
+# Below 30 dpi points blur into each other; above 1200 no printer gains, and a PNG's memory
+# grows with the square (``loupe export --dpi 100000`` asked matplotlib for terabytes).
+MIN_DPI, MAX_DPI = 30, 1200
+# A PNG side in pixels: a 16,384-pixel square is 1 GiB of RGBA while it is drawn (matplotlib's
+# own limit, 65,536, would be 16 GiB).
+MAX_PIXELS = 16_384
+
+
+def check_map_figure(path: Path, size: tuple[float, float], dpi: int) -> None:
+    """Raise :class:`BadInputError` (one sentence) unless a map figure of this format, size
+    (inches) and dpi can be drawn; ``loupe export`` calls it before any work starts."""
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise BadInputError(
+            f"Cannot write a figure as {path.suffix or 'no extension'}: use .png, .svg or .pdf."
+        )
+    if not (0.5 <= size[0] <= 100 and 0.5 <= size[1] <= 100):
+        raise BadInputError(
+            f"A figure's width and height must be 0.5 to 100 inches, not {size[0]} x {size[1]}."
+        )
+    if not MIN_DPI <= dpi <= MAX_DPI:
+        raise BadInputError(f"A figure's resolution must be {MIN_DPI} to {MAX_DPI} dpi, not {dpi}.")
+    pixels = max(size) * dpi
+    if path.suffix.lower() == ".png" and pixels > MAX_PIXELS:
+        raise BadInputError(
+            f"A {size[0]} x {size[1]} inch PNG at {dpi} dpi is {pixels:,.0f} pixels on its long side, "
+            f"more than {MAX_PIXELS:,}: lower the dpi or the size, or write an SVG or PDF."
+        )
 
 
 def save_map_figure(
@@ -44,14 +72,9 @@ def save_map_figure(
     ``size`` is in inches and ``dpi`` applies to PNG. ``provenance`` adds a one-line summary
     inside the file; :func:`write_sidecar` writes the whole record beside it.
     """
-    if path.suffix.lower() not in FIGURE_FORMATS:
-        raise BadInputError(
-            f"Cannot write a figure as {path.suffix or 'no extension'}: use .png, .svg or .pdf."
-        )
-    if not (0.5 <= size[0] <= 100 and 0.5 <= size[1] <= 100):
-        raise BadInputError(
-            f"A figure's width and height must be 0.5 to 100 inches, not {size[0]} x {size[1]}."
-        )
+    check_map_figure(path, size, dpi)
+    if len(coords) != len(labels):
+        raise ValueError(f"{len(coords)} points but {len(labels)} labels")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -85,7 +108,8 @@ def save_map_figure(
             loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=max(1.0, 24 / marker)
         )
     _writable(path)
-    figure.savefig(path, dpi=dpi, metadata=_figure_metadata(path, provenance))
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, metadata=_figure_metadata(path, provenance))
     return path
 
 
@@ -119,7 +143,8 @@ def write_data(
         }
         metadata = {b"loupe": json.dumps(provenance or {}, default=str).encode()}
         table = pa.table(columns).replace_schema_metadata(metadata)
-        pq.write_table(table, path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
     else:
         raise BadInputError(f"Cannot write data as {path.suffix or 'no extension'}: use .csv or .parquet.")
     return path
@@ -156,10 +181,21 @@ def provenance(
     return record
 
 
+def dataset_files(path: Path) -> list[Path]:
+    """The files a map of the dataset at ``path`` is made from, which no output may replace: the
+    dataset and the vectors ``.npy`` beside it (see :func:`engine.datasets.load_dataset`)."""
+    return [path, path.with_name(f"{path.stem if path.is_file() else path.name}.npy")]
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where :func:`write_sidecar` writes the record of the file at ``path``: ``path + ".json"``."""
+    return path.with_name(path.name + ".json")
+
+
 def write_sidecar(path: Path, provenance: Mapping[str, Any]) -> Path:
     """``path + ".json"``: the provenance record of the file at ``path``."""
-    sidecar = path.with_name(path.name + ".json")
-    sidecar.write_text(json.dumps(provenance, indent=2, default=str) + "\n", encoding="utf-8")
+    sidecar = sidecar_path(path)
+    write_text_atomic(sidecar, json.dumps(provenance, indent=2, default=str) + "\n")
     return sidecar
 
 
@@ -187,10 +223,12 @@ def write_coords_csv(
     """
     _writable(path)
     extra = dict(extra or {})
-    for name, values in extra.items():
+    columns = {"label": labels, **({"text": texts} if texts is not None else {}), **extra}
+    for name, values in columns.items():
         if len(values) != len(coords):
             raise ValueError(f"column {name!r} has {len(values)} values for {len(coords)} rows")
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    # Written beside ``path`` and renamed into place: a failure never leaves part of a file.
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", "x", "y", "label", *extra] + (["text"] if texts is not None else []))
         for row, ((x, y), label) in enumerate(zip(coords.tolist(), labels, strict=True)):
@@ -448,4 +486,5 @@ def _save(figure: Any, path: Path, dpi: int, provenance: Mapping[str, Any] | Non
         key = {".png": "Description", ".svg": "Description", ".pdf": "Subject"}[path.suffix.lower()]
         fingerprint = provenance.get("dataset", {}).get("fingerprint")
         metadata = {key: f"{summary} of {fingerprint}" if fingerprint else summary}
-    figure.savefig(path, dpi=dpi, metadata=metadata)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, metadata=metadata)

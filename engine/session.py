@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.atomic import refuse_overwriting_inputs, write_text_atomic
 from engine.datasets import Dataset
 from engine.errors import BadInputError
 from engine.projection import ProjectionParams, Value
@@ -140,14 +139,12 @@ def session_to_json(session: Session) -> dict[str, Any]:
 def save_session(path: Path, session: Session) -> Path:
     """Write ``session`` to ``path`` atomically (a reader never sees half a file); returns ``path``.
 
-    Raises :class:`BadInputError` when the folder cannot be written.
+    Raises :class:`BadInputError` when the folder cannot be written or ``path`` is the dataset.
     """
     text = json.dumps(session_to_json(session), indent=2, allow_nan=False) + "\n"
+    refuse_overwriting_inputs(path, [Path(session.dataset.path) if session.dataset.path else None], "session")
     try:
-        handle, tmp = tempfile.mkstemp(prefix=".session-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     except OSError as exc:
         raise BadInputError(f"Cannot write the session {path}: {exc.strerror or exc}.") from None
     return path
@@ -170,6 +167,8 @@ def load_session(path: Path) -> Session:
         data = json.loads(text)
     except ValueError:
         raise BadInputError(f"{path.name} is not a Loupe session: it is not JSON.") from None
+    except RecursionError:  # JSON nested deeper than Python's stack
+        raise BadInputError(f"{path.name} is not a Loupe session: it is nested too deeply.") from None
     return session_from_json(data, path.name)
 
 
@@ -223,9 +222,17 @@ class _Fields:
         if not fits:
             raise BadInputError(
                 f"{self.name} is not a usable session: {self.prefix}{key} should be {_KINDS[kind]}, "
-                f"not {json.dumps(value)[:40]}."
+                f"not {_shown(value)}."
             )
         return value  # type: ignore[return-value]
+
+
+def _shown(value: object) -> str:
+    """The start of ``value`` as JSON, for an error message (a short name when it cannot be)."""
+    try:
+        return json.dumps(value)[:40]
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__}"
 
 
 _KINDS: dict[type, str] = {

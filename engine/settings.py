@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import urlsplit
 
+from engine.atomic import write_text_atomic
 from engine.errors import BadInputError
 from engine.models import Pooling
 from engine.paths import config_dir
@@ -80,9 +80,15 @@ def load_settings() -> Settings:
     except (OSError, ValueError) as exc:
         log.warning("settings file %s is unreadable (%s); using defaults", path, exc)
         return Settings()
+    except RecursionError:  # JSON nested deeper than Python's stack
+        log.warning("settings file %s is nested too deeply to read; using defaults", path)
+        return Settings()
     if not isinstance(data, dict):
+        log.warning("settings file %s holds no settings object; using defaults", path)
         return Settings()
     values = _migrate(data)
+    if values is None:
+        return Settings()
     defaults = Settings()
     known = {}
     for spec in fields(Settings):
@@ -93,6 +99,7 @@ def load_settings() -> Settings:
             isinstance(value, bool) and not isinstance(default, bool)
         )
         known[spec.name] = value if fits else default
+    known["recent_files"] = [entry for entry in known["recent_files"] if isinstance(entry, str)]
     return _checked(Settings(**known))
 
 
@@ -151,35 +158,53 @@ def without_defaults(params: ProjectionParams) -> ProjectionParams:
 
 
 def save_settings(settings: Settings) -> Path:
-    """Write the settings atomically (mode 0600), the Redis password removed from the URL."""
+    """Write the settings atomically (mode 0600), the Redis password removed from the URL.
+
+    The file is written to a unique temporary name beside it and renamed into place, so two
+    processes saving at once never mix their files (the last rename wins).
+    """
     data = {"version": SCHEMA_VERSION, **asdict(settings)}
     data["redis_url"] = without_password(settings.redis_url)
     path = settings_path()
-    tmp = path.with_suffix(".tmp")
-    with os.fdopen(
-        os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8"
-    ) as handle:
-        json.dump(data, handle, indent=2)
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2), mode=0o600)
     return path
 
 
+# ``password=`` among a URL's options (redis-py reads it from the query of any Redis URL).
+_QUERY_PASSWORD = re.compile(r"[?&;]password=", re.IGNORECASE)
+_PLAIN_USER = re.compile(r"[\w.~%+-]+")
+
+
 def without_password(url: str) -> str:
-    """``url`` with any password removed (the user name is kept)."""
-    if not url:
+    """``url`` with any password removed, whatever its shape; the user name is kept when plain.
+
+    A password may hold any character, so the URL is not parsed as a well-formed one would be
+    (``urlsplit`` ends the host at the ``/`` of ``user:pa/ss@host``): a ``password=`` option
+    and everything after it goes (its end cannot be known), then everything up to the last
+    ``@`` that holds a ``:``. When in doubt, more is removed, never less.
+    """
+    match = _QUERY_PASSWORD.search(url)
+    if match:
+        url = url[: match.start()]
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
         return url
-    parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, _, host = rest.rpartition("@")
+    if ":" not in userinfo:  # a user name alone holds no secret
         return url
-    user = f"{parts.username}@" if parts.username else ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return parts._replace(netloc=f"{user}{host}").geturl()
+    user = userinfo.partition(":")[0]
+    keep = f"{user}@" if _PLAIN_USER.fullmatch(user) else ""
+    return f"{scheme}://{keep}{host}"
 
 
-def _migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring a stored dictionary of any known version up to :data:`SCHEMA_VERSION`, one step per version."""
+def _migrate(data: dict[str, Any]) -> dict[str, Any] | None:
+    """Bring a stored dictionary of any known version up to :data:`SCHEMA_VERSION`, one step per
+    version; None (logged) when its version is not one any Loupe wrote."""
     version = data.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version > SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        log.warning("settings version %.40r is not one any Loupe wrote; using defaults", version)
+        return None
+    if version > SCHEMA_VERSION:
         log.warning("settings version %r is newer than this Loupe knows; reading what it can", version)
         return data
     steps = {1: _v1_to_v2}
