@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     attention = sub.add_parser("attention", parents=[common], help="attention maps of one text to .npz")
     attention.add_argument("--text", required=True)
     attention.add_argument("--out", type=Path, required=True)
+    attention.add_argument(
+        "--words",
+        action="store_true",
+        help="merge subword tokens into words (keys summed, queries averaged), as the window's words view",
+    )
 
     cache = sub.add_parser("cache", parents=[common], help="cache statistics or clearing")
     cache.add_argument("action", choices=["stats", "clear"])
@@ -477,6 +482,10 @@ def _attention(engine: object, args: argparse.Namespace, report: ProgressMeter) 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".npz")
     maps = engine.attention(args.text)
+    if args.words:
+        from engine.attention import words_of
+
+        maps = words_of(maps)
     with atomic_path(args.out) as tmp, tmp.open("wb") as handle:
         np.savez(
             handle,

@@ -209,6 +209,32 @@ def test_attention_matches_eager_transformers_and_the_cached_copy_is_within_q8_e
     np.testing.assert_allclose(cached["attentions"], reference, atol=Q8_TOLERANCE, rtol=0)
 
 
+def test_attention_in_words_merges_the_token_maps(tmp_path: Path) -> None:
+    """``--words`` writes the words view: each word's row still sums to 1 and matches merge_words."""
+    from engine.attention import merge_words, word_groups
+    from engine.inference import AttentionMaps
+
+    text = "Die Abhängigkeitsauflösung prüft „Signaturen“ 🦊."
+    tokens_path, words_path = tmp_path / "tokens.npz", tmp_path / "words.npz"
+    ok(run_loupe("attention", "--text", text, "--out", tokens_path, "--no-cache", *CPU))
+    ok(run_loupe("attention", "--text", text, "--out", words_path, "--no-cache", "--words", *CPU))
+    tokens, words = load_npz(tokens_path), load_npz(words_path)
+    assert "Abhängigkeitsauflösung" in list(words["tokens"])
+    assert len(words["tokens"]) < len(tokens["tokens"])
+    n = len(words["tokens"])
+    assert words["attentions"].shape == (6, 12, n, n)
+    np.testing.assert_allclose(words["attentions"].sum(axis=-1), 1.0, atol=1e-4)
+    maps = AttentionMaps(
+        text=text,
+        tokens=tuple(str(t) for t in tokens["tokens"]),
+        offsets=tuple((int(a), int(b)) for a, b in tokens["offsets"]),
+        special=tuple(str(t) in ("[CLS]", "[SEP]") for t in tokens["tokens"]),
+        attentions=tokens["attentions"],
+    )
+    expected = merge_words(maps.attentions, word_groups(maps))
+    np.testing.assert_allclose(words["attentions"], expected, atol=1e-6)
+
+
 # --- project -------------------------------------------------------------------------------------
 
 
