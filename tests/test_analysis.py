@@ -318,7 +318,14 @@ def test_the_engine_clusters_a_map_of_text_in_any_language() -> None:
     from engine.pipeline import Engine
 
     coords = blobs((40, 50, 30))
-    scripts = ["Größe „Straße“", "Привет мир", "日本語のテキスト", "مرحبا بالعالم", "emoji 🦊 “quotes”", "bad \ud800"]
+    scripts = [
+        "Größe „Straße“",
+        "Привет мир",
+        "日本語のテキスト",
+        "مرحبا بالعالم",
+        "emoji 🦊 “quotes”",
+        "bad \ud800",
+    ]
     texts = [f"{scripts[i % len(scripts)]} {i}" for i in range(len(coords))]
     result = Engine(Cache(None)).clusters(coords, texts)
     assert result.labels.shape == (len(coords),) and result.names

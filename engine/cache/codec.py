@@ -118,7 +118,7 @@ def encode(
 
     ``secret`` is the team key's derived secret (a MAC), None for an unkeyed checksum.
     """
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)  # not ascontiguousarray: it makes a 0-d array 1-d (tobytes is C order anyway)
     dtype = array.dtype.name
     if dtype not in ALLOWED_DTYPES:
         raise CodecError(f"dtype {dtype} is not allowed in the cache")
