@@ -86,6 +86,12 @@ def stored_values_are_valid(kind: str, cache: Cache) -> None:
         client.close()
 
 
+@pytest.fixture(autouse=True)
+def no_team_key_unless_a_test_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOUPE_CACHE_KEY", "LOUPE_CACHE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def cache() -> Iterator[Cache]:
     opened = open_cache()
@@ -530,3 +536,28 @@ def test_an_unreadable_team_key_file_turns_the_cache_off_instead_of_trusting_any
         assert cache.description == "cache off"
     finally:
         cache.close()
+
+
+def test_team_key_from_the_keyring_for_a_shared_cache_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keyring (a stand-in module: the real one is optional) is asked only for a shared cache."""
+    from types import SimpleNamespace
+
+    from engine.cache.team_key import TeamKey, find_team_key
+
+    asked: list[tuple[str, str]] = []
+
+    def get_password(service: str, user: str) -> str | None:
+        asked.append((service, user))
+        return TEAM_KEY if (service, user) == ("loupe-cache", "team-key") else None
+
+    monkeypatch.setitem(sys.modules, "keyring", SimpleNamespace(get_password=get_password))
+    assert find_team_key(shared=False) is None and asked == []
+    found = find_team_key(shared=True)
+    assert found is not None and found.source == "the system keyring"
+    assert found.secret == TeamKey(TEAM_KEY.encode(), "x").secret and TEAM_KEY not in repr(found)
+
+    def broken(service: str, user: str) -> str | None:
+        raise RuntimeError("no recommended backend was available")
+
+    monkeypatch.setitem(sys.modules, "keyring", SimpleNamespace(get_password=broken))
+    assert find_team_key(shared=True) is None

@@ -10,8 +10,8 @@ Where it comes from, first found wins:
 1. ``LOUPE_CACHE_KEY``: the key itself;
 2. ``LOUPE_CACHE_KEY_FILE``: a file holding it;
 3. the file ``cache-key`` in Loupe's configuration folder, when it exists;
-4. for a shared (remote) cache only, the system keyring (service ``loupe``, user
-   ``cache-key``), when the optional ``keyring`` package can be imported.
+4. for a shared (remote) cache only, the system keyring (service ``loupe-cache``, user
+   ``team-key``), when the optional ``keyring`` package can be imported.
 
 The key is never printed, logged or written to the settings; messages name only its source.
 A key that is configured but cannot be read raises :class:`TeamKeyError` rather than
@@ -30,8 +30,9 @@ from pathlib import Path
 from engine.errors import LoupeError
 
 log = logging.getLogger(__name__)
-KEYRING_SERVICE = "loupe"
-KEYRING_USER = "cache-key"
+# A service of its own: the Redis password lives under service "loupe", user = the ACL user.
+KEYRING_SERVICE = "loupe-cache"
+KEYRING_USER = "team-key"
 KEY_FILE_NAME = "cache-key"
 MIN_KEY_BYTES = 16  # shorter keys are accepted with a warning: guessable keys are no MAC
 _DERIVE_PERSON = b"loupe-team-key"
@@ -102,7 +103,7 @@ def _from_file(path: Path, named_by: str) -> TeamKey:
 
 
 def _keyring_key() -> str | None:
-    """The keyring's entry (service ``loupe``, user ``cache-key``), or None.
+    """The keyring's entry (service ``loupe-cache``, user ``team-key``), or None.
 
     ``keyring`` is optional: not installed, without a usable backend, locked, or failing in
     any other way, it counts as holding nothing.
