@@ -386,7 +386,7 @@ tracemalloc.stop()
 peak = status_kib("VmHWM")
 print(json.dumps({"rss_before_kib": rss_before, "peak_rss_kib": peak, "rise_kib": peak - rss_before,
                   "traced_peak": traced_peak, "hits": sum(v is not None for v in found),
-                  "invalid": cache.stats.invalid}))
+                  "invalid": cache.stats.invalid, "errors": cache.stats.errors}))
 cache.close()
 """
 
@@ -396,6 +396,21 @@ def zstd_zeros(size: int) -> bytes:
     compressor = zstandard.ZstdCompressor(level=19).compressobj(size=-1)
     chunk = bytes(1 << 20)
     return b"".join(compressor.compress(chunk) for _ in range(size // len(chunk))) + compressor.flush()
+
+
+def measure_lookup(texts: list[str]) -> dict[str, int]:
+    """Memory and counters of one fresh process looking up the embeddings of ``texts``."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ},
+    )
+    assert done.returncode == 0, done.stderr
+    measured: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def test_four_crafted_8kb_values_do_not_raise_memory(engine: Engine) -> None:
@@ -417,19 +432,30 @@ def test_four_crafted_8kb_values_do_not_raise_memory(engine: Engine) -> None:
             client.set(key, seal({"dtype": "float32", "shape": [2**26], "codec": "zstd"}, bomb, key), ex=600)
     finally:
         client.close()
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ},
-    )
-    assert done.returncode == 0, done.stderr
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    measured = measure_lookup(texts)
     print(f"four crafted 8 KB values: {measured}")
     assert measured["hits"] == 0 and measured["invalid"] == 4
     assert measured["rise_kib"] < 8 * 1024, measured  # a few MB at most, not 4 x 256 MiB
+    assert measured["traced_peak"] < 4 << 20, measured
+
+
+def test_a_huge_value_is_never_read_whole(engine: Engine) -> None:
+    """A writer can store values of up to 512 MB. Only as much of one as the call can use is
+    fetched (GETRANGE), and a key of another type (a hash) is a miss, not a cache error."""
+    texts = TEXTS[:2]
+    keys = engine.row_keys(texts)
+    client = raw_client()
+    try:
+        header = {"dtype": "float32", "shape": [WIDTH], "codec": "raw"}
+        client.set(keys[0], seal(header, bytes(64 << 20), keys[0]), ex=600)
+        client.hset(keys[1], "not", "a string")
+        client.expire(keys[1], 600)
+    finally:
+        client.close()
+    measured = measure_lookup(texts)
+    print(f"a 64 MiB value and a hash: {measured}")
+    assert measured["hits"] == 0 and measured["invalid"] == 1 and measured["errors"] == 0
+    assert measured["rise_kib"] < 8 * 1024, measured
     assert measured["traced_peak"] < 4 << 20, measured
 
 
@@ -561,3 +587,52 @@ def test_team_key_from_the_keyring_for_a_shared_cache_only(monkeypatch: pytest.M
 
     monkeypatch.setitem(sys.modules, "keyring", SimpleNamespace(get_password=broken))
     assert find_team_key(shared=True) is None
+
+
+DOCUMENTED_ACL = ["~loupe:*", "+@read", "+@write", "+@keyspace", "+ping", "+info"]  # as the README says
+
+
+@pytest.fixture
+def acl_server_url(loupe_home: Path) -> Iterator[str]:
+    """A plain valkey-server on a loopback port whose only user has the README's ACL."""
+    import contextlib
+    import time
+
+    from engine.cache.server import find_server_binary
+    from tests.conftest import free_port
+
+    port = free_port()
+    command = [str(find_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(loupe_home)]
+    command += ["--user", "alice", "on", ">alice-pass-9Zq", *DOCUMENTED_ACL, "--user", "default", "off"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://alice:alice-pass-9Zq@127.0.0.1:{port}"
+    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(redis.RedisError, OSError):
+                if client.ping():
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "valkey-server did not start"
+            time.sleep(0.02)
+        yield url
+    finally:
+        client.close()
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_the_documented_acl_is_enough(acl_server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOUPE_CACHE_KEY", TEAM_KEY)
+    cache = open_cache(acl_server_url)
+    try:
+        key = "loupe:v2:emb:" + "1" * 40
+        cache.set("emb", key, np.ones(WIDTH, np.float32))
+        assert cache.get(key) is not None and cache.get_many([key, key + "0"])[1] is None
+        assert cache.count_by_kind()["emb"] == 1 and cache.memory() is not None
+        assert cache.totals().hits >= 1
+        assert cache.clear() == 1
+        assert cache.available and cache.stats.errors == 0
+    finally:
+        cache.close()

@@ -37,6 +37,7 @@ import hmac
 import json
 import math
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ SEAL_CHECKSUM = 0  # unkeyed BLAKE2b: integrity and key binding, no authenticity
 SEAL_MAC = 1  # BLAKE2b keyed with the team key: only key holders can write a valid value
 TAG_BYTES = 32
 ALLOWED_DTYPES = frozenset({"float32", "float16", "float64", "int32", "int64", "uint8"})
+_DTYPES = {name: np.dtype(name) for name in ALLOWED_DTYPES}  # made once: np.dtype(name) is slow
 MAX_HEADER_BYTES = 1 << 20
 # The largest array a value may claim whatever the caller expects: far above what Loupe stores
 # (the attention of a 512-token text in a 12x12 model is 151 MB). Callers bound it further.
@@ -88,10 +90,10 @@ class Expected:
     max_header_bytes: int = MAX_HEADER_BYTES
     finite: bool = False
 
-    def check(self, dtype: np.dtype[Any], shape: tuple[int, ...], decoded_bytes: int) -> None:
-        """Raise :class:`CodecError` unless a value of ``dtype`` and ``shape`` fits."""
-        if dtype.name not in self.dtypes:
-            raise CodecError(f"dtype {dtype.name} is not what the caller expects")
+    def check(self, dtype: str, shape: tuple[int, ...], decoded_bytes: int) -> None:
+        """Raise :class:`CodecError` unless a value of ``dtype`` (a name) and ``shape`` fits."""
+        if dtype not in self.dtypes:
+            raise CodecError(f"dtype {dtype} is not what the caller expects")
         if self.shape is not None and (
             len(shape) != len(self.shape)
             or any(want is not None and want != got for want, got in zip(self.shape, shape, strict=True))
@@ -101,6 +103,12 @@ class Expected:
             raise CodecError(
                 f"value would decode to {decoded_bytes} bytes, more than the {self.max_bytes} expected"
             )
+
+    @property
+    def max_value_bytes(self) -> int:
+        """The longest stored value that can fit: all a reader needs to fetch of one."""
+        header = min(self.max_header_bytes, MAX_HEADER_BYTES)
+        return _PREFIX.size + TAG_BYTES + header + _stored_bound(self.max_bytes)
 
 
 ANYTHING = Expected()
@@ -184,9 +192,10 @@ def decode(
         raise CodecError(
             "checksum mismatch" if secret is None else "MAC mismatch (not written with the team key)"
         )
-    dtype, shape, codec, meta = _header(header_bytes)
+    dtype_name, shape, codec, meta = _header(header_bytes)
+    dtype = _DTYPES[dtype_name]
     count = math.prod(shape)  # Python ints: no int64 wrap-around
-    expect.check(dtype, shape, _decoded_bytes(codec, dtype, shape, count))
+    expect.check(dtype_name, shape, _decoded_bytes(codec, dtype, shape, count))
     if codec == "raw":
         array = _from_bytes(payload, dtype, count)
     elif codec == "zstd":
@@ -206,11 +215,9 @@ def _tag(key: str, prefix: bytes, header: bytes, payload: bytes, secret: bytes |
     """BLAKE2b over the cache key (length-prefixed), the prefix, the header and the payload."""
     digest = hashlib.blake2b(digest_size=TAG_BYTES, key=secret or b"", person=_TAG_PERSON)
     name = key.encode("utf-8", "surrogatepass")
-    digest.update(len(name).to_bytes(4, "little"))
-    digest.update(name)
-    digest.update(prefix)
-    digest.update(len(header).to_bytes(4, "little"))
-    digest.update(header)
+    digest.update(
+        b"".join((len(name).to_bytes(4, "little"), name, prefix, len(header).to_bytes(4, "little"), header))
+    )
     digest.update(payload)
     return digest.digest()
 
@@ -219,12 +226,13 @@ def _reject_constant(name: str) -> None:
     raise CodecError(f"{name} in a header")  # NaN, Infinity: never written by encode
 
 
-def _header(header_bytes: bytes) -> tuple[np.dtype[Any], tuple[int, ...], str, dict[str, Any]]:
+def _header(header_bytes: bytes) -> tuple[str, tuple[int, ...], str, dict[str, Any]]:
+    """(dtype name, shape, codec, metadata) from a header, each checked on its own."""
     try:
         header = json.loads(header_bytes.decode("ascii"), parse_constant=_reject_constant)
         if not isinstance(header, dict):
             raise CodecError("header is not an object")
-        dtype = np.dtype(_allowed(header["dtype"]))
+        dtype = _allowed(header["dtype"])
         shape = _shape(header["shape"])
         codec = header["codec"]
         meta = header.get("meta", {})
@@ -232,7 +240,7 @@ def _header(header_bytes: bytes) -> tuple[np.dtype[Any], tuple[int, ...], str, d
         raise CodecError(f"unreadable header: {exc}") from exc
     if codec not in ("raw", "zstd", "f16-zstd", "q8-zstd"):
         raise CodecError(f"unknown codec {codec!r}")
-    if codec in ("f16-zstd", "q8-zstd") and dtype.kind != "f":
+    if codec in ("f16-zstd", "q8-zstd") and _DTYPES[dtype].kind != "f":
         raise CodecError(f"codec {codec} needs a floating-point dtype")
     if not isinstance(meta, dict) or _depth(meta) > MAX_META_DEPTH:
         raise CodecError("bad metadata")
@@ -294,6 +302,19 @@ def _compress(data: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=3).compress(data)
 
 
+_local = threading.local()
+
+
+def _decompressor() -> Any:
+    """This thread's zstd decompressor: making one per value cost more than decompressing it."""
+    found = getattr(_local, "decompressor", None)
+    if found is None:
+        import zstandard
+
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
 def _decompress(data: bytes, expected_size: int) -> bytes:
     import zstandard
 
@@ -303,7 +324,7 @@ def _decompress(data: bytes, expected_size: int) -> bytes:
         declared = zstandard.frame_content_size(data)
         if declared not in (-1, expected_size):  # -1: not declared; max_output_size then bounds it
             raise CodecError("zstd frame size does not match the shape")
-        out = zstandard.ZstdDecompressor().decompress(data, max_output_size=max(expected_size, 1))
+        out: bytes = _decompressor().decompress(data, max_output_size=max(expected_size, 1))
     except zstandard.ZstdError as exc:
         raise CodecError(f"zstd: {exc}") from exc
     if len(out) != expected_size:

@@ -148,14 +148,15 @@ class Cache:
         Each value must be the one written for its own key (and, with a team key, carry its
         MAC) and fit ``expect``, all checked before it is decompressed; so a batch decodes at
         most ``len(keys) * expect.max_bytes``, which for per-row embeddings is exactly the
-        matrix the caller builds. Values are fetched and decoded ``_BATCH`` at a time, so the
-        raw bytes of one chunk at most are held at once.
+        matrix the caller builds. Values are fetched and decoded ``_BATCH`` at a time, and
+        never more of a value than ``expect`` allows, so a writer cannot make a reader hold
+        a huge value either.
         """
         out: list[codec.Decoded | None] = []
         invalid: list[tuple[str, str]] = []
         for start in range(0, len(keys), _BATCH):
             chunk = keys[start : start + _BATCH]
-            for key, value in zip(chunk, self._get_raw(chunk), strict=True):
+            for key, value in zip(chunk, self._get_raw(chunk, expect.max_value_bytes), strict=True):
                 if value is None:
                     out.append(None)
                     continue
@@ -293,13 +294,13 @@ class Cache:
             self._on_close()
             self._on_close = None
 
-    def _get_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+    def _get_raw(self, keys: Sequence[str], max_bytes: int) -> list[bytes | None]:
         if not keys or not self._usable():
             return [None] * len(keys)
         assert self._backend is not None
         started = time.perf_counter()
         try:
-            out = self._backend.get_many(keys)
+            out = self._backend.get_many(keys, max_bytes)
         except Exception as exc:
             self._mark_unavailable(exc)
             return [None] * len(keys)
