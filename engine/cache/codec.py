@@ -190,7 +190,9 @@ def decode(
     tag = _tag(key, value[: _PREFIX.size], header_bytes, payload, secret)
     if not hmac.compare_digest(tag, value[_PREFIX.size : start]):
         raise CodecError(
-            "checksum mismatch" if secret is None else "MAC mismatch (not written with the team key)"
+            "checksum mismatch (altered, or written for another key)"
+            if secret is None
+            else "MAC mismatch (altered, written for another key or without this team key)"
         )
     dtype_name, shape, codec, meta = _header(header_bytes)
     dtype = _DTYPES[dtype_name]
@@ -352,7 +354,9 @@ def _quantise(array: npt.NDArray[Any]) -> bytes:
     flat = array.astype(np.float32).reshape(n_maps, per_map)
     low = flat.min(axis=1) if per_map else np.zeros(n_maps, np.float32)
     high = flat.max(axis=1) if per_map else np.zeros(n_maps, np.float32)
-    scale = np.where(high > low, (high - low) / 255.0, 1.0).astype(np.float32)
+    span = ((high - low) / 255.0).astype(np.float32)
+    # A range too narrow for float32 to divide (1e-45 / 255 is 0) is quantised as a constant.
+    scale = np.where(span > 0, span, np.float32(1.0)).astype(np.float32)
     quantised = np.rint((flat - low[:, None]) / scale[:, None]).clip(0, 255).astype(np.uint8)
     return low.astype(np.float32).tobytes() + scale.tobytes() + quantised.tobytes()
 
