@@ -595,30 +595,24 @@ DOCUMENTED_ACL = ["~loupe:*", "+@read", "+@write", "+@keyspace", "+ping", "+info
 @pytest.fixture
 def acl_server_url(loupe_home: Path) -> Iterator[str]:
     """A plain valkey-server on a loopback port whose only user has the README's ACL."""
-    import contextlib
-    import time
-
     from engine.cache.server import find_server_binary
     from tests.conftest import free_port
 
     port = free_port()
     command = [str(find_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(loupe_home)]
+    command += ["--appendonly", "no", "--dir", str(loupe_home), "--loglevel", "notice"]
     command += ["--user", "alice", "on", ">alice-pass-9Zq", *DOCUMENTED_ACL, "--user", "default", "off"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://alice:alice-pass-9Zq@127.0.0.1:{port}"
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(redis.RedisError, OSError):
-                if client.ping():
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, "valkey-server did not start"
-            time.sleep(0.02)
-        yield url
+        assert process.stdout is not None
+        for line in process.stdout:  # blocks until the server says it is ready (or exits)
+            if b"Ready to accept connections" in line:
+                break
+        else:
+            raise AssertionError("valkey-server exited at start-up")
+        process.stdout.close()  # the server writes on; a closed pipe only loses its log
+        yield f"redis://alice:alice-pass-9Zq@127.0.0.1:{port}"
     finally:
-        client.close()
         process.kill()
         process.wait(timeout=10)
 
