@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import threading
@@ -20,7 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.atomic import write_text_atomic
 from engine.errors import BadInputError, ModelError
+
+log = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "cls", "last", "max"]
 DEFAULT_MODEL = "minilm"
@@ -40,6 +44,7 @@ class ModelSpec:
     is_decoder: bool
     width: int | None = None  # the hidden size: the length of every embedding (None: not stated)
     layers: int | None = None  # transformer blocks; hidden states are 0 (embeddings) .. layers
+    heads: int | None = None  # attention heads per layer (None: not stated)
     # Not part of the identity: it changes whether a model may load, never what it computes.
     trust_remote_code: bool = False
 
@@ -113,7 +118,10 @@ def resolve_model(
         or config.get("n_positions")  # GPT-2 style configs
         or 512
     )
-    digest = _weights_digest(weights)
+    # The digest covers the weights and every file that changes what they compute: the config
+    # (activation, layer_norm_eps, ...), the tokenizer's files (vocabulary, do_lower_case, ...)
+    # and sentence-transformers' pooling and prompts. Same weights, other recipe: other keys.
+    digest = _content_digest(weights + _recipe_files(path))
     # A hub snapshot is named by repo id and revision; the digest still covers the bytes, so a
     # locally edited snapshot never reuses results computed from the original weights.
     identity = f"{name}@{revision}+{digest}" if revision else f"{path.name}@{digest}"
@@ -128,6 +136,7 @@ def resolve_model(
         width=int(config.get("hidden_size") or config.get("n_embd") or config.get("d_model") or 0) or None,
         layers=int(config.get("num_hidden_layers") or config.get("n_layer") or config.get("num_layers") or 0)
         or None,
+        heads=_positive_int(config.get("num_attention_heads") or config.get("n_head")),
         trust_remote_code=trust_remote_code,
     )
 
@@ -219,21 +228,51 @@ def _read_json_list(path: Path) -> list[dict[str, Any]]:
     return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
+# The files besides the weights whose content changes a model's results. A tokenizer needs
+# only some of them; whichever exist are hashed.
+_RECIPE_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+)
+_RECIPE_PATTERNS = ("*.model", "*.tiktoken", "*/config.json")  # sentencepiece, tiktoken, ST modules
+
+
+def _recipe_files(path: Path) -> list[Path]:
+    found = {path / name for name in _RECIPE_FILES if (path / name).is_file()}
+    for pattern in _RECIPE_PATTERNS:
+        found.update(file for file in path.glob(pattern) if file.is_file())
+    return sorted(found)
+
+
+def _positive_int(value: object) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
 _digest_lock = threading.Lock()
-_digest_memo: dict[tuple[str, int, int], str] = {}
 
 
-def _weights_digest(files: list[Path]) -> str:
-    """A digest of the weight files' content, memoised by (path, size, mtime) on disk.
+def _content_digest(files: list[Path]) -> str:
+    """A digest of the files' content (names relative to their folder, and bytes), memoised.
 
-    Hashing gigabytes of weights on every start would be slow, so the digest is stored in
-    the cache directory next to the file's size and modification time.
+    Hashing gigabytes of weights on every start would be slow, so each file's digest is stored
+    in ``model-digests.json`` in the cache directory, keyed by its path, size and modification
+    time. That file is only a memo: unreadable, corrupt or of the wrong shape, it is ignored
+    (and rewritten), and a failure to write it is logged; neither stops a command.
     """
     from engine.paths import cache_dir
 
     memo_path = cache_dir() / "model-digests.json"
     with _digest_lock:
-        stored = _read_json(memo_path)
+        stored = _read_memo(memo_path)
         digest = hashlib.blake2b(digest_size=12)
         changed = False
         for file in files:
@@ -244,12 +283,31 @@ def _weights_digest(files: list[Path]) -> str:
                 file_digest = _hash_file(file)
                 stored[memo_key] = file_digest
                 changed = True
+            # A recipe file adds its name: the same bytes mean something else as another file.
+            if file.suffix != ".safetensors":
+                digest.update(file.name.encode("utf-8", "surrogatepass") + b"\0")
             digest.update(file_digest.encode())
         if changed:
-            tmp = memo_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(stored, indent=0), encoding="utf-8")
-            tmp.replace(memo_path)
+            try:
+                write_text_atomic(memo_path, json.dumps(stored, indent=0))
+            except OSError as exc:  # a full disk or a read-only cache: hash again next time
+                log.warning("could not save model digests to %s (%s)", memo_path, exc)
         return digest.hexdigest()
+
+
+def _read_memo(path: Path) -> dict[str, Any]:
+    """The stored digests, or an empty memo for a missing, unreadable or corrupt file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError covers bad UTF-8 and JSON
+        log.warning("ignoring unreadable %s (%s); it will be rewritten", path, type(exc).__name__)
+        return {}
+    if not isinstance(data, dict):
+        log.warning("ignoring %s: not a JSON object; it will be rewritten", path)
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
 def _hash_file(path: Path) -> str:

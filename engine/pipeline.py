@@ -26,7 +26,7 @@ from engine.attention_stats import (
     statistics_from_array,
     statistics_to_array,
 )
-from engine.cache.codec import Codec, Decoded
+from engine.cache.codec import Codec, Decoded, Expected
 from engine.cache.decorator import cached
 from engine.cache.keys import cache_key, text_key_factory
 from engine.cache.store import Cache, as_float32
@@ -241,17 +241,22 @@ class Engine:
         precision too: a CPU run promises float32 results, equal to sentence-transformers to
         1e-5, so it recomputes them, and its float32 vectors then serve everyone.
         """
-        width = self.spec.width
         vectors: list[npt.NDArray[np.float32] | None] = []
-        for key, hit in zip(keys, self.cache.get_many(keys), strict=True):
-            vector = None if hit is None else as_float32(hit)
-            if vector is not None and (vector.ndim != 1 or (width is not None and vector.shape[0] != width)):
-                log.warning("cache value %s has shape %s; recomputing", key, vector.shape)
-                vector = None
-            precision = hit.meta.get("precision", "float32") if hit is not None else "float32"
-            if vector is not None and precision != "float32" and precision != self.precision:
-                vector = None
-            vectors.append(vector)
+        # The codec checks shape (the model's width), dtype and finiteness before decompressing.
+        for key, hit in zip(
+            keys, self.cache.get_many(keys, _embedding_expected(self.spec.width)), strict=True
+        ):
+            if hit is None:
+                vectors.append(None)
+                continue
+            precision = hit.meta.get("precision", "float32")
+            if not isinstance(precision, str):
+                self.cache.reject(key, f"precision {precision!r} is not a dtype name")
+                vectors.append(None)
+            elif precision != "float32" and precision != self.precision:
+                vectors.append(None)
+            else:
+                vectors.append(as_float32(hit))
         return vectors
 
     def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
@@ -269,12 +274,14 @@ class Engine:
     ) -> npt.NDArray[np.float32] | None:
         """The projection of ``texts`` if it is cached; reads one value and never loads the model."""
         params.validate()
-        hit = self.cache.get(_projection_address(input_id(self.row_keys(texts, layer)), len(texts), params))
+        address = _projection_address(input_id(self.row_keys(texts, layer)), len(texts), params)
+        hit = self.cache.get(address, _coords_expected(len(texts)))
         if hit is None:
             return None
         try:
-            return _coords_from(hit)
-        except ValueError:
+            return _coords_from(hit, len(texts))
+        except Exception as exc:  # a value that does not fit is a miss, never a crash
+            self.cache.reject(address, f"{type(exc).__name__}: {exc}")
             return None
 
     @cached(
@@ -282,7 +289,8 @@ class Engine:
         key=lambda engine, vectors, params, **kw: _projection_parts(
             kw.get("input_id") or _matrix_digest(vectors), len(vectors), params
         ),
-        load=lambda decoded, *call, **kwargs: _coords_from(decoded),
+        expect=lambda engine, vectors, params, **kw: _coords_expected(len(vectors)),
+        load=lambda decoded, engine, vectors, *call, **kwargs: _coords_from(decoded, len(vectors)),
     )
     def projection(
         self,
@@ -309,6 +317,7 @@ class Engine:
     @cached(
         "attn",
         key=lambda engine, text: {**engine.spec.cache_context(), "text": text},
+        expect=lambda engine, text: _attention_expected(engine.spec),
         codec="q8-zstd",  # at most 0.5/255 error per value
         store=lambda maps: (
             maps.attentions,
@@ -332,8 +341,12 @@ class Engine:
             "texts": group_digest(group_sample(texts)),
             "requested": len(texts),
         },
+        # Not finite: a statistic is NaN where no text can say anything (see attention_stats).
+        expect=lambda engine, texts, **kw: Expected(
+            shape=(3, engine.spec.layers, None), dtypes=_FLOAT32, max_bytes=1 << 20
+        ),
         store=statistics_to_array,
-        load=lambda decoded, *call, **kwargs: statistics_from_array(as_float32(decoded), decoded.meta),
+        load=lambda decoded, engine, texts, **kwargs: _statistics_from(decoded, len(texts)),
     )
     def attention_statistics(
         self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
@@ -420,11 +433,11 @@ class Engine:
             "min_cluster_size": min_cluster_size,
             "versions": _versions("scikit-learn"),
         },
-        store=lambda result: (result.labels, {"names": {str(k): v for k, v in result.names.items()}}),
-        load=lambda decoded, *call, **kwargs: Clustering(
-            labels=np.asarray(decoded.array, np.int32),
-            names={int(k): str(v) for k, v in decoded.meta["names"].items()},
+        expect=lambda engine, coords, *call, **kwargs: Expected(
+            shape=(len(coords),), dtypes=_INTEGERS, max_bytes=8 * len(coords), max_header_bytes=1 << 20
         ),
+        store=lambda result: (result.labels, {"names": {str(k): v for k, v in result.names.items()}}),
+        load=lambda decoded, engine, coords, *call, **kwargs: _clustering_from(decoded),
     )
     def clusters(
         self,
@@ -450,6 +463,10 @@ class Engine:
             "coords": _matrix_digest(coords),
             "k": k,
         },
+        expect=lambda engine, vectors, coords, *call, **kw: Expected(
+            shape=(len(coords),), dtypes=_FLOATS, max_bytes=8 * len(coords), finite=True
+        ),
+        load=lambda decoded, *call, **kwargs: _shares_from(decoded),
     )
     def faithfulness(
         self,
@@ -563,20 +580,72 @@ def _projection_address(input_name: str, rows: int, params: ProjectionParams) ->
     return cache_key("proj", _projection_parts(input_name, rows, params))
 
 
-def _coords_from(decoded: Decoded) -> npt.NDArray[np.float32]:
+# What a cached value must be, checked by the codec before it decompresses anything.
+_FLOAT32: frozenset[str] = frozenset({"float32"})
+_FLOATS: frozenset[str] = frozenset({"float32", "float64"})
+_INTEGERS: frozenset[str] = frozenset({"int32", "int64"})
+_MAX_WIDTH = 65536  # a model width beyond any real one, for a config that states none
+_SMALL_HEADER = 4096  # an embedding's or a map's header holds a few short fields
+
+
+def _embedding_expected(width: int | None) -> Expected:
+    """One row's vector: exactly the model's width (rows x width for a batch), finite float32."""
+    shape = (width,) if width else (None,)
+    return Expected(
+        shape=shape,
+        dtypes=_FLOAT32,
+        max_bytes=4 * (width or _MAX_WIDTH),
+        max_header_bytes=_SMALL_HEADER,
+        finite=True,
+    )
+
+
+def _coords_expected(rows: int) -> Expected:
+    return Expected(
+        shape=(rows, 2), dtypes=_FLOATS, max_bytes=16 * rows, max_header_bytes=_SMALL_HEADER, finite=True
+    )
+
+
+def _attention_expected(spec: ModelSpec) -> Expected:
+    """layers x heads x tokens x tokens, tokens at most the model's maximum length."""
+    heads = spec.heads or 64
+    most = (spec.layers or 64) * heads * spec.max_length**2 * 4
+    return Expected(
+        shape=(spec.layers, spec.heads, None, None),
+        dtypes=_FLOAT32,
+        max_bytes=min(most, 512 << 20),
+        finite=True,
+    )
+
+
+def _coords_from(decoded: Decoded, rows: int) -> npt.NDArray[np.float32]:
     coords = as_float32(decoded)
-    if coords.ndim != 2 or coords.shape[1] != 2:
-        raise ValueError(f"a projection has shape (rows, 2), not {coords.shape}")
+    if coords.shape != (rows, 2):
+        raise ValueError(f"a projection of {rows} rows has shape ({rows}, 2), not {coords.shape}")
     return coords
 
 
 def _attention_from(decoded: Decoded, text: str) -> AttentionMaps:
+    """Attention maps from a cached value; ValueError unless its tokens fit ``text`` and its maps."""
     meta = decoded.meta
+    tokens, offsets, special = meta["tokens"], meta["offsets"], meta["special"]
+    if not (isinstance(tokens, list) and isinstance(offsets, list) and isinstance(special, list)):
+        raise ValueError("token metadata is not three lists")
+    if not all(isinstance(t, str) for t in tokens) or not all(type(s) is bool for s in special):
+        raise ValueError("tokens are not strings or special flags not booleans")
+    if not all(
+        isinstance(o, list)
+        and len(o) == 2
+        and all(type(i) is int for i in o)
+        and 0 <= o[0] <= o[1] <= len(text)
+        for o in offsets
+    ):
+        raise ValueError("token offsets are not spans of the text")
     maps = AttentionMaps(
         text=text,
-        tokens=tuple(str(t) for t in meta["tokens"]),
-        offsets=tuple((int(a), int(b)) for a, b in meta["offsets"]),
-        special=tuple(bool(s) for s in meta["special"]),
+        tokens=tuple(tokens),
+        offsets=tuple((a, b) for a, b in offsets),
+        special=tuple(special),
         attentions=as_float32(decoded),
     )
     n = len(maps.tokens)
@@ -585,3 +654,38 @@ def _attention_from(decoded: Decoded, text: str) -> AttentionMaps:
     if len(maps.offsets) != n or len(maps.special) != n:
         raise ValueError("token metadata lengths differ")
     return maps
+
+
+def _statistics_from(decoded: Decoded, requested: int) -> AttentionStatistics:
+    rows, asked = decoded.meta.get("rows"), decoded.meta.get("requested")
+    if type(rows) is not int or type(asked) is not int or not 0 <= rows <= asked == requested:
+        raise ValueError("row counts do not fit the group")
+    if np.isinf(decoded.array).any():
+        raise ValueError("infinite statistics")
+    return statistics_from_array(as_float32(decoded), {"rows": rows, "requested": asked})
+
+
+def _clustering_from(decoded: Decoded) -> Clustering:
+    """Clusters from a cached value: labels -1 (noise) or >= 0, one string name per cluster."""
+    labels = np.asarray(decoded.array, np.int32)
+    names = decoded.meta.get("names")
+    if not isinstance(names, dict):
+        raise ValueError("cluster names are not an object")
+    if not all(
+        isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, str) for k, v in names.items()
+    ):
+        raise ValueError("cluster names are not numbered strings")
+    if labels.size and labels.min() < -1:
+        raise ValueError("labels below -1")
+    named = {int(k): v for k, v in names.items()}
+    if set(named) != {int(label) for label in np.unique(labels) if label != -1}:
+        raise ValueError("cluster names do not match the labels")
+    return Clustering(labels=labels, names=named)
+
+
+def _shares_from(decoded: Decoded) -> npt.NDArray[np.float32]:
+    """Faithfulness per row: a share, between 0 and 1."""
+    shares = as_float32(decoded)
+    if shares.size and (shares.min() < 0 or shares.max() > 1):
+        raise ValueError("faithfulness outside [0, 1]")
+    return shares

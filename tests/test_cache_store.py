@@ -9,12 +9,10 @@ or broken writer to a shared cache would, and the engine must recompute, never t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -76,31 +74,25 @@ class FileCreator:
         return (open, (str(self.path), "w"))
 
 
-def forged_object_value(payload: bytes) -> bytes:
-    """A well-formed Loupe envelope, valid checksum included, holding a pickle as dtype object."""
-    header = {
-        "dtype": "object",
-        "shape": [1],
-        "codec": "raw",
-        "checksum": hashlib.blake2b(payload, digest_size=16).hexdigest(),
-        "meta": {},
-    }
-    header_bytes = json.dumps(header).encode()
-    return struct.pack("<4sBI", b"LOUP", 1, len(header_bytes)) + header_bytes + payload
+def forged_object_value(payload: bytes, key: str) -> bytes:
+    """A well-formed Loupe envelope for ``key``, valid (unkeyed) tag included, holding a pickle
+    as dtype object: what a writer who knows the documented layout, but no team key, can make."""
+    header = {"dtype": "object", "shape": [1], "codec": "raw", "meta": {}}
+    return codec.pack(json.dumps(header).encode(), payload, key=key)
 
 
-def poisoner(kind: str, marker: Path) -> Callable[[bytes], bytes]:
-    """A function from a valid stored value to its poisoned replacement."""
+def poisoner(kind: str, marker: Path) -> Callable[[bytes, str], bytes]:
+    """A function from a valid stored value and its key to its poisoned replacement."""
     import pickle  # only to build the hostile bytes; nothing here ever unpickles
 
     planted = pickle.dumps(FileCreator(marker), protocol=pickle.HIGHEST_PROTOCOL)
     assert b"open" in planted and str(marker).encode() in planted
     rng = np.random.default_rng(7)
     return {
-        "pickle": lambda valid: planted,
-        "pickle-in-envelope": lambda valid: forged_object_value(planted),
-        "random": lambda valid: rng.bytes(len(valid)),
-        "truncated": lambda valid: valid[: len(valid) // 2],
+        "pickle": lambda valid, key: planted,
+        "pickle-in-envelope": lambda valid, key: forged_object_value(planted, key),
+        "random": lambda valid, key: rng.bytes(len(valid)),
+        "truncated": lambda valid, key: valid[: len(valid) // 2],
     }[kind]
 
 
@@ -292,7 +284,7 @@ def test_poisoned_embeddings_are_recomputed(engine: Engine, loupe_home: Path, po
         for key in keys:
             valid = client.get(key)
             assert isinstance(valid, bytes)
-            client.set(key, make_bad(valid), keepttl=True)
+            client.set(key, make_bad(valid, key.decode()), keepttl=True)
         invalid_before = engine.cache.stats.invalid
 
         again = engine.embeddings(TEXTS)
@@ -305,7 +297,7 @@ def test_poisoned_embeddings_are_recomputed(engine: Engine, loupe_home: Path, po
         for key in keys:  # the server holds valid values again
             stored = client.get(key)
             assert isinstance(stored, bytes)
-            decoded = codec.decode(stored)
+            decoded = codec.decode(stored, key=key.decode())
             assert decoded.array.shape == (first.vectors.shape[1],)
             assert client.ttl(key) > 0
         assert engine.embeddings(TEXTS).from_cache == len(TEXTS)
@@ -324,7 +316,7 @@ def test_poisoned_attention_is_recomputed(engine: Engine, loupe_home: Path, pois
         (key,) = loupe_keys(client, "attn")
         valid = client.get(key)
         assert isinstance(valid, bytes)
-        client.set(key, poisoner(poison, marker)(valid), keepttl=True)
+        client.set(key, poisoner(poison, marker)(valid, key.decode()), keepttl=True)
         invalid_before = engine.cache.stats.invalid
 
         again = engine.attention(text)
@@ -336,7 +328,7 @@ def test_poisoned_attention_is_recomputed(engine: Engine, loupe_home: Path, pois
         assert np.allclose(again.attentions, first.attentions, atol=1e-6)
         stored = client.get(key)
         assert isinstance(stored, bytes)
-        decoded = codec.decode(stored)
+        decoded = codec.decode(stored, key=key.decode())
         assert list(decoded.meta["tokens"]) == list(first.tokens)
         assert client.ttl(key) > 0
 
@@ -354,8 +346,8 @@ def test_wrong_shaped_embedding_value_is_recomputed(engine: Engine) -> None:
     client = embedded_client()
     try:
         keys = loupe_keys(client, "emb")
-        client.set(keys[0], codec.encode(np.zeros(3, np.float32), "raw"), keepttl=True)
-        client.set(keys[1], codec.encode(np.zeros((2, 384), np.float32), "raw"), keepttl=True)
+        for key, wrong in zip(keys, [np.zeros(3, np.float32), np.zeros((2, 384), np.float32)], strict=False):
+            client.set(key, codec.encode(wrong, "raw", key=key.decode()), keepttl=True)
     finally:
         client.close()
     again = engine.embeddings(TEXTS[:4])

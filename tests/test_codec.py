@@ -1,8 +1,9 @@
 """The cache value format (engine.cache.codec): exact or bounded round trips, and every check.
 
 Hostile values are forged here the way an attacker with write access to a shared Redis would
-forge them: the layout is documented and the checksum is an unkeyed blake2b, so a forged value
-carries a *valid* checksum and only the other checks stand between it and the application.
+forge them: the layout is documented and, without a team key, the tag is an unkeyed BLAKE2b,
+so a forged value carries a *valid* tag and only the other checks stand between it and the
+application. (tests/test_cache_trust.py covers the key binding and the team key's MAC.)
 Whatever a value holds, ``decode`` must either return an array or raise ``CodecError`` (which
 the cache turns into a miss) — never another exception, and never allocate without bound.
 """
@@ -23,19 +24,22 @@ import zstandard
 from engine.cache import codec
 from engine.cache.codec import ALLOWED_DTYPES, FORMAT_VERSION, MAGIC, CodecError, decode, encode
 
-PREFIX = struct.Struct("<4sBI")  # b"LOUP" | u8 version | u32 header length (little endian)
+PREFIX = struct.Struct("<4sBBI")  # b"LOUP" | u8 version | u8 seal | u32 header length (little endian)
+TAG_BYTES = 32
 CODECS: tuple[codec.Codec, ...] = ("raw", "zstd", "f16-zstd", "q8-zstd")
 F16_RELATIVE_ERROR = 2.0**-11  # about 4.9e-4
 Q8_ATTENTION_ERROR = 0.5 / 255 + 1e-7
 
 
-def checksum(payload: bytes, header: dict[str, Any] | None = None) -> str:
-    """The codec's checksum: blake2b over the canonical header (less its checksum) and the payload."""
-    described = {key: value for key, value in (header or {}).items() if key != "checksum"}
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps(described, sort_keys=True, separators=(",", ":")).encode())
-    digest.update(payload)
-    return digest.hexdigest()
+def tag(prefix: bytes, header: bytes, payload: bytes, key: str = "", secret: bytes | None = None) -> bytes:
+    """The documented tag, computed here independently of the codec: BLAKE2b-256 (keyed with the
+    team secret, if any; personalised ``loupe-value-v2``) over the length-prefixed cache key, the
+    prefix, the length-prefixed header and the payload."""
+    digest = hashlib.blake2b(digest_size=TAG_BYTES, key=secret or b"", person=b"loupe-value-v2")
+    name = key.encode("utf-8", "surrogatepass")
+    digest.update(len(name).to_bytes(4, "little") + name + prefix)
+    digest.update(len(header).to_bytes(4, "little") + header + payload)
+    return digest.digest()
 
 
 def forge(
@@ -45,27 +49,29 @@ def forge(
     magic: bytes = MAGIC,
     version: int = FORMAT_VERSION,
     header_length: int | None = None,
+    key: str = "",
 ) -> bytes:
-    """An encoded value built by hand from the documented layout."""
+    """An encoded value built by hand from the documented layout, with a valid (unkeyed) tag."""
     header_bytes = header if isinstance(header, bytes) else json.dumps(header).encode()
     length = len(header_bytes) if header_length is None else header_length
-    return PREFIX.pack(magic, version, length) + header_bytes + payload
+    prefix = PREFIX.pack(magic, version, 0, length)
+    return prefix + tag(prefix, header_bytes, payload, key) + header_bytes + payload
 
 
 def header_for(
     payload: bytes, *, dtype: Any = "float32", shape: Any = (4,), codec_name: Any = "raw", **extra: Any
 ) -> dict[str, Any]:
-    """A header with a valid checksum of itself and ``payload``."""
+    """A header describing ``payload`` (the tag that covers both is added by :func:`forge`)."""
     shape_value = list(shape) if isinstance(shape, tuple) else shape
-    header = {"dtype": dtype, "shape": shape_value, "codec": codec_name, **extra}
-    return {**header, "checksum": checksum(payload, header)}
+    return {"dtype": dtype, "shape": shape_value, "codec": codec_name, **extra}
 
 
 def split(value: bytes) -> tuple[dict[str, Any], bytes]:
     """(header, payload) of an encoded value."""
-    magic, _, length = PREFIX.unpack_from(value)
+    magic, _, _, length = PREFIX.unpack_from(value)
     assert magic == MAGIC
-    return json.loads(value[PREFIX.size : PREFIX.size + length]), value[PREFIX.size + length :]
+    start = PREFIX.size + TAG_BYTES
+    return json.loads(value[start : start + length]), value[start + length :]
 
 
 def sample(dtype: str, shape: tuple[int, ...] = (3, 5, 7), seed: int = 0) -> npt.NDArray[Any]:
@@ -360,7 +366,7 @@ def test_header_claiming_a_huge_or_bad_shape(shape: Any, codec_name: str) -> Non
         (header_for(b"", shape=[10**30]), b""),
         (header_for(PAYLOAD16, shape=[1] * 65 + [4]), PAYLOAD16),
         (
-            b'{"dtype":"float32","shape":[Infinity],"codec":"raw","checksum":"%s"}' % checksum(b"").encode(),
+            b'{"dtype":"float32","shape":[Infinity],"codec":"raw"}',
             b"",
         ),
         (b"[" * 200_000 + b"]" * 200_000, b""),
@@ -383,8 +389,8 @@ def test_header_that_overflows_is_a_codec_error(header: dict[str, Any] | bytes, 
         b"42",
         b'{"dtype": "float32"',
         b"{}",
-        b'{"dtype":"float32","shape":[4],"codec":"raw"}',  # no checksum
-        b'{"dtype":"float32","codec":"raw","checksum":"00"}',  # no shape
+        b'{"dtype":"float32","shape":[4]}',  # no codec
+        b'{"dtype":"float32","codec":"raw"}',  # no shape
     ],
 )
 def test_header_json_garbage(header: bytes) -> None:

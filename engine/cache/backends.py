@@ -28,7 +28,14 @@ T = TypeVar("T")
 class Backend(Protocol):
     description: str
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def get_many(self, keys: Sequence[str], max_bytes: int | None = None) -> list[bytes | None]:
+        """The values of ``keys`` (None: absent), each cut after ``max_bytes + 1`` bytes.
+
+        A value longer than ``max_bytes`` thus arrives one byte too long (and fails the codec's
+        size check) instead of whole: a writer cannot make a reader hold a 512 MB value.
+        """
+        ...
+
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None: ...
     def ping(self) -> bool: ...
     def clear(self, kind: str | None) -> int: ...
@@ -124,9 +131,21 @@ class RedisBackend:
             **options,
         )
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        values = self._client.mget(list(keys))
-        return [v if isinstance(v, bytes) else None for v in values]
+    def get_many(self, keys: Sequence[str], max_bytes: int | None = None) -> list[bytes | None]:
+        if max_bytes is None:
+            values = self._client.mget(list(keys))
+            return [v if isinstance(v, bytes) else None for v in values]
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.getrange(key, 0, max_bytes)  # end inclusive: max_bytes + 1 bytes at most
+        out: list[bytes | None] = []
+        for reply in pipe.execute(raise_on_error=False):
+            # A key holding a hash or a list (anyone can write one) is a miss for that key only;
+            # any other error (the connection, an ACL without GETRANGE) is the cache's.
+            if isinstance(reply, Exception) and not str(reply).startswith("WRONGTYPE"):
+                raise reply
+            out.append(reply if isinstance(reply, bytes) and reply else None)  # b"": no such key
+        return out
 
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None:
         pipe = self._client.pipeline(transaction=False)
@@ -185,13 +204,14 @@ class MemoryBackend:
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[str], max_bytes: int | None = None) -> list[bytes | None]:
         with self._lock:
             out = []
             for key in keys:
                 value = self._data.get(key)
                 if value is not None:
                     self._data.move_to_end(key)
+                    value = value if max_bytes is None else value[: max_bytes + 1]
                 out.append(value)
             return out
 

@@ -28,6 +28,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from engine.cache.backends import MemoryBackend, RedisBackend
 from engine.cache.store import Cache
+from engine.cache.team_key import TeamKeyError, find_team_key
 from engine.errors import BadInputError, LoupeError
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
         ``redis_url`` is the command line's ``--redis``; without it ``LOUPE_REDIS_URL``, then the
     settings' ``redis_url`` (saved without a password) is used.
         Raises :class:`BadInputError` (one sentence, without the password) only for a URL that
-        cannot be read at all.
+        cannot be read at all. The team key, if any (:mod:`engine.cache.team_key`), seals and
+        checks every value; one that is configured but unreadable turns the cache off, with a
+        warning, rather than letting it accept values anyone can forge.
     """
     if no_cache:
         return Cache(None)
@@ -60,9 +63,18 @@ def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
 
     settings = load_settings()
     url = redis_url or os.environ.get("LOUPE_REDIS_URL") or settings.redis_url
+    try:  # before any server starts: a configured key that cannot be read turns the cache off
+        team_key = find_team_key(shared=bool(url))
+    except TeamKeyError as exc:
+        # Running without it would accept values anyone can forge, so no cache rather than that.
+        log.warning("%s The cache is off until it can be read.", exc)
+        return Cache(None)
     if url:
-        return _open_remote(url, on_command_line=bool(redis_url))
-    return _open_embedded(os.environ.get("LOUPE_CACHE_MAXMEMORY") or settings.cache_maxmemory)
+        cache = _open_remote(url, on_command_line=bool(redis_url))
+    else:
+        cache = _open_embedded(os.environ.get("LOUPE_CACHE_MAXMEMORY") or settings.cache_maxmemory)
+    cache.use_team_key(team_key)
+    return cache
 
 
 def _open_remote(url: str, on_command_line: bool) -> Cache:

@@ -2,11 +2,13 @@
 
 The decorated function is a method of an object with a ``cache`` attribute (the engine).
 ``key`` maps the call's arguments to the parts the result depends on; the cache key is
-``loupe:v1:<kind>:<digest of those parts>``. ``store`` turns the result into (array, JSON
+``loupe:v<schema>:<kind>:<digest of those parts>``. ``expect`` maps them to what a cached
+value must look like (:class:`engine.cache.codec.Expected`: dtype, shape, size, finite),
+checked before the value is decompressed. ``store`` turns the result into (array, JSON
 metadata); ``load(decoded, owner, *args, **kwargs)`` turns a cached value back into a result
-for this call and raises ``ValueError`` (or ``KeyError``/
-``TypeError``) for a value that does not fit the call, which then counts as a miss and is
-recomputed and overwritten, exactly like a value that fails the codec's checks.
+for this call and raises for a value that does not fit it. Any exception from ``load`` is a
+miss: logged, counted as invalid, recomputed and overwritten, exactly like a value that fails
+the codec's checks; never a crash. A result that cannot be stored is returned all the same.
 
 Per-row results (one key per text) go through :meth:`Cache.get_many`/:meth:`Cache.set_many`
 directly, because they are looked up and written in batches.
@@ -22,9 +24,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from engine.cache.codec import Codec, Decoded
+from engine.cache.codec import Codec, Decoded, Expected
 from engine.cache.keys import cache_key
-from engine.cache.store import Cache
+from engine.cache.store import DEFAULT_EXPECTED, Cache
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -50,6 +52,7 @@ def cached(
     kind: str,
     *,
     key: Callable[..., Mapping[str, Any]],
+    expect: Callable[..., Expected] | None = None,
     codec: Codec = "zstd",
     store: Callable[[Any], Stored] = _as_array,
     load: Callable[..., Any] = _array_from,
@@ -60,15 +63,19 @@ def cached(
         @functools.wraps(fn)
         def wrapper(owner: HasCache, /, *args: P.args, **kwargs: P.kwargs) -> R:
             address = cache_key(kind, key(owner, *args, **kwargs))
-            hit = owner.cache.get(address)
+            wanted = DEFAULT_EXPECTED if expect is None else expect(owner, *args, **kwargs)
+            hit = owner.cache.get(address, wanted)
             if hit is not None:
                 try:
                     return load(hit, owner, *args, **kwargs)  # type: ignore[no-any-return]
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("cache value %s does not fit its call (%s); recomputing", address, exc)
+                except Exception as exc:  # whatever a hostile value makes a loader raise
+                    owner.cache.reject(address, f"{type(exc).__name__}: {exc}")
             result = fn(owner, *args, **kwargs)
-            array, meta = store(result)
-            owner.cache.set(kind, address, array, codec_name=codec, meta=meta)
+            try:
+                array, meta = store(result)
+                owner.cache.set(kind, address, array, codec_name=codec, meta=meta)
+            except Exception as exc:  # the result is correct; only caching it failed
+                log.warning("could not cache %s (%s: %s)", address, type(exc).__name__, exc)
             return result
 
         return wrapper

@@ -12,7 +12,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: values are bound to their key (format 2) and model identities cover config and tokenizer
+# files; version-1 keys are never looked up again, so old values are plain misses that expire.
+SCHEMA_VERSION = 2
 PREFIX = f"loupe:v{SCHEMA_VERSION}:"
 KINDS = ("emb", "proj", "attn", "ana")  # ana: analysis of a map (clusters, neighbourhoods)
 

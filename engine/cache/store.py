@@ -1,8 +1,10 @@
 """The cache as the engine uses it: typed arrays in, typed arrays out, never an exception.
 
 :class:`Cache` wraps one backend (a Redis/Valkey client, an in-process dictionary, or
-nothing) and turns every failure into a miss: a value that fails the codec's checks is
-logged and treated as absent (the caller recomputes and overwrites it), and a server that
+nothing) and turns every failure into a miss: a value that fails the codec's checks (its tag
+over the key it is stored under, the team key's MAC when there is one, and what the caller
+expects of it) is logged and treated as absent (the caller recomputes and overwrites it), and
+a server that
 stops answering switches the cache off until a back-off delay has passed, when one cheap
 PING decides whether writes resume. Jobs therefore finish with correct results whether or
 not the cache is there. Thread-safe: redis-py's pool and the dictionary's lock make every
@@ -24,6 +26,7 @@ import numpy.typing as npt
 from engine.cache import codec
 from engine.cache.backends import Backend
 from engine.cache.keys import KINDS
+from engine.cache.team_key import TeamKey
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 TTL_SECONDS = {"emb": 90 * 86400, "proj": 90 * 86400, "attn": 30 * 86400, "ana": 90 * 86400}
 _BATCH = 500
 _RETRY_AFTER_S = 5.0
+# What a lookup accepts when its caller states nothing narrower: finite numbers, and at most
+# this much decoded per value (the attention of 512 tokens in a 24x16 model is 400 MB).
+DEFAULT_EXPECTED = codec.Expected(max_bytes=512 << 20, finite=True)
 
 
 STATS_KEY = "loupe:stats"  # a hash of counters every Loupe process adds to (no TTL)
@@ -89,9 +95,19 @@ def _mib(count: int) -> str:
 class Cache:
     """Array-valued cache over one backend; see the module docstring for the failure rules."""
 
-    def __init__(self, backend: Backend | None, on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend | None,
+        on_close: Callable[[], None] | None = None,
+        *,
+        team_key: TeamKey | None = None,
+    ) -> None:
+        """``team_key``: seal every value with its MAC and accept only values that carry a valid one."""
         self._backend = backend
         self._on_close = on_close
+        self._secret: bytes | None = None
+        self.team_key_source: str | None = None  # where the team key came from, never the key
+        self.use_team_key(team_key)
         # Not yet known: the first use PINGs (retry_at is 0), so an unreachable server is
         # reported from the start rather than after the first failed operation.
         self._available = False
@@ -100,6 +116,17 @@ class Cache:
         self._lock = threading.Lock()
         self.stats = CacheStats()
         self._flushed = CacheStats()  # what has already been added to the server's counters
+
+    def use_team_key(self, team_key: TeamKey | None) -> None:
+        """Seal values with ``team_key``'s MAC from now on (None: an unkeyed checksum).
+
+        Call before the cache is shared between threads (``open_cache`` does, right after
+        opening it).
+        """
+        self._secret = team_key.secret if team_key is not None else None
+        self.team_key_source = team_key.source if team_key is not None else None
+        if team_key is not None:
+            log.info("cache values are sealed with the team key from %s", team_key.source)
 
     @property
     def description(self) -> str:
@@ -113,17 +140,31 @@ class Cache:
     def available(self) -> bool:
         return self._backend is not None and self._usable()
 
-    def get_many(self, keys: Sequence[str]) -> list[codec.Decoded | None]:
-        """Decoded values for ``keys``, None for each miss or invalid value."""
-        raw = self._get_raw(keys)
+    def get_many(
+        self, keys: Sequence[str], expect: codec.Expected = DEFAULT_EXPECTED
+    ) -> list[codec.Decoded | None]:
+        """Decoded values for ``keys``, None for each miss or invalid value.
+
+        Each value must be the one written for its own key (and, with a team key, carry its
+        MAC) and fit ``expect``, all checked before it is decompressed; so a batch decodes at
+        most ``len(keys) * expect.max_bytes``, which for per-row embeddings is exactly the
+        matrix the caller builds. Values are fetched and decoded ``_BATCH`` at a time, and
+        never more of a value than ``expect`` allows, so a writer cannot make a reader hold
+        a huge value either.
+        """
         out: list[codec.Decoded | None] = []
         invalid: list[tuple[str, str]] = []
-        for key, value in zip(keys, raw, strict=True):
-            try:
-                out.append(None if value is None else codec.decode(value))
-            except codec.CodecError as exc:
-                invalid.append((key, str(exc)))
-                out.append(None)
+        for start in range(0, len(keys), _BATCH):
+            chunk = keys[start : start + _BATCH]
+            for key, value in zip(chunk, self._get_raw(chunk, expect.max_value_bytes), strict=True):
+                if value is None:
+                    out.append(None)
+                    continue
+                try:
+                    out.append(codec.decode(value, key=key, secret=self._secret, expect=expect))
+                except Exception as exc:  # CodecError, or a check this code failed to make: a miss
+                    invalid.append((key, str(exc) if isinstance(exc, codec.CodecError) else repr(exc)))
+                    out.append(None)
         if invalid:
             # One line per call, not per value: a stale cache can hold thousands of them.
             key, reason = invalid[0]
@@ -141,8 +182,20 @@ class Cache:
             self.stats.misses += len(out) - found
         return out
 
-    def get(self, key: str) -> codec.Decoded | None:
-        return self.get_many([key])[0]
+    def get(self, key: str, expect: codec.Expected = DEFAULT_EXPECTED) -> codec.Decoded | None:
+        return self.get_many([key], expect)[0]
+
+    def reject(self, key: str, reason: str) -> None:
+        """Count a value its caller could not use (a loader failed) as invalid, and log why.
+
+        The lookup counted it as a hit; it becomes the miss it really was. The caller then
+        recomputes the result and overwrites the value.
+        """
+        log.warning("cache value %s does not fit its call (%s); recomputing", key, reason)
+        with self._lock:
+            self.stats.hits -= 1
+            self.stats.misses += 1
+            self.stats.invalid += 1
 
     def set_many(
         self,
@@ -154,7 +207,9 @@ class Cache:
         """Store arrays under their keys with the TTL of ``kind``; failures are logged only."""
         if not items or not self._usable():
             return
-        encoded = [(key, codec.encode(array, codec_name, meta)) for key, array in items]
+        encoded = [
+            (key, codec.encode(array, codec_name, meta, key=key, secret=self._secret)) for key, array in items
+        ]
         assert self._backend is not None
         started = time.perf_counter()
         try:
@@ -239,15 +294,13 @@ class Cache:
             self._on_close()
             self._on_close = None
 
-    def _get_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+    def _get_raw(self, keys: Sequence[str], max_bytes: int) -> list[bytes | None]:
         if not keys or not self._usable():
             return [None] * len(keys)
         assert self._backend is not None
-        out: list[bytes | None] = []
         started = time.perf_counter()
         try:
-            for start in range(0, len(keys), _BATCH):
-                out.extend(self._backend.get_many(keys[start : start + _BATCH]))
+            out = self._backend.get_many(keys, max_bytes)
         except Exception as exc:
             self._mark_unavailable(exc)
             return [None] * len(keys)
