@@ -176,7 +176,8 @@ def _checked_arrays(arrays: Mapping[str, npt.ArrayLike]) -> Arrays:
 # Environment variables that name files or folders: made absolute for a child, which works in a
 # folder of its own, so a relative one still means what it meant here.
 _PATH_VARIABLES = (
-    "LOUPE_HOME", "LOUPE_REDIS_CA", "LOUPE_GELF_CA", "HF_HOME", "HF_HUB_CACHE", "NUMBA_CACHE_DIR",
+    "LOUPE_HOME", "LOUPE_REDIS_CA", "LOUPE_GELF_CA", "LOUPE_CACHE_KEY_FILE",
+    "HF_HOME", "HF_HUB_CACHE", "NUMBA_CACHE_DIR",
     "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
 )  # fmt: skip
 

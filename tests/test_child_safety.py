@@ -81,9 +81,11 @@ def test_paths_in_the_environment_keep_their_meaning(
     hostile_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOUPE_HOME", "home")
+    monkeypatch.setenv("LOUPE_CACHE_KEY_FILE", "team.key")  # the team key's file, named from here
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["", "lib", os.environ.get("PYTHONPATH", "")]))
     env = child_env()
     assert env["LOUPE_HOME"] == str(Path.cwd() / "home")
+    assert env["LOUPE_CACHE_KEY_FILE"] == str(Path.cwd() / "team.key")
     entries = env["PYTHONPATH"].split(os.pathsep)
     assert str(Path.cwd() / "lib") in entries and all(os.path.isabs(entry) for entry in entries)
     assert env["PYTHONSAFEPATH"] == "1"
