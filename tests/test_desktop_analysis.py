@@ -10,12 +10,12 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
-from tests.test_desktop import ROWS, window  # noqa: F401  (the fixture)
+from tests.test_desktop import ROWS
 
 WAIT_MS = 240_000
 
 
-def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None:  # noqa: F811
+def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None:
     shown: list[str] = []
     failures: list[str] = []
     window.map_ready.connect(shown.append)
@@ -25,7 +25,7 @@ def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None
 
 
 @pytest.fixture
-def mapped(qtbot: QtBot, window: MainWindow) -> MainWindow:  # noqa: F811
+def mapped(qtbot: QtBot, window: MainWindow) -> MainWindow:
     window.start_demo(rows=ROWS)
     wait_for_map(qtbot, window)
     qtbot.waitUntil(lambda: window.scores is not None, timeout=WAIT_MS)
@@ -155,15 +155,16 @@ def test_export_from_the_window_with_provenance(qtbot: QtBot, mapped: MainWindow
     assert table.column("selected").to_pylist().count(True) == 1
 
 
-def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
+def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:
     from desktop.app import create_window
-    from tests.test_desktop import _args
+    from tests.conftest import window_args
 
     # Qt fits a restored window to the screen, and the offscreen screen is only 800 pixels
     # wide, so the test changes the height.
     window.resize(window.width(), 555)
     window.close()
-    again = create_window(_args(), in_process=True)
+    # In this process: the test is about the window's layout and makes no engine call.
+    again = create_window(window_args(), in_process=True)
     qtbot.addWidget(again)
     try:
         assert again.height() == 555 != 850  # 850: the default height
