@@ -146,6 +146,12 @@ def test_sigterm_closes_the_app_like_its_close_button(loupe_home: Path) -> None:
             assert app.poll() is None, app.stderr.read() if app.stderr else ""
             assert time.monotonic() < deadline, "the app never started its cache server"
             time.sleep(0.1)
+        # The handler is in place once the process catches SIGTERM (a slow, busy machine can
+        # take seconds to get there after the server starts); then the window is up in a moment.
+        while not _catches(app.pid, signal.SIGTERM):
+            assert app.poll() is None, app.stderr.read() if app.stderr else ""
+            assert time.monotonic() < deadline, "the app never installed its SIGTERM handler"
+            time.sleep(0.1)
         time.sleep(0.5)  # the window is up and its wake-up timer running
         app.send_signal(signal.SIGTERM)
         _, stderr = app.communicate(timeout=30)
@@ -155,6 +161,14 @@ def test_sigterm_closes_the_app_like_its_close_button(loupe_home: Path) -> None:
             app.kill()
             app.communicate()
     assert not valkey_pids_under(loupe_home)
+
+
+def _catches(pid: int, number: int) -> bool:
+    """Whether process ``pid`` has a handler for signal ``number`` (Linux: SigCgt in its status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
 
 
 def test_the_gui_process_is_prepared_before_jobs_run() -> None:

@@ -69,8 +69,8 @@ def _dataset(path: Path) -> tuple[list[str], list[str]]:
         for n in range(10):
             texts.append(patterns[n % 2].format(n=n + 1))
             labels.append(label)
-    big = "« Très long » texte — Привет, 世界 🎉 “quoted” … "
-    texts[BIG_ROW] = big * (1_000_000 // len(big.encode("utf-8")) + 1)
+    big = "« Très long » texte — Привет, 世界 🎉 “quoted” …"
+    texts[BIG_ROW] = " ".join([big] * (1_000_000 // len(big.encode("utf-8")) + 1))
     assert len(texts[BIG_ROW].encode("utf-8")) > 1_000_000
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
