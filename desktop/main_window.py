@@ -760,9 +760,9 @@ class MainWindow(QMainWindow):
     def _show_attention(self, result: object) -> None:
         assert self.dataset is not None and isinstance(result, tuple)
         row, maps = result
-        label = self.dataset.labels[row]
         source = self.dataset.sources[row] if self.dataset.sources else ""
-        self.attention_view.set_maps(maps, f"Row {row} · {label} · {source}\n{self.dataset.texts[row][:300]}")
+        heading = " · ".join(part for part in (f"Row {row}", self.dataset.labels[row], source) if part)
+        self.attention_view.set_maps(maps, f"{heading}\n{self.dataset.texts[row][:300]}")
         self.map_view.show_selected(row)
         self.attention_ready.emit(row)
 

@@ -144,7 +144,7 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
     assert clicked.args == [CLICKED]
     maps = window.attention_view.maps
     assert maps is not None and maps.text == texts[CLICKED]
-    assert "Русский" in window.attention_view.title.text()
+    assert window.attention_view.title.text() == f"Row {CLICKED} · Русский\n{texts[CLICKED]}"
     window.map_view.plot.enableAutoRange()  # back to the whole map for the exports
 
     # File ▸ Export map… as SVG, PNG and PDF; Export data… as CSV and Parquet.
