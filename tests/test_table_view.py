@@ -8,6 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from desktop.filter_bar import FilterBar
 from desktop.table_view import TableView
 from engine.datasets import Dataset
 
@@ -207,6 +208,10 @@ def test_a_dataset_without_labels_shows_no_made_up_label_column(qtbot: QtBot, tm
         assert model is not None
         headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
         assert "label" not in headers and headers[:2] == ["row", "text"]
+        bar = FilterBar()
+        qtbot.addWidget(bar)
+        bar.set_dataset(unlabelled)
+        assert "label" not in [bar.column.itemText(i) for i in range(bar.column.count())]
     view.set_dataset(load_dataset(path, label_column="section"))
     model = view.model
     assert model is not None
