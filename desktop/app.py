@@ -113,7 +113,9 @@ def run_app(args: argparse.Namespace) -> int:
         if args.command == "demo":
             window.start_demo(rows=args.rows)
         elif args.command == "open":
-            window.open_path(args.path)
+            # --text-column/--label-column where the command line has them (loupe open).
+            columns = {name: getattr(args, name, None) for name in ("text_column", "label_column")}
+            window.open_path(args.path, **columns)
         return int(app.exec())
     finally:
         wake.stop()
