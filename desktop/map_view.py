@@ -152,6 +152,9 @@ class MapView(QWidget):
             item.clear()
         self._selected.clear()
         self._matches.clear()
+        # The fit below moves the view: the items are drawn for the new rows in a later turn,
+        # never refreshed now from the old rows' groups (an IndexError when there were fewer).
+        self._draw_soon()
         self._set_bounds()
         self.plot.setTitle(title)
         self.plot.enableAutoRange()
