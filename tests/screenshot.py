@@ -66,7 +66,9 @@ def main() -> int:
         if options.group and window.scores is not None:
             import numpy as np
 
-            group = np.flatnonzero(window.scores.clustering.labels == window.scores.clustering.labels[options.click])
+            group = np.flatnonzero(
+                window.scores.clustering.labels == window.scores.clustering.labels[options.click]
+            )
             window.map_view.set_selection(group)
             window.map_view.rows_selected.emit(group)
             wait(lambda: window.group_view.stats is not None, 120)
