@@ -72,7 +72,10 @@ def choose_columns(window: MainWindow) -> ColumnsDialog | None:
     if dataset is None or path is None:
         window.status_label.setText("Open a dataset file first: its columns can then be chosen.")
         return None
-    dialog = ColumnsDialog(dataset, window.dataset_columns[1], window)
+    # The label column asked for, else the one the reader guessed (Dataset.label_column, where
+    # engine.datasets records it), so that the list shows it and starts on it.
+    guessed = getattr(dataset, "label_column", None) if has_labels(dataset.labels) else None
+    dialog = ColumnsDialog(dataset, window.dataset_columns[1] or guessed, window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def reopen() -> None:

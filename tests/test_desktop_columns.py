@@ -57,7 +57,10 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
     dataset = window.dataset
     assert dataset is not None and dataset.text_column == "body"
     assert dataset.texts[0].startswith("Ein längerer Text") and tuple(dataset.labels[:3]) == SECTIONS
-    assert window.dataset_columns == ("body", "section")
+    shown_again = choose_columns(window)
+    assert shown_again is not None
+    assert (shown_again.text.currentData(), shown_again.label.currentData()) == ("body", "section")
+    shown_again.reject()
     legend = window.map_view.legend
     qtbot.waitUntil(lambda: sorted(label.text for _, label in legend.items) == sorted(SECTIONS))
     model = window.table_view.model
