@@ -61,10 +61,12 @@ def test_open_has_the_platform_shortcut(window: MainWindow) -> None:
 def test_colour_by_a_numeric_or_a_text_column(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "scored.csv"
     rows = [
-        f'"Row {i} is about {"cats" if i % 2 else "taxes"} and more.",{i * 1.5},{"ab"[i % 2]}'
+        f'"Row {i} is about {"cats" if i % 2 else "taxes"} and more.",{i % 3},{i * 1.5},{"ab"[i % 2]}'
         for i in range(12)
     ]
-    path.write_text("text,score,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    # A label column by name, so that `kind` (two short values) stays a column and is not
+    # taken for the label.
+    path.write_text("text,label,score,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
     shown: list[str] = []
     window.map_ready.connect(shown.append)
     window.open_path(path)
