@@ -14,6 +14,7 @@ import numpy.typing as npt
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
+from desktop.table_view import has_labels
 from engine.column_codes import text_codes
 from engine.datasets import Dataset
 from engine.errors import BadInputError
@@ -60,8 +61,9 @@ class FilterBar(QWidget):
         self.clear_button.clicked.connect(self.clear)
 
     def set_dataset(self, dataset: Dataset) -> None:
-        """Offer the label and every other column; drops any filter of the previous dataset."""
-        self._columns = {"label": dataset.labels}
+        """Offer the label (if the rows have one) and every other column; drops any filter of
+        the previous dataset."""
+        self._columns = {"label": dataset.labels} if has_labels(dataset.labels) else {}
         self._columns.update({name: values for name, values in dataset.columns.items() if name != "text"})
         self.column.blockSignals(True)
         self.column.clear()

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.dataset: Dataset | None = None
         self.dataset_path: Path | None = None  # the file or folder opened; None for the demo
         self.demo_rows: int | None = None  # the demo's size when the demo is open
+        self.dataset_columns: tuple[str | None, str | None] = (None, None)  # asked for; None: guessed
         self.layer = -1  # the hidden state the map is made of (-1: the last layer)
         self.pooling: str | None = None  # None: the model's own pooling
         self.embedded: EmbeddingRun | None = None
@@ -247,14 +248,14 @@ class MainWindow(QMainWindow):
         """Build the demo dataset and embed it on the model lane; the map follows."""
         engine = self.engine  # built where the engine runs: parsing the stdlib holds the interpreter
         self.start_dataset(lambda: engine.demo_dataset(rows), "the demo dataset")
-        self.dataset_path, self.demo_rows = None, rows
+        self.dataset_path, self.demo_rows, self.dataset_columns = None, rows, (None, None)
 
     def open_path(
         self, path: Path, *, text_column: str | None = None, label_column: str | None = None
     ) -> None:
-        """Load a dataset in any supported format and map it (text and label columns as given,
-        else guessed); a session file (``*.loupe.json``) reopens the dataset, map, view and
-        selection it saved."""
+        """Load a dataset in any supported format and map it; a session file (``*.loupe.json``)
+        reopens the dataset, map, view and selection it saved. The text and label columns are
+        guessed unless named (``loupe open --text-column/--label-column``, Dataset ▸ Columns…)."""
         if path.name.endswith(SESSION_SUFFIX):
             from desktop.sessions import open_session
 
@@ -263,6 +264,7 @@ class MainWindow(QMainWindow):
         if path.exists():
             settings = load_settings()
             save_settings(settings.with_recent(str(path.resolve())))
+        self.dataset_columns = (text_column, label_column)
         self.start_dataset(
             lambda: load_dataset(
                 path, text_column=text_column, label_column=label_column, check_in_child=True
@@ -270,6 +272,12 @@ class MainWindow(QMainWindow):
             path.name,
         )
         self.dataset_path, self.demo_rows = path.resolve(), None
+
+    def choose_columns(self) -> None:
+        """Dataset ▸ Columns… (Ctrl+Shift+C): read the open file again with other text and label columns."""
+        from desktop.columns_dialog import choose_columns
+
+        choose_columns(self)
 
     def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:
         """Use another model, device, pooling or layer: a new engine on the same cache, and the
@@ -753,9 +761,9 @@ class MainWindow(QMainWindow):
     def _show_attention(self, result: object) -> None:
         assert self.dataset is not None and isinstance(result, tuple)
         row, maps = result
-        label = self.dataset.labels[row]
         source = self.dataset.sources[row] if self.dataset.sources else ""
-        self.attention_view.set_maps(maps, f"Row {row} · {label} · {source}\n{self.dataset.texts[row][:300]}")
+        heading = " · ".join(part for part in (f"Row {row}", self.dataset.labels[row], source) if part)
+        self.attention_view.set_maps(maps, f"{heading}\n{self.dataset.texts[row][:300]}")
         self.map_view.show_selected(row)
         self.attention_ready.emit(row)
 

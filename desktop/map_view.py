@@ -152,6 +152,9 @@ class MapView(QWidget):
             item.clear()
         self._selected.clear()
         self._matches.clear()
+        # The fit below moves the view: the items are drawn for the new rows in a later turn,
+        # never refreshed now from the old rows' groups (an IndexError when there were fewer).
+        self._draw_soon()
         self._set_bounds()
         self.plot.setTitle(title)
         self.plot.enableAutoRange()
@@ -517,7 +520,8 @@ class MapView(QWidget):
 
     def _tip(self, x: float, y: float, data: Any) -> str:
         text = self._texts[int(data)] if 0 <= int(data) < len(self._texts) else ""
-        return f"row {int(data)}\n" + textwrap.fill(textwrap.shorten(text, 400), 70)
+        # Only the start: shortening a 1 MB text whole took 0.4 s of the GUI thread per hover.
+        return f"row {int(data)}\n" + textwrap.fill(textwrap.shorten(text[:4000], 400), 70)
 
     def _on_scene_clicked(self, event: Any) -> None:
         if event.button() != pg.QtCore.Qt.MouseButton.LeftButton or event.double():

@@ -41,10 +41,11 @@ class NeighboursView(QWidget):
         self.list.clear()
         for index, distance in zip(indices.tolist(), distances.tolist(), strict=True):
             label = f" · {labels[index]}" if labels[index] else ""
-            text = textwrap.shorten(texts[index], 110)
+            start = texts[index][:4000]  # shortening a 1 MB text whole took 0.4 s per row
+            text = textwrap.shorten(start, 110)
             item = QListWidgetItem(f"{distance:.3f}  row {index}{label}: {text}")
             item.setData(Qt.ItemDataRole.UserRole, int(index))
-            item.setToolTip(textwrap.fill(textwrap.shorten(texts[index], 600), 80))
+            item.setToolTip(textwrap.fill(textwrap.shorten(start, 600), 80))
             self.list.addItem(item)
 
     def rows(self) -> list[int]:

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.column_codes import as_numbers, rows_containing, text_order
+from engine.dataset_arrow import ArrowSequence
 from engine.datasets import Dataset
 from engine.row_filter import is_numeric_column
 
@@ -53,8 +54,22 @@ _SEARCH_DELAY_MS = 200  # typing pauses this long before the search runs
 _GROUP_TINT = QBrush(QColor(255, 150, 0, 70))  # readable on light and dark palettes
 
 
+def has_labels(labels: Sequence[str]) -> bool:
+    """Whether any row has a label: a dataset read without a label column has "" in every row.
+
+    An Arrow column is asked in Arrow (a million labels in a few milliseconds)."""
+    if isinstance(labels, ArrowSequence):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = labels.arrow
+        blank = pa.scalar("", pa.string())
+        return len(column) > 0 and bool(pc.any(pc.not_equal(column, blank)).as_py())  # null: no label
+    return any(labels)
+
+
 class DatasetTableModel(QAbstractTableModel):
-    """Columns: row, text, label, then the dataset's other columns.
+    """Columns: row, text, label (unless no row has one), then the dataset's other columns.
 
     ``order`` lists the dataset rows shown, in display order (None: every row, in order).
     """
@@ -68,7 +83,7 @@ class DatasetTableModel(QAbstractTableModel):
         self._columns: list[tuple[str, Sequence[Any]]] = [
             ("row", range(len(dataset))),
             ("text", dataset.texts),
-            ("label", dataset.labels),
+            *((("label", dataset.labels),) if has_labels(dataset.labels) else ()),
             *((name, values) for name, values in dataset.columns.items() if name not in ("text", "label")),
         ]
         self._sort: tuple[int, Qt.SortOrder] | None = None

@@ -24,7 +24,7 @@ Keys = str | QKeySequence.StandardKey
 
 
 def build_menus(window: MainWindow) -> list[QMenu]:
-    """File, View, Map and Help; returns the menus (keep them: see :func:`shortcuts`)."""
+    """File, Dataset, View, Map and Help; returns the menus (keep them: see :func:`shortcuts`)."""
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     window.open_action = _add(file_menu, "&Open…", window.choose_file, QKeySequence.StandardKey.Open)
@@ -40,6 +40,9 @@ def build_menus(window: MainWindow) -> list[QMenu]:
     _add(file_menu, "Se&ttings…", window.open_settings, "Ctrl+,")
     file_menu.addSeparator()
     _add(file_menu, "&Quit", window.close, "Ctrl+Q")
+
+    dataset_menu = bar.addMenu("&Dataset")
+    _add(dataset_menu, "&Columns…", window.choose_columns, "Ctrl+Shift+C")
 
     view_menu = bar.addMenu("&View")
     for dock, keys in (
@@ -71,7 +74,7 @@ def build_menus(window: MainWindow) -> list[QMenu]:
     find.setShortcut(QKeySequence.StandardKey.Find)
     find.triggered.connect(lambda: window.table_view.search.setFocus())
     window.addAction(find)
-    return [file_menu, view_menu, map_menu, help_menu]
+    return [file_menu, dataset_menu, view_menu, map_menu, help_menu]
 
 
 def shortcuts(window: MainWindow) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ from engine.inference import AttentionMaps
 from engine.isolated import child_env, exit_detail, python_command
 from engine.jobs import CancelToken, Report, silent_report
 from engine.logs import context_fields, is_standard_field
-from engine.models import DEFAULT_MODEL, Pooling
+from engine.models import DEFAULT_MODEL, ModelSpec, Pooling
 from engine.pipeline import Clustering, EmbeddingRun, Engine, precomputed_run
 from engine.projection import ProjectionParams
 from engine.sweep import SweepResult
@@ -144,6 +144,7 @@ class EngineProcess:
         self._ids = itertools.count(1)
         self._child_counters: dict[str, int] = {}
         self._closed = False
+        self._spec: ModelSpec | None = None  # see the spec property
 
     # -- the child -----------------------------------------------------------------------
 
@@ -520,6 +521,15 @@ class EngineProcess:
     def preload_model(self, *, token: CancelToken | None = None) -> str:
         """Load the model in the child; its compute precision."""
         return str(self.call("preload_model", token=token))
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model the child computes with, as its Engine resolves it (the same name and
+        pooling through the same code), without a call to the child: export's provenance asks
+        on the GUI thread. Resolving reads the folder's config and the memoised weights digest."""
+        if self._spec is None:
+            self._spec = Engine(self.cache, self.model_name, self.device, pooling=self.pooling).spec
+        return self._spec
 
 
 def _error_from(name: str, error: Mapping[str, Any]) -> BaseException:

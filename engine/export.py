@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,11 @@ from engine.attention_stats import LABELS, AttentionStatistics
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps
 from engine.palette import label_colors
+
+if TYPE_CHECKING:
+    from engine.datasets import Dataset
+    from engine.engine_process import AnyEngine
+    from engine.projection import ProjectionParams
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 # Below 30 dpi points blur into each other; above 1200 no printer gains, and a PNG's memory
@@ -151,9 +156,17 @@ def write_data(
 
 
 def provenance(
-    engine: Any, dataset: Any, params: Any, layer: int, trustworthiness: float | None = None
+    engine: AnyEngine,
+    dataset: Dataset,
+    params: ProjectionParams,
+    layer: int,
+    trustworthiness: float | None = None,
 ) -> dict[str, Any]:
-    """What a figure or data file shows and how it was made (the JSON sidecar's content)."""
+    """What a figure or data file shows and how it was made (the JSON sidecar's content).
+
+    ``engine`` is either kind the CLI or the window holds: the model's identity and pooling
+    come from its ``spec``, which the engine process resolves in the window's process too.
+    """
     from importlib.metadata import version
 
     import engine as loupe

@@ -7,6 +7,7 @@ the run on a machine without a display; this module is imported before any test 
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -69,7 +70,14 @@ def loupe_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh LOUPE_HOME (short path: unix sockets allow 107 bytes); servers in it are killed after."""
     home = Path(tempfile.mkdtemp(prefix="lt", dir="/tmp"))
     monkeypatch.setenv("LOUPE_HOME", str(home))
-    for name in ("LOUPE_REDIS_URL", "LOUPE_REDIS_PASSWORD", "LOUPE_REDIS_CA", "LOUPE_CACHE_MAXMEMORY"):
+    for name in (
+        "LOUPE_REDIS_URL",
+        "LOUPE_REDIS_PASSWORD",
+        "LOUPE_REDIS_CA",
+        "LOUPE_CACHE_MAXMEMORY",
+        "LOUPE_CACHE_KEY",
+        "LOUPE_CACHE_KEY_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield home
     for pid in valkey_pids_under(home):
@@ -101,3 +109,49 @@ def minilm() -> object:
             os.environ.pop("LOUPE_HOME", None)
         else:
             os.environ["LOUPE_HOME"] = previous
+
+
+# -- the window, as users run it -----------------------------------------------------------------
+
+
+def window_args(**overrides: object) -> argparse.Namespace:
+    """The command line the window tests start from: the demo, on the CPU, the embedded cache."""
+    values: dict[str, object] = {
+        "command": "demo", "model": "minilm", "device": "cpu", "redis": None, "no_cache": False, "rows": 300,
+    }  # fmt: skip
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+@pytest.fixture
+def window(qtbot: Any) -> Iterator[Any]:
+    """The window as the app makes it: its engine (and the model) in a child process.
+
+    Desktop tests use this one. A test that needs the engine in this process (to patch or count
+    what it computes, or because it makes no engine call at all) uses ``in_process_window`` and
+    says why in a comment.
+    """
+    from desktop.app import create_window
+    from engine.engine_process import EngineProcess
+
+    shown = create_window(window_args())
+    assert isinstance(shown.engine, EngineProcess)
+    qtbot.addWidget(shown)
+    shown.show()
+    yield shown
+    shown.close()
+
+
+@pytest.fixture
+def in_process_window(qtbot: Any, minilm: object) -> Iterator[Any]:
+    """The window with its engine in this process, sharing the session's model (no second load)."""
+    from desktop.app import create_window
+    from engine.pipeline import Engine
+
+    shown = create_window(window_args(), in_process=True)
+    assert isinstance(shown.engine, Engine)
+    shown.engine._loaded = minilm  # the session's model: no second load
+    qtbot.addWidget(shown)
+    shown.show()
+    yield shown
+    shown.close()

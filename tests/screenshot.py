@@ -4,6 +4,7 @@
 Run under an X server, for example Xvfb:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/screenshot.py shot.png [--rows N]
+    ... tests/screenshot.py shot.png --data my.csv [--click ROW]    (a dataset file, not the demo)
 
 It grabs the whole screen (window decorations and all) with the xcb platform, not the
 offscreen one, so what it saves is what a user would see. Exits 1 if the map never appears.
@@ -27,6 +28,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=400)
     parser.add_argument("--group", action="store_true", help="select a cluster: its attention statistics")
     parser.add_argument("--theme", choices=["light", "dark"], default="light")
+    parser.add_argument("--data", type=Path, help="open this dataset file instead of the demo")
+    parser.add_argument("--click", type=int, default=3, help="the row to click")
     options = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -43,7 +46,10 @@ def main() -> int:
     apply_theme(app, options.theme)  # type: ignore[arg-type]
     window.resize(1500, 900)
     window.show()
-    window.start_demo(rows=options.rows)
+    if options.data is not None:
+        window.open_path(options.data)
+    else:
+        window.start_demo(rows=options.rows)
 
     def wait(condition: object, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -55,12 +61,14 @@ def main() -> int:
     ready = wait(lambda: window.scores is not None and window.shown_method == "umap", options.timeout)
     if ready:
         window.map_controls.colouring.setCurrentIndex(window.map_controls.colouring.findData("cluster"))
-        window.map_view.click_row(3)
+        window.map_view.click_row(options.click)
         wait(lambda: window.neighbours_view.list.count() > 0, 60)
         if options.group and window.scores is not None:
             import numpy as np
 
-            group = np.flatnonzero(window.scores.clustering.labels == window.scores.clustering.labels[3])
+            group = np.flatnonzero(
+                window.scores.clustering.labels == window.scores.clustering.labels[options.click]
+            )
             window.map_view.set_selection(group)
             window.map_view.rows_selected.emit(group)
             wait(lambda: window.group_view.stats is not None, 120)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,41 +13,9 @@ from desktop.app import create_window
 from desktop.main_window import MainWindow
 from engine.engine_process import EngineProcess
 from engine.jobs import Progress
-from engine.pipeline import Engine
-from tests.conftest import valkey_pids_under
+from tests.conftest import valkey_pids_under, window_args
 
 ROWS = 300
-
-
-def _args(**overrides: object) -> argparse.Namespace:
-    values: dict[str, object] = {
-        "command": "demo", "model": "minilm", "device": "cpu", "redis": None, "no_cache": False, "rows": ROWS,
-    }  # fmt: skip
-    values.update(overrides)
-    return argparse.Namespace(**values)
-
-
-@pytest.fixture
-def window(qtbot: QtBot, minilm: object) -> Iterator[MainWindow]:
-    """The window with its engine in this process, sharing the session's model (no second load)."""
-    window = create_window(_args(), in_process=True)
-    assert isinstance(window.engine, Engine)
-    window.engine._loaded = minilm  # type: ignore[assignment]
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.close()
-
-
-@pytest.fixture
-def process_window(qtbot: QtBot) -> Iterator[MainWindow]:
-    """The window as the app makes it: its engine (and model) in a child process."""
-    window = create_window(_args())
-    assert isinstance(window.engine, EngineProcess)
-    qtbot.addWidget(window)
-    window.show()
-    yield window
-    window.close()
 
 
 def test_window_opens_with_map_attention_and_cache_state(window: MainWindow) -> None:
@@ -60,8 +26,7 @@ def test_window_opens_with_map_attention_and_cache_state(window: MainWindow) -> 
 
 
 @pytest.mark.slow
-def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, process_window: MainWindow) -> None:
-    window = process_window
+def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, window: MainWindow) -> None:
     progress: list[Progress] = []
     window.bridge.progress.connect(lambda handle, p: progress.append(p))
     shown: list[str] = []
@@ -99,7 +64,7 @@ def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, proces
 
 
 def test_close_mid_job_leaves_no_thread_process_or_server(qtbot: QtBot, loupe_home: Path) -> None:
-    window = create_window(_args(rows=3000))
+    window = create_window(window_args(rows=3000))
     assert isinstance(window.engine, EngineProcess)
     qtbot.addWidget(window)
     window.show()
@@ -181,6 +146,12 @@ def test_sigterm_closes_the_app_like_its_close_button(loupe_home: Path) -> None:
             assert app.poll() is None, app.stderr.read() if app.stderr else ""
             assert time.monotonic() < deadline, "the app never started its cache server"
             time.sleep(0.1)
+        # The handler is in place once the process catches SIGTERM (a slow, busy machine can
+        # take seconds to get there after the server starts); then the window is up in a moment.
+        while not _catches(app.pid, signal.SIGTERM):
+            assert app.poll() is None, app.stderr.read() if app.stderr else ""
+            assert time.monotonic() < deadline, "the app never installed its SIGTERM handler"
+            time.sleep(0.1)
         time.sleep(0.5)  # the window is up and its wake-up timer running
         app.send_signal(signal.SIGTERM)
         _, stderr = app.communicate(timeout=30)
@@ -190,6 +161,14 @@ def test_sigterm_closes_the_app_like_its_close_button(loupe_home: Path) -> None:
             app.kill()
             app.communicate()
     assert not valkey_pids_under(loupe_home)
+
+
+def _catches(pid: int, number: int) -> bool:
+    """Whether process ``pid`` has a handler for signal ``number`` (Linux: SigCgt in its status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
 
 
 def test_the_gui_process_is_prepared_before_jobs_run() -> None:

@@ -3,19 +3,27 @@ faithfulness, neighbours, per-layer maps and the sweep grid."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pytestqt.qtbot import QtBot
 
+from desktop.app import create_window
 from desktop.main_window import MainWindow
-from tests.test_desktop import ROWS, window  # noqa: F401  (the fixture)
+from engine.engine_process import EngineProcess
+from tests.conftest import valkey_pids_under, window_args
+from tests.test_desktop import ROWS
 
 WAIT_MS = 240_000
 
 
-def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None:  # noqa: F811
+def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None:
     shown: list[str] = []
     failures: list[str] = []
     window.map_ready.connect(shown.append)
@@ -24,12 +32,33 @@ def wait_for_map(qtbot: QtBot, window: MainWindow, method: str = "umap") -> None
     assert not failures, failures
 
 
+@pytest.fixture(scope="module")
+def returning_home() -> Iterator[Path]:
+    """One LOUPE_HOME for this module's maps: the first test fills its cache, the others open the
+    demo as a returning user does, the embeddings, map and scores served from that cache (the
+    cold path runs in the first test and in test_desktop.py). Each test skipped a model load, an
+    embedding run and a UMAP fit in the engine process, about 15 s of CPU each."""
+    home = Path(tempfile.mkdtemp(prefix="lr", dir="/tmp"))
+    yield home
+    for pid in valkey_pids_under(home):
+        os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.fixture
-def mapped(qtbot: QtBot, window: MainWindow) -> MainWindow:  # noqa: F811
+def mapped(qtbot: QtBot, returning_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    """The demo mapped, with clusters and scores, in a window as the app makes it (engine in a
+    child process) on the module's cache."""
+    monkeypatch.setenv("LOUPE_HOME", str(returning_home))
+    window = create_window(window_args())
+    assert isinstance(window.engine, EngineProcess)
+    qtbot.addWidget(window)
+    window.show()
     window.start_demo(rows=ROWS)
     wait_for_map(qtbot, window)
     qtbot.waitUntil(lambda: window.scores is not None, timeout=WAIT_MS)
-    return window
+    yield window
+    window.close()
 
 
 def test_the_map_shows_trustworthiness_and_cluster_names(qtbot: QtBot, mapped: MainWindow) -> None:
@@ -155,15 +184,13 @@ def test_export_from_the_window_with_provenance(qtbot: QtBot, mapped: MainWindow
     assert table.column("selected").to_pylist().count(True) == 1
 
 
-def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
-    from desktop.app import create_window
-    from tests.test_desktop import _args
-
+def test_window_layout_is_restored(qtbot: QtBot, window: MainWindow) -> None:
     # Qt fits a restored window to the screen, and the offscreen screen is only 800 pixels
     # wide, so the test changes the height.
     window.resize(window.width(), 555)
     window.close()
-    again = create_window(_args(), in_process=True)
+    # In this process: the test is about the window's layout and makes no engine call.
+    again = create_window(window_args(), in_process=True)
     qtbot.addWidget(again)
     try:
         assert again.height() == 555 != 850  # 850: the default height

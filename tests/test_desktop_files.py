@@ -10,7 +10,6 @@ from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from engine.settings import RECENT_FILES, load_settings
-from tests.test_desktop import window  # noqa: F401  (the fixture)
 
 
 def write_rows(path: Path, count: int = 12) -> Path:
@@ -22,7 +21,7 @@ def write_rows(path: Path, count: int = 12) -> Path:
     return path
 
 
-def test_dropping_a_file_opens_it_and_remembers_it(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+def test_dropping_a_file_opens_it_and_remembers_it(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     path = write_rows(tmp_path / "dropped.csv")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
@@ -43,7 +42,7 @@ def test_dropping_a_file_opens_it_and_remembers_it(qtbot: QtBot, window: MainWin
     assert load_settings().recent_files[0] == str(path.resolve())
 
 
-def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_path: Path) -> None:
     settings = load_settings()
     for i in range(RECENT_FILES + 3):
         settings = settings.with_recent(f"/data/{i}.csv")
@@ -54,18 +53,20 @@ def test_recent_files_are_newest_first_without_repeats(window: MainWindow, tmp_p
     assert [a.text() for a in window.recent_menu.actions()] == ["(none yet)"]
 
 
-def test_open_has_the_platform_shortcut(window: MainWindow) -> None:  # noqa: F811
+def test_open_has_the_platform_shortcut(window: MainWindow) -> None:
     assert window.open_action.shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
     assert window.acceptDrops()
 
 
-def test_colour_by_a_numeric_or_a_text_column(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+def test_colour_by_a_numeric_or_a_text_column(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "scored.csv"
     rows = [
-        f'"Row {i} is about {"cats" if i % 2 else "taxes"} and more.",{i * 1.5},{"ab"[i % 2]}'
+        f'"Row {i} is about {"cats" if i % 2 else "taxes"} and more.",{i % 3},{i * 1.5},{"ab"[i % 2]}'
         for i in range(12)
     ]
-    path.write_text("text,score,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    # A label column by name, so that `kind` (two short values) stays a column and is not
+    # taken for the label.
+    path.write_text("text,label,score,kind\n" + "\n".join(rows) + "\n", encoding="utf-8")
     shown: list[str] = []
     window.map_ready.connect(shown.append)
     window.open_path(path)

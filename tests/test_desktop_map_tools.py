@@ -13,14 +13,13 @@ from pytestqt.qtbot import QtBot
 
 from desktop.main_window import MainWindow
 from engine.projection import ProjectionParams
-from tests.test_desktop import window  # noqa: F401  (the fixture)
 
 WAIT_MS = 240_000
 ROWS = 60
 
 
 @pytest.fixture
-def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:  # noqa: F811
+def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     """A 60-row CSV (text, label, score) mapped with PCA, which is quick."""
     lines = ["text,label,score"]
     for row in range(ROWS):
@@ -75,7 +74,7 @@ def test_a_selected_group_gets_its_attention_statistics(qtbot: QtBot, mapped_csv
     assert win.status_label.text().startswith("Select a group of rows first")
 
 
-def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: MainWindow) -> None:  # noqa: F811
+def test_every_shortcut_is_listed_and_none_is_taken_twice(qtbot: QtBot, window: MainWindow) -> None:
     shortcuts = window.shortcuts()
     keys = [key for key, _ in shortcuts]
     assert len(keys) == len(set(keys)), sorted(keys)

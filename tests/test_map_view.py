@@ -558,3 +558,12 @@ def test_a_new_map_is_drawn_once_a_turn_of_the_event_loop_later(
     assert sorted(label.text for _, label in view.legend.items) == sorted(set(labels))
     view.draw_pending()  # nothing waits: nothing is drawn again
     assert len(drawn) == 1
+
+
+def test_new_points_on_a_view_never_shown_draw_without_an_error(qtbot: QtBot) -> None:
+    map_view = MapView()  # not shown yet: fitting the view to the points refreshed old groups
+    qtbot.addWidget(map_view)
+    map_view.set_points(np.zeros((3, 2), np.float32), ["a", "b", "c"], ["", "", ""], "three")
+    map_view.set_points(np.ones((5, 2), np.float32), ["a"] * 5, [""] * 5, "five")
+    map_view.draw_pending()
+    assert sum(len(item.data) for item in map_view._items) == 5

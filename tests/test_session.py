@@ -28,7 +28,7 @@ from engine.session import (
     save_session,
     session_to_json,
 )
-from tests.test_desktop import _args, window  # noqa: F401  (the fixture)
+from tests.conftest import window_args
 
 
 def _session(**changes: Any) -> Session:
@@ -192,7 +192,7 @@ def _wait_for_real_map(qtbot: QtBot, shown: MainWindow) -> None:
 
 def test_a_saved_session_reopens_the_same_map_from_the_cache(
     qtbot: QtBot,
-    window: MainWindow,  # noqa: F811
+    window: MainWindow,
     minilm: object,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -226,7 +226,8 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         return project(vectors, params)
 
     monkeypatch.setattr("engine.pipeline.project", counted)
-    again = create_window(_args(command=None), in_process=True)
+    # In this process: fits are counted by patching engine.pipeline.project, which a child cannot see.
+    again = create_window(window_args(command=None), in_process=True)
     again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
     qtbot.addWidget(again)
     again.show()

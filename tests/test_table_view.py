@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from desktop.filter_bar import FilterBar
 from desktop.table_view import TableView
 from engine.datasets import Dataset
 
@@ -188,3 +191,34 @@ def test_a_selection_is_each_listed_row_once_in_order(qtbot: QtBot) -> None:
     assert view.selected_rows().tolist() == [1, 3]
     view.select_rows(np.array([2]))
     assert view.selected_rows().tolist() == [2]
+
+
+def test_a_dataset_without_labels_shows_no_made_up_label_column(qtbot: QtBot, tmp_path: Path) -> None:
+    from engine.datasets import load_dataset
+
+    path = tmp_path / "notes.csv"
+    rows = ["body,section,n", "Été à Paris,travel,1", "Зима в Москве,travel,2", "東京の春,travel,3"]
+    path.write_text("\n".join(rows) + "\n", "utf-8")
+    view = TableView()
+    qtbot.addWidget(view)
+    for unlabelled in (load_dataset(path), Dataset(name="t", texts=TEXTS, labels=("",) * 4)):
+        assert set(unlabelled.labels) == {""}
+        view.set_dataset(unlabelled)
+        model = view.model
+        assert model is not None
+        headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+        assert "label" not in headers and headers[:2] == ["row", "text"]
+        bar = FilterBar()
+        qtbot.addWidget(bar)
+        bar.set_dataset(unlabelled)
+        assert "label" not in [bar.column.itemText(i) for i in range(bar.column.count())]
+    view.set_dataset(load_dataset(path, label_column="section"))
+    model = view.model
+    assert model is not None
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())] == [
+        "row",
+        "text",
+        "label",
+        "n",
+    ]
+    assert model.index(1, 2).data() == "travel"

@@ -91,22 +91,24 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
     qtbot: QtBot, app: QApplication
 ) -> None:
     from desktop.app import create_window
+    from engine.engine_process import EngineProcess
     from engine.settings import Settings, save_settings
-    from tests.test_desktop import _args
+    from tests.conftest import window_args
 
     save_settings(Settings(theme="dark", pooling="cls", layer=2, projection_method="pca", projection_seed=5))
-    window = create_window(_args(command=None), in_process=True)
+    window = create_window(window_args(command=None))
     qtbot.addWidget(window)
     try:
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
         assert window.map_view._dark  # the map was told too
         assert (window.pooling, window.layer) == ("cls", 2)
-        assert window.engine._pooling == "cls"
+        assert isinstance(window.engine, EngineProcess)  # the recipe goes to the child
+        assert window.engine.pooling == "cls"
         params = window.map_controls.params()
         assert (params.method, params.seed) == ("pca", 5)
         # The command line's --pooling wins over the settings.
         window.close()
-        window = create_window(_args(command=None, pooling="mean"), in_process=True)
+        window = create_window(window_args(command=None, pooling="mean"))
         qtbot.addWidget(window)
         assert window.pooling == "mean"
     finally:

@@ -1,0 +1,35 @@
+"""Provenance names the model whichever engine the window holds (issue 14, item 1: the window's
+export failed with ``'EngineProcess' object has no attribute 'spec'``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cache.store import Cache
+from engine.datasets import Dataset
+from engine.engine_process import EngineProcess
+from engine.export import provenance
+from engine.models import Pooling
+from engine.pipeline import Engine
+from engine.projection import ProjectionParams
+
+TEXTS = ("Crème brûlée « oui »", "Привет, мир", "日本語の文")
+DATASET = Dataset(name="mixed", texts=TEXTS, labels=("a", "b", "c"))
+PARAMS = ProjectionParams(method="pca", seed=3)
+
+
+@pytest.mark.parametrize("pooling", [None, "cls"])
+def test_the_engine_process_gives_the_same_model_record_as_the_engine(pooling: Pooling | None) -> None:
+    cache = Cache(None)
+    expected = provenance(Engine(cache, "minilm", "cpu", pooling=pooling), DATASET, PARAMS, -1)
+    process = EngineProcess(cache, "minilm", "cpu", pooling=pooling)
+    try:
+        record = provenance(process, DATASET, PARAMS, -1)
+        assert process.pid is None, "the record is made without starting (or waiting on) the child"
+    finally:
+        process.close()
+    assert record["model"] == expected["model"] and record["model"].startswith("model@")
+    assert record["pooling"] == expected["pooling"] == (pooling or "mean")
+    assert {key: record[key] for key in ("dataset", "layer", "method", "seed")} == {
+        key: expected[key] for key in ("dataset", "layer", "method", "seed")
+    }
