@@ -225,19 +225,21 @@ def clip_text(model: LoadedModel, text: str) -> str:
     whole text, until that holds (a text of a few very long words takes a few doublings).
     """
     limit = model.spec.max_length
+    # The kept content tokens: the limit less the special tokens the model adds.
+    kept = limit - model.tokenizer.num_special_tokens_to_add(pair=False)
     cut = limit * CHARS_PER_TOKEN
     while cut < len(text):
         prefix = text[:cut]
         encoded = model.tokenizer(
             prefix,
             add_special_tokens=False,
+            truncation=True,
+            max_length=kept + 1,  # one more than kept says whether more follow
             return_attention_mask=False,
             return_token_type_ids=False,
             return_offsets_mapping=True,
         )
         offsets = encoded["offset_mapping"]
-        # The kept content tokens: the limit less the special tokens the model adds.
-        kept = limit - model.tokenizer.num_special_tokens_to_add(pair=False)
         if len(offsets) > kept and offsets[kept - 1][1] <= cut // 2:
             return prefix
         cut *= 2

@@ -46,7 +46,8 @@ def test_the_cut_text_tokenizes_exactly_as_the_whole_text(minilm: Any, name: str
     text = long_texts()[name]
     clipped = clip_text(minilm, text)
     assert text.startswith(clipped)
-    assert len(clipped) < len(text) or name == "one long word", len(clipped)
+    # One word of 50,000 or 150,000 characters (one [UNK] token): no prefix has enough tokens.
+    assert len(clipped) < len(text) or name in {"one long word", "kana without spaces"}, len(clipped)
 
     def encoded(value: str) -> tuple[Any, Any]:
         out = minilm.tokenizer(
@@ -82,14 +83,15 @@ from engine.models import load_model, resolve_model
 model = load_model(resolve_model("minilm"), device="cpu")
 embed_texts(model, ["warm up the model"])
 line = "Ein Werkzeug zur Verwaltung von Paketen. Утилита для сжатия файлов. 画像を変換するツール。 "
-text = line * 250_000
+text = line * 300_000
 text = text[: 20 * 1024 * 1024]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 result = embed_texts(model, [text])
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_rise_mb": (after - before) / 1024, "chars": len(text),
+print(json.dumps({"seconds": seconds, "peak_rise_mb": (after - before) / 1024, "peak_mb": after / 1024,
+                  "chars": len(text),
                   "truncated": result.truncated}))
 """
 
