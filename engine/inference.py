@@ -94,7 +94,7 @@ def embed_texts(
     :func:`halving_batches`).
 
     A row's vector depends on its text alone, not on which rows share its batch: a batch holds
-    only rows of one token length, so nothing is padded (see :func:`length_batches`).
+    only rows of one token length, so nothing is padded (see :func:`length_groups`).
     """
     import torch
 
@@ -126,8 +126,8 @@ def embed_texts(
                 if len(batch) > 1:
                     return _embed_batch(model, batch, layer, all_layers)
                 # A lone row goes beside a copy of itself: see length_groups.
-                vectors, truncated = _embed_batch(model, batch * 2, layer, all_layers)
-                return vectors[:1], truncated // 2
+                pair, pair_truncated = _embed_batch(model, batch * 2, layer, all_layers)
+                return pair[:1], pair_truncated // 2
 
             batches = halving_batches(len(group), size[0], compute, oom_errors=oom_errors, on_oom=shrink)
             for positions, (vectors, batch_truncated) in batches:
