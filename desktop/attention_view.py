@@ -167,18 +167,25 @@ class AttentionView(QWidget):
 
         self.readout = QLabel(HOVER_HINT)
         self.readout.setTextFormat(Qt.TextFormat.PlainText)
+        # Wrapped, so the hint never sets the pane's minimum width: unwrapped, its 510 pixels
+        # made the window wider than a 1600-pixel screen when it opened.
+        self.readout.setWordWrap(True)
         self.text_box = QTextEdit()
         self.text_box.setReadOnly(True)
         self.text_box.setMaximumHeight(90)
         self.text_box.setPlaceholderText("The row's text; hover a token to see its characters.")
 
+        # The export button sits beside the title, not after the controls: one row of all of
+        # them made the pane, and so the window, too wide for a 1366-pixel laptop screen.
+        heading = QHBoxLayout()
+        heading.addWidget(self.title, 1)
+        heading.addWidget(self.export_button, 0, Qt.AlignmentFlag.AlignTop)
         controls = QHBoxLayout()
         for widget in (self.mode, self.layer, self.head, self.unit, self.hide_special):
             controls.addWidget(widget)
         controls.addStretch(1)
-        controls.addWidget(self.export_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addLayout(controls)
         layout.addWidget(self.stack, 1)
         under = QHBoxLayout()

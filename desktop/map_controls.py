@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -97,10 +98,15 @@ class MapControls(QWidget):
         top.addWidget(self.apply_button)
         top.addWidget(self.sweep_button)
         top.addStretch(1)
-        top.addWidget(self.colouring)
+        # What the points look like (colour, size, density) shares the second row with the tools,
+        # and the score and error lines may be cut short (their tooltip has all): one row of
+        # everything made the window wider than a 1366-pixel laptop screen.
+        for label in (self.score, self.error):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bottom = QHBoxLayout()
         for button in self.tool_buttons.values():
             bottom.addWidget(button)
+        bottom.addWidget(self.colouring)
         bottom.addWidget(self.size_by)
         bottom.addWidget(self.density)
         bottom.addWidget(self.layers_button)
@@ -148,8 +154,10 @@ class MapControls(QWidget):
             params = self.params()
         except BadInputError as exc:
             self.error.setText(str(exc))
+            self.error.setToolTip(str(exc))
             return
         self.error.setText("")
+        self.error.setToolTip("")
         self.params_applied.emit(params)
 
     def set_layer_count(self, layers: int) -> None:
@@ -191,6 +199,7 @@ class MapControls(QWidget):
 
     def set_score(self, text: str) -> None:
         self.score.setText(text)
+        self.score.setToolTip(text)
 
     def _on_tool(self, name: str, on: bool) -> None:
         if on:

@@ -1,0 +1,22 @@
+"""The window in its default configuration fits the screen it opens on.
+
+A hover hint that could not wrap once made the attention pane 622 pixels wide at least, and the
+window wider than a 1600-pixel screen (seen in an Xvfb screenshot: the right edge was cut off);
+the map's controls in one row made it 1,591 pixels wide at least, too wide for a laptop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_the_default_window_fits_its_default_size_and_a_1366_pixel_laptop_screen(window: Any) -> None:
+    minimum = window.minimumSizeHint()
+    assert minimum.width() <= min(window.width(), 1366), minimum
+    assert minimum.height() <= min(window.height(), 768), minimum
+
+
+def test_the_attention_pane_can_be_narrower_than_its_hint_text(window: Any) -> None:
+    view = window.attention_view
+    assert view.minimumSizeHint().width() <= 500
+    assert view.readout.minimumSizeHint().width() < view.readout.sizeHint().width()
