@@ -101,8 +101,8 @@ class MapControls(QWidget):
         # What the points look like (colour, size, density) shares the second row with the tools,
         # and the score and error lines may be cut short (their tooltip has all): one row of
         # everything made the window wider than a 1366-pixel laptop screen.
-        for label in (self.score, self.error):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for shortened in (self.score, self.error):
+            shortened.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bottom = QHBoxLayout()
         for button in self.tool_buttons.values():
             bottom.addWidget(button)
