@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setSizes([850, 550])
+        splitter.setSizes([900, 500])  # the map first; the attention pane needs about 470
         self.setCentralWidget(splitter)
 
         self.log_view = LogView(self)

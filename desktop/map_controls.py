@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -83,7 +82,7 @@ class MapControls(QWidget):
         self.layers_button.setToolTip("Map every layer, aligned, to see the representation evolve")
         self.layer = QSlider(Qt.Orientation.Horizontal)
         self.layer.setEnabled(False)
-        self.layer.setMinimumWidth(120)
+        self.layer.setMinimumWidth(80)
         self.layer_label = QLabel("")
         self.score = QLabel("")
         self.error = QLabel("")
@@ -102,7 +101,7 @@ class MapControls(QWidget):
         # and the score and error lines may be cut short (their tooltip has all): one row of
         # everything made the window wider than a 1366-pixel laptop screen.
         for shortened in (self.score, self.error):
-            shortened.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            shortened.setMinimumWidth(1)  # whole when there is room, cut short when there is not
         bottom = QHBoxLayout()
         for button in self.tool_buttons.values():
             bottom.addWidget(button)

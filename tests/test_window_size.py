@@ -20,3 +20,10 @@ def test_the_attention_pane_can_be_narrower_than_its_hint_text(window: Any) -> N
     view = window.attention_view
     assert view.minimumSizeHint().width() <= 500
     assert view.readout.minimumSizeHint().width() < view.readout.sizeHint().width()
+
+
+def test_the_maps_score_is_shown_whole_when_there_is_room(window: Any, qtbot: Any) -> None:
+    controls = window.map_controls
+    controls.set_score("trustworthiness 0.989 · 7 clusters")
+    qtbot.waitUntil(lambda: controls.score.width() >= controls.score.sizeHint().width())
+
