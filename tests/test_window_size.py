@@ -26,4 +26,3 @@ def test_the_maps_score_is_shown_whole_when_there_is_room(window: Any, qtbot: An
     controls = window.map_controls
     controls.set_score("trustworthiness 0.989 · 7 clusters")
     qtbot.waitUntil(lambda: controls.score.width() >= controls.score.sizeHint().width())
-
