@@ -14,7 +14,7 @@ from typing import cast, get_args
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -111,6 +111,12 @@ class Neighbours:
     distances: npt.NDArray[np.float32]
 
 
+def default_size(available: QSize) -> QSize:
+    """The window's first size: 1400 x 850, or less on a screen that has less room (a 1366 x 768
+    laptop), so that a new window never opens larger than its screen."""
+    return QSize(min(1400, available.width()), min(850, available.height()))
+
+
 class MainWindow(QMainWindow):
     """Loupe's window. ``map_ready`` fires with the method name each time a layout is shown."""
 
@@ -121,7 +127,7 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: AnyEngine, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Loupe")
-        self.resize(1400, 850)
+        self.resize(default_size(self.screen().availableGeometry().size()))
         self.engine = engine
         self.bridge = bridge
         self.dataset: Dataset | None = None

@@ -25,6 +25,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parent.parent
+# The offscreen screen is 800 x 800 unless told otherwise, and a new window never opens larger
+# than its screen: give the tests a 1920 x 1080 desktop screen (same 96 dpi), the size most
+# users have. (The platform's options are split at ':' and ',', which such a path cannot hold.)
+_SCREEN = ROOT / "tests" / "offscreen_screen.json"
+if os.environ["QT_QPA_PLATFORM"] == "offscreen" and not set(":,") & set(str(_SCREEN)):
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN}"
 # numba's compiled UMAP kernels survive between test runs here; every run still starts
 # from an empty Loupe cache (LOUPE_HOME below).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".pytest_cache" / "numba"))
