@@ -111,9 +111,6 @@ def reopened(qtbot: QtBot) -> Iterator[list[MainWindow]]:
         window.close()
 
 
-# No font here has CJK or Arabic glyphs: matplotlib draws boxes for them in the figure's legend
-# and warns. The figure is written all the same, which is what this test checks; see the report.
-@pytest.mark.filterwarnings("ignore:Glyph .* missing from font:UserWarning")
 def test_a_multilingual_dataset_end_to_end_in_the_window(
     qtbot: QtBot,
     window: MainWindow,
