@@ -24,6 +24,7 @@ import numpy.typing as npt
 from engine.atomic import atomic_path, write_text_atomic
 from engine.attention import merge_words, rollout, word_groups, words_of
 from engine.attention_stats import LABELS, AttentionStatistics
+from engine.dataset_arrow import ArrowSequence
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps
 from engine.palette import label_colors
@@ -159,14 +160,18 @@ def write_data(
     coords: npt.NDArray[np.float32],
     labels: Sequence[str],
     *,
+    texts: Sequence[str] | None = None,
     extra: Mapping[str, Sequence[Any]] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """The map's data as CSV or Parquet (``row, x, y, label`` and ``extra`` columns).
+    """The map's data as CSV or Parquet: ``row, x, y, label``, the ``extra`` columns, then
+    ``text`` (each row's text, last because it can be long) when ``texts`` is given.
 
-    Parquet also carries ``provenance`` in its schema metadata (key ``loupe``)."""
+    ``loupe export --data`` and the window's Export data… both give the texts, so a reader can
+    tell which text each point is without the dataset. Parquet also carries ``provenance`` in
+    its schema metadata (key ``loupe``)."""
     if path.suffix.lower() == ".csv":
-        write_coords_csv(path, coords, labels, extra=extra)
+        write_coords_csv(path, coords, labels, texts, extra=extra)
     elif path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -179,6 +184,11 @@ def write_data(
             "label": list(labels),
             **{name: list(values) for name, values in (extra or {}).items()},
         }
+        if texts is not None:
+            if len(texts) != len(coords):
+                raise ValueError(f"{len(texts)} texts for {len(coords)} rows")
+            # An Arrow-backed dataset's texts go in as they are: no Python string per row.
+            columns["text"] = texts.arrow if isinstance(texts, ArrowSequence) else list(texts)
         metadata = {b"loupe": json.dumps(provenance or {}, default=str).encode()}
         table = pa.table(columns).replace_schema_metadata(metadata)
         with atomic_path(path) as tmp:
@@ -262,7 +272,8 @@ def write_coords_csv(
     *,
     extra: Mapping[str, Sequence[Any]] | None = None,
 ) -> Path:
-    """Write ``row,x,y,label[,extra columns...][,text]`` for every row, in dataset order.
+    """Write ``row,x,y,label[,extra columns...][,text]`` for every row, in dataset order (the
+    layout :func:`write_data` writes to Parquet too).
 
     ``extra`` adds named columns (clusters, faithfulness); floats are written with 6
     significant digits.
