@@ -13,7 +13,6 @@ from desktop.main_window import MainWindow
 from desktop.window_export import export_data
 from engine import cli
 from engine.errors import LoupeError
-from tests.test_desktop import process_window  # noqa: F401  (the fixture)
 
 
 def rows_csv(path: Path) -> Path:
@@ -44,11 +43,8 @@ def test_open_takes_the_columns_and_hands_them_to_the_window(tmp_path: Path) -> 
 
 
 def test_the_window_opens_a_dataset_with_the_columns_given(
-    qtbot: QtBot,
-    process_window: MainWindow,  # noqa: F811
-    tmp_path: Path,
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
-    window = process_window
     path = rows_csv(tmp_path / "rows.csv")
     before = path.read_bytes()
     window.open_path(path, text_column="title", label_column="section")
