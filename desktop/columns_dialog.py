@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
 
 from desktop.table_view import has_labels
-from engine.datasets import Dataset
+from engine.datasets import NO_LABEL, Dataset
 
 if TYPE_CHECKING:
     from desktop.main_window import MainWindow
@@ -22,8 +22,10 @@ GUESSED = None  # the label entry that lets Loupe guess, as when the file was op
 
 
 class ColumnsDialog(QDialog):
-    """Two lists: the text column and the label column (or Loupe's guess). ``chosen()`` after
-    ``accepted``. ``label_column`` is the label column the window asked for, if it asked."""
+    """Two lists: the text column and the label column, Loupe's guess or "(no label)" (the rows
+    are read without labels: :data:`engine.datasets.NO_LABEL`). ``chosen()`` after ``accepted``.
+    ``label_column`` is the label column to start on: the one the window asked for (NO_LABEL
+    included) or the one Loupe guessed; None starts on the guess."""
 
     def __init__(self, dataset: Dataset, label_column: str | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +36,7 @@ class ColumnsDialog(QDialog):
             self.text.addItem(name, name)
         self.label = QComboBox()
         self.label.addItem("(Loupe's guess)" if has_labels(dataset.labels) else "(none found)", GUESSED)
+        self.label.addItem("(no label)", NO_LABEL)
         for name in ([label_column] if label_column else []) + others:
             self.label.addItem(name, name)
         self.label.setCurrentIndex(max(self.label.findData(label_column), 0))
@@ -53,7 +56,7 @@ class ColumnsDialog(QDialog):
         layout.addRow(buttons)
 
     def chosen(self) -> tuple[str, str | None]:
-        """(text column, label column or None for Loupe's guess)."""
+        """(text column, label column: None for Loupe's guess, NO_LABEL for none)."""
         label = self.label.currentData()
         return str(self.text.currentData()), None if label is None else str(label)
 
@@ -75,7 +78,8 @@ def choose_columns(window: MainWindow) -> ColumnsDialog | None:
     # The label column asked for, else the one the reader guessed (Dataset.label_column, where
     # engine.datasets records it), so that the list shows it and starts on it.
     guessed = getattr(dataset, "label_column", None) if has_labels(dataset.labels) else None
-    dialog = ColumnsDialog(dataset, window.dataset_columns[1] or guessed, window)
+    asked = window.dataset_columns[1]
+    dialog = ColumnsDialog(dataset, guessed if asked is None else asked, window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def reopen() -> None:

@@ -38,7 +38,7 @@ from desktop.filter_bar import FilterBar
 from desktop.jobs_view import JobsView, show_progress
 from desktop.log_view import LogView
 from desktop.map_colours import CodedCategories
-from desktop.map_controls import MapControls
+from desktop.map_controls import NO_COLOURING, MapControls
 from desktop.map_view import MapView
 from desktop.neighbours_view import NeighboursView
 from desktop.sweep_view import SweepDialog
@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
             self.table_view.set_dataset(result.dataset)
             columns = result.dataset.columns
             numeric = [name for name, values in columns.items() if is_numeric_column(values)]
-            self.map_controls.set_columns(list(columns), numeric)
+            self.map_controls.set_columns(list(columns), numeric, labels=result.dataset.has_labels)
             self.filter_bar.set_dataset(result.dataset)
             self._start_projection(ProjectionParams(method="pca"), preview=True)
             self._start_projection(self._params())
@@ -494,6 +494,8 @@ class MainWindow(QMainWindow):
         self.shown_params = layout.params
         self.scores = self.faithfulness = None
         self.map_view.set_points(layout.coords, self._labels(), self.dataset.texts, title)
+        if self.map_controls.colouring.currentData() == NO_COLOURING:
+            self._recolour(NO_COLOURING)  # no legend entry for the labels the rows do not have
         self._apply_point_options()
         self.status_label.setText(f"{title}: {len(self.dataset)} rows. Hover for text, click for attention.")
         self.map_ready.emit(layout.method)
@@ -528,12 +530,17 @@ class MainWindow(QMainWindow):
         self._start_pipeline_job("compute", "Faithfulness", faith)
 
     def _recolour(self, colouring: str | None = None) -> None:
-        """Colour the shown map by label, cluster or faithfulness (computing it if needed)."""
+        """Colour the shown map by label, nothing, cluster, faithfulness (computing it if needed)
+        or a column."""
         if self.dataset is None or self.coords is None:
             return
         colouring = colouring or str(self.map_controls.colouring.currentData())
         if colouring == "label":
             self.map_view.set_categories(self._labels())
+            self.map_view.set_annotations([])
+        elif colouring == NO_COLOURING:
+            one = CodedCategories([""], np.zeros(len(self.dataset), np.intp))
+            self.map_view.set_categories(one, legend=False)
             self.map_view.set_annotations([])
         elif colouring == "cluster":
             if self.scores is None or self.scores.coords is not self.coords:

@@ -29,6 +29,9 @@ from engine.errors import BadInputError
 from engine.projection import METHODS, PARAMETERS, ParamSpec, ProjectionParams, Value
 
 COLOURINGS = ("label", "cluster", "faithfulness")
+# Offered in place of "label" when the rows have none: one colour, no legend (a "label" colouring
+# would be one meaningless colour with a legend entry for labels nobody wrote).
+NO_COLOURING = "none"
 # The mouse tools of the map: their names, buttons and one-key shortcuts (while the map has focus).
 TOOLS = {"pan": ("Pan", "P"), "box": ("Box", "B"), "lasso": ("Lasso", "L")}
 _METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
@@ -176,13 +179,17 @@ class MapControls(QWidget):
     def tool(self) -> str:
         return next(name for name, button in self.tool_buttons.items() if button.isChecked())
 
-    def set_columns(self, columns: list[str], numeric: list[str] | None = None) -> None:
+    def set_columns(
+        self, columns: list[str], numeric: list[str] | None = None, *, labels: bool = True
+    ) -> None:
         """Offer the dataset's own columns as colourings too (after the built-in ones), and its
-        ``numeric`` columns as sizes."""
+        ``numeric`` columns as sizes. Without ``labels`` (the rows have none) "label" is not
+        offered: "none" takes its place, and is chosen if "label" was."""
         current = self.colouring.currentData()
         self.colouring.blockSignals(True)
-        while self.colouring.count() > len(COLOURINGS):
-            self.colouring.removeItem(self.colouring.count() - 1)
+        self.colouring.clear()
+        for name in (NO_COLOURING, *COLOURINGS[1:]) if not labels else COLOURINGS:
+            self.colouring.addItem(f"colour: {name}", name)
         for column in columns:
             self.colouring.addItem(f"colour: column {column}", f"column:{column}")
         index = self.colouring.findData(current)

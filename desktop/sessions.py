@@ -45,7 +45,13 @@ def session_from_window(window: MainWindow) -> Session:
     dataset = window.dataset
     fingerprint = dataset.fingerprint if dataset is not None else None
     if window.dataset_path is not None:
-        ref = DatasetRef(path=str(Path(window.dataset_path).resolve()), fingerprint=fingerprint)
+        text_column, label_column = window.dataset_columns  # as asked for; None: guessed
+        ref = DatasetRef(
+            path=str(Path(window.dataset_path).resolve()),
+            fingerprint=fingerprint,
+            text_column=text_column,
+            label_column=label_column,
+        )
     elif window.demo_rows is not None:
         ref = DatasetRef(demo_rows=window.demo_rows, fingerprint=fingerprint)
     else:
@@ -121,7 +127,8 @@ def open_session(window: MainWindow, path: Path) -> Session | None:
         return None
     window.map_controls.set_params(session.projection)
     if location is not None:
-        window.open_path(location)
+        ref = session.dataset  # the columns the user chose, else guessed again as before
+        window.open_path(location, text_column=ref.text_column, label_column=ref.label_column)
     else:
         assert session.dataset.demo_rows is not None
         window.start_demo(rows=session.dataset.demo_rows)

@@ -70,8 +70,9 @@ def export_map(window: MainWindow, path: Path) -> list[Path]:
 
 
 def export_data(window: MainWindow, path: Path) -> list[Path]:
-    """Coordinates, labels, clusters, faithfulness, the filter and the selection as CSV or
-    Parquet, with a sidecar."""
+    """Coordinates, labels, clusters, faithfulness, the filter, the selection and each row's text
+    as CSV or Parquet (the columns of ``loupe export --data``, plus ``kept`` and ``selected``),
+    with a sidecar."""
     from engine.export import write_data, write_sidecar
 
     coords = _shown_coords(window)
@@ -92,7 +93,8 @@ def export_data(window: MainWindow, path: Path) -> list[Path]:
     selected[window.map_view.selected_rows] = True
     extra["selected"] = selected.tolist()
     record = window_provenance(window)
-    written = write_data(path, coords, window.dataset.labels, extra=extra, provenance=record)
+    dataset = window.dataset
+    written = write_data(path, coords, dataset.labels, texts=dataset.texts, extra=extra, provenance=record)
     return [written, write_sidecar(written, record)]
 
 

@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--figure", type=Path, help="F.png, F.svg or F.pdf (vector: one mark per point)")
     export.add_argument(
-        "--data", type=Path, help="F.csv or F.parquet: coordinates, labels (and --analyse columns)"
+        "--data",
+        type=Path,
+        help="F.csv or F.parquet: coordinates, labels (and --analyse columns), then the texts",
     )
     export.add_argument("--title", default="")
     export.add_argument("--width", type=float, default=8.0, help="figure width in inches (default 8)")
@@ -426,9 +428,16 @@ def _export(engine: object, args: argparse.Namespace, report: ProgressMeter) -> 
             )
         )
     if args.data is not None:
-        labels = computed.dataset.labels
+        dataset = computed.dataset
         written.append(
-            write_data(args.data, computed.coords, labels, extra=computed.extra, provenance=record)
+            write_data(
+                args.data,
+                computed.coords,
+                dataset.labels,
+                texts=dataset.texts,  # as the window's Export data…: which text each point is
+                extra=computed.extra,
+                provenance=record,
+            )
         )
     written += [write_sidecar(path, record) for path in list(written)]
     if not args.quiet:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import re
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,9 +24,12 @@ import numpy.typing as npt
 from engine.atomic import atomic_path, write_text_atomic
 from engine.attention import merge_words, rollout, word_groups, words_of
 from engine.attention_stats import LABELS, AttentionStatistics
+from engine.dataset_arrow import ArrowSequence
 from engine.errors import BadInputError
 from engine.inference import AttentionMaps
 from engine.palette import label_colors
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from engine.datasets import Dataset
@@ -37,6 +43,19 @@ MIN_DPI, MAX_DPI = 30, 1200
 # A PNG side in pixels: a 16,384-pixel square is 1 GiB of RGBA while it is drawn (matplotlib's
 # own limit, 65,536, would be 16 GiB).
 MAX_PIXELS = 16_384
+# Figures draw labels and tokens in any script. matplotlib (>= 3.6) takes each glyph from the
+# first family in ``font.family`` that has it, so DejaVu Sans (bundled: Latin, Greek, Cyrillic,
+# some Arabic) comes first and common CJK/Arabic fonts follow; only the installed ones are
+# listed, since matplotlib logs a warning for every family it cannot find.
+FALLBACK_FONTS = (
+    "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+    "Source Han Sans", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback",
+    "IPAexGothic", "IPAGothic", "TakaoGothic", "Hiragino Sans", "PingFang SC", "Microsoft YaHei",
+    "Yu Gothic", "Meiryo", "Malgun Gothic", "Apple SD Gothic Neo", "SimHei", "Noto Sans Arabic",
+    "Noto Naskh Arabic", "Noto Sans Hebrew", "Noto Sans Devanagari", "Noto Sans Thai",
+    "Arial Unicode MS", "Segoe UI", "Tahoma", "Noto Sans Symbols2", "Symbola",
+)  # fmt: skip
+_MISSING_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
 
 
 def check_map_figure(path: Path, size: tuple[float, float], dpi: int) -> None:
@@ -80,6 +99,22 @@ def save_map_figure(
     check_map_figure(path, size, dpi)
     if len(coords) != len(labels):
         raise ValueError(f"{len(coords)} points but {len(labels)} labels")
+    with _any_script(path):
+        _draw_map(path, coords, labels, title, dpi, size, legend, axes, provenance)
+    return path
+
+
+def _draw_map(
+    path: Path,
+    coords: npt.NDArray[np.float32],
+    labels: Sequence[str],
+    title: str,
+    dpi: int,
+    size: tuple[float, float],
+    legend: bool,
+    axes: bool,
+    provenance: Mapping[str, Any] | None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -115,7 +150,6 @@ def save_map_figure(
     _writable(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=dpi, metadata=_figure_metadata(path, provenance))
-    return path
 
 
 DATA_FORMATS = (".csv", ".parquet")
@@ -126,14 +160,18 @@ def write_data(
     coords: npt.NDArray[np.float32],
     labels: Sequence[str],
     *,
+    texts: Sequence[str] | None = None,
     extra: Mapping[str, Sequence[Any]] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """The map's data as CSV or Parquet (``row, x, y, label`` and ``extra`` columns).
+    """The map's data as CSV or Parquet: ``row, x, y, label``, the ``extra`` columns, then
+    ``text`` (each row's text, last because it can be long) when ``texts`` is given.
 
-    Parquet also carries ``provenance`` in its schema metadata (key ``loupe``)."""
+    ``loupe export --data`` and the window's Export data… both give the texts, so a reader can
+    tell which text each point is without the dataset. Parquet also carries ``provenance`` in
+    its schema metadata (key ``loupe``)."""
     if path.suffix.lower() == ".csv":
-        write_coords_csv(path, coords, labels, extra=extra)
+        write_coords_csv(path, coords, labels, texts, extra=extra)
     elif path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -146,6 +184,11 @@ def write_data(
             "label": list(labels),
             **{name: list(values) for name, values in (extra or {}).items()},
         }
+        if texts is not None:
+            if len(texts) != len(coords):
+                raise ValueError(f"{len(texts)} texts for {len(coords)} rows")
+            # An Arrow-backed dataset's texts go in as they are: no Python string per row.
+            columns["text"] = texts.arrow if isinstance(texts, ArrowSequence) else list(texts)
         metadata = {b"loupe": json.dumps(provenance or {}, default=str).encode()}
         table = pa.table(columns).replace_schema_metadata(metadata)
         with atomic_path(path) as tmp:
@@ -229,7 +272,8 @@ def write_coords_csv(
     *,
     extra: Mapping[str, Sequence[Any]] | None = None,
 ) -> Path:
-    """Write ``row,x,y,label[,extra columns...][,text]`` for every row, in dataset order.
+    """Write ``row,x,y,label[,extra columns...][,text]`` for every row, in dataset order (the
+    layout :func:`write_data` writes to Parquet too).
 
     ``extra`` adds named columns (clusters, faithfulness); floats are written with 6
     significant digits.
@@ -341,7 +385,7 @@ def save_attention_figure(
         maps, layer=layer, head=head, view=view, hide_special=hide_special, unit=unit
     )
     thing = "word" if unit == "words" else "token"
-    with _vector_text():
+    with _vector_text(), _any_script(path):
         figure = _new_figure(width, height)
         plot = figure.add_subplot()
         mesh = _cells(plot, matrix, vmax=float(matrix.max()) or 1.0)
@@ -377,7 +421,7 @@ def save_attention_statistics_figure(
     _check_attention_figure(path, width, height, dpi)
     grid = stats.values(statistic)
     layers, heads = grid.shape
-    with _vector_text():
+    with _vector_text(), _any_script(path):
         figure = _new_figure(width, height)
         plot = figure.add_subplot()
         mesh = _cells(plot, grid, vmax=1.0)
@@ -435,6 +479,44 @@ def _vector_text() -> Iterator[None]:
     matplotlib.use("Agg", force=False)
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
         yield
+
+
+def figure_fonts() -> list[str]:
+    """``font.family`` for Loupe's figures: DejaVu Sans, then the installed :data:`FALLBACK_FONTS`."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in installed)]
+
+
+@contextmanager
+def _any_script(path: Path) -> Iterator[None]:
+    """Draw with :func:`figure_fonts`; characters no installed font has (drawn as boxes) are one
+    logged line for the figure, not a Python warning per glyph and per draw."""
+    import matplotlib
+
+    missing: set[str] = set()
+    # The filters are the process's while this runs: only the glyph warnings are kept here,
+    # every other warning is issued again below, under the caller's filters.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with matplotlib.rc_context({"font.family": figure_fonts()}):
+            yield
+    for warning in caught:
+        glyph = _MISSING_GLYPH.search(str(warning.message))
+        if glyph is not None and issubclass(warning.category, UserWarning):
+            missing.add(chr(int(glyph.group(1))))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if missing:
+        shown = "".join(sorted(missing)[:12]) + ("…" if len(missing) > 12 else "")
+        log.warning(
+            "%s: %d characters have no glyph in the installed fonts and are drawn as boxes (%s); "
+            "installing a font such as Noto Sans CJK or Noto Sans Arabic draws them",
+            path.name,
+            len(missing),
+            shown,
+        )
 
 
 def _new_figure(width: float, height: float) -> Any:

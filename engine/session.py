@@ -9,7 +9,8 @@ anything unusable is a :class:`BadInputError` with one sentence, never a traceba
 Format (``"format": "loupe-session"``, ``"version": 1``)::
 
     {"format", "version", "loupe": "0.1.0", "created": ISO time,
-     "dataset": {"path": absolute path, "fingerprint": str} | {"demo_rows": int, "fingerprint"?: str},
+     "dataset": {"path": absolute path, "fingerprint": str, "text_column"?: str,
+                 "label_column"?: str ("" for none)} | {"demo_rows": int, "fingerprint"?: str},
      "model": str, "pooling": str | null, "layer": int,
      "projection": {"method": str, "params": {name: value}, "seed": int},
      "view": {"x_range": [a, b] | null, "y_range": [c, d] | null, "colouring": str,
@@ -42,11 +43,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """Which data: a file or folder (absolute path) or the demo of ``demo_rows`` rows."""
+    """Which data: a file or folder (absolute path) or the demo of ``demo_rows`` rows.
+
+    ``text_column`` and ``label_column`` are the columns the user chose (``loupe open
+    --text-column/--label-column``, Dataset ▸ Columns…), as :func:`engine.datasets.load_dataset`
+    takes them: None lets Loupe guess (what sessions saved before they were recorded mean), and a
+    label column of :data:`engine.datasets.NO_LABEL` ("") asks for no label.
+    """
 
     path: str | None = None
     demo_rows: int | None = None
     fingerprint: str | None = None  # Dataset.fingerprint when saved; None if unknown
+    text_column: str | None = None
+    label_column: str | None = None
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.demo_rows is None):
@@ -106,6 +115,10 @@ def session_to_json(session: Session) -> dict[str, Any]:
     )
     if ref.path is None and ref.fingerprint is not None:
         dataset["fingerprint"] = ref.fingerprint
+    # Written only when chosen: a session that guessed stays readable by a Loupe that predates them.
+    for key, column in (("text_column", ref.text_column), ("label_column", ref.label_column)):
+        if ref.path is not None and column is not None:
+            dataset[key] = column
     view = session.view
     return {
         "format": FORMAT,
@@ -252,7 +265,13 @@ def _dataset(data: dict[str, Any], name: str) -> DatasetRef:
         path = fields.get("path", str)
         if not Path(path).is_absolute():
             raise BadInputError(f"{name} is not a usable session: dataset.path should be an absolute path.")
-        return DatasetRef(path=path, fingerprint=fingerprint)
+        text_column = fields.optional("text_column", str)
+        if text_column == "":
+            raise BadInputError(f"{name} is not a usable session: dataset.text_column should name a column.")
+        label_column = fields.optional("label_column", str)
+        return DatasetRef(
+            path=path, fingerprint=fingerprint, text_column=text_column, label_column=label_column
+        )
     if "demo_rows" in data:
         rows = fields.get("demo_rows", int)
         if rows < 1:

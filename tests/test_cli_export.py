@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from engine.datasets import load_dataset
-from tests.test_cli import CPU, LABELS, data_csv, ok, run_loupe  # noqa: F401  (data_csv: a fixture)
+from tests.test_cli import CPU, LABELS, TEXTS, data_csv, ok, run_loupe  # noqa: F401  (data_csv: a fixture)
 
 
 def test_svg_figure_is_vector_and_its_sidecar_says_how_it_was_made(tmp_path: Path, data_csv: Path) -> None:  # noqa: F811
@@ -41,8 +41,9 @@ def test_parquet_data_with_analysis_columns_and_metadata(tmp_path: Path, data_cs
     data = tmp_path / "map.parquet"
     ok(run_loupe("export", data_csv, "--data", data, "--method", "pca", "--analyse", "--quiet", *CPU))
     table = pq.read_table(data)
-    assert table.schema.names == ["row", "x", "y", "label", "cluster", "cluster_name", "faithfulness"]
+    assert table.schema.names == ["row", "x", "y", "label", "cluster", "cluster_name", "faithfulness", "text"]
     assert table.column("label").to_pylist() == LABELS
+    assert table.column("text").to_pylist() == TEXTS
     inside = json.loads(table.schema.metadata[b"loupe"])
     beside = json.loads((tmp_path / "map.parquet.json").read_text(encoding="utf-8"))
     assert inside["dataset"] == beside["dataset"] and 0 <= beside["trustworthiness"] <= 1
