@@ -117,6 +117,31 @@ def minilm() -> object:
             os.environ["LOUPE_HOME"] = previous
 
 
+# -- the cache and an engine on it --------------------------------------------------------------
+
+
+@pytest.fixture
+def cache() -> Iterator[Any]:
+    """A cache on the embedded server of this test's LOUPE_HOME (a real Valkey, never a mock)."""
+    from engine.cache.connect import open_cache
+
+    opened = open_cache()
+    assert opened.description.startswith("embedded Valkey"), opened.description
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def engine(cache: Any, minilm: Any) -> Any:
+    """An Engine on the embedded cache that reuses the session's model (no second load)."""
+    from engine.pipeline import Engine
+
+    made = Engine(cache)
+    made._spec = minilm.spec
+    made._loaded = minilm
+    return made
+
+
 # -- the window, as users run it -----------------------------------------------------------------
 
 

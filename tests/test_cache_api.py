@@ -49,13 +49,6 @@ def _exactly(decoded: Decoded, n: int) -> Any:
     return decoded.array
 
 
-@pytest.fixture
-def cache() -> Any:
-    cache = open_cache()
-    yield cache
-    cache.close()
-
-
 def test_cached_computes_once_per_distinct_call(cache: Cache) -> None:
     squarer = Squarer(cache)
     first = squarer.powers(5)

@@ -156,24 +156,6 @@ def plain_server(loupe_home: Path, request: pytest.FixtureRequest) -> Iterator[C
         server.kill()
 
 
-@pytest.fixture
-def cache() -> Iterator[Cache]:
-    """A cache on the embedded server of this test's LOUPE_HOME."""
-    opened = open_cache()
-    assert opened.description.startswith("embedded Valkey"), opened.description
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def engine(cache: Cache, minilm: Any) -> Engine:
-    """An Engine on the embedded cache that reuses the session's model (no second load)."""
-    made = Engine(cache)
-    made._spec = minilm.spec
-    made._loaded = minilm
-    return made
-
-
 def arrays(count: int, seed: int = 0) -> list[npt.NDArray[np.float32]]:
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(384).astype(np.float32) for _ in range(count)]

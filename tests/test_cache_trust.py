@@ -92,23 +92,6 @@ def no_team_key_unless_a_test_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def cache() -> Iterator[Cache]:
-    opened = open_cache()
-    assert opened.description.startswith("embedded Valkey"), opened.description
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def engine(cache: Cache, minilm: Any) -> Engine:
-    """An Engine on the embedded cache that reuses the session's model (no second load)."""
-    made = Engine(cache)
-    made._spec = minilm.spec
-    made._loaded = minilm
-    return made
-
-
 def float32_payload(array: npt.NDArray[Any]) -> bytes:
     return np.ascontiguousarray(array, np.float32).tobytes()
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from engine.cache.connect import open_cache
 from engine.cache.store import Cache
 from engine.models import resolve_model
 from engine.paths import cache_dir
@@ -74,13 +73,6 @@ def test_same_weights_with_another_recipe_get_other_keys(
     assert row_keys(same) == row_keys("minilm")
     assert set(row_keys(edited)).isdisjoint(row_keys(same))
     assert resolve_model(str(edited)).identity != resolve_model(str(same)).identity
-
-
-@pytest.fixture
-def cache() -> Iterator[Cache]:
-    opened = open_cache()
-    yield opened
-    opened.close()
 
 
 def test_another_activation_is_computed_not_served_from_the_cache(

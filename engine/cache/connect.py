@@ -18,7 +18,6 @@ refused in one sentence.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from engine.cache.backends import MemoryBackend, RedisBackend
+from engine.cache.keyring_entry import keyring_secret
 from engine.cache.store import Cache
 from engine.cache.team_key import TeamKeyError, find_team_key
 from engine.errors import BadInputError, LoupeError
@@ -178,19 +178,8 @@ def _separate_password(username: str) -> tuple[str | None, str]:
 
 
 def _keyring_password(username: str) -> str | None:
-    """The keyring's password for (service ``loupe``, ``username``), or None.
-
-    ``keyring`` is optional and never a dependency: not installed, without a usable backend,
-    locked, or failing in any other way, it counts as holding nothing. Imported here, not at
-    module level, so that a process which never needs a password never loads it.
-    """
-    try:
-        keyring = importlib.import_module("keyring")
-        found = keyring.get_password(KEYRING_SERVICE, username)
-    except Exception as exc:  # ImportError, NoKeyringError, a D-Bus failure, …: all mean "none"
-        log.debug("no cache password from the keyring (%s)", type(exc).__name__)
-        return None
-    return found if isinstance(found, str) and found else None
+    """The keyring's password for (service ``loupe``, ``username``), or None."""
+    return keyring_secret(KEYRING_SERVICE, username)
 
 
 def _ca_bundle() -> str | None:

@@ -21,12 +21,12 @@ silently running without it, which would accept values anyone can forge.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import stat
 from pathlib import Path
 
+from engine.cache.keyring_entry import keyring_secret
 from engine.errors import LoupeError
 
 log = logging.getLogger(__name__)
@@ -103,15 +103,6 @@ def _from_file(path: Path, named_by: str) -> TeamKey:
 
 
 def _keyring_key() -> str | None:
-    """The keyring's entry (service ``loupe-cache``, user ``team-key``), or None.
-
-    ``keyring`` is optional: not installed, without a usable backend, locked, or failing in
-    any other way, it counts as holding nothing.
-    """
-    try:
-        keyring = importlib.import_module("keyring")
-        found = keyring.get_password(KEYRING_SERVICE, KEYRING_USER)
-    except Exception as exc:  # ImportError, NoKeyringError, a D-Bus failure, …: all mean "none"
-        log.debug("no cache team key from the keyring (%s)", type(exc).__name__)
-        return None
-    return found.strip() if isinstance(found, str) and found.strip() else None
+    """The keyring's entry (service ``loupe-cache``, user ``team-key``), stripped, or None."""
+    found = keyring_secret(KEYRING_SERVICE, KEYRING_USER)
+    return found.strip() if found and found.strip() else None
