@@ -242,6 +242,7 @@ class Engine:
         1e-5, so it recomputes them, and its float32 vectors then serve everyone.
         """
         vectors: list[npt.NDArray[np.float32] | None] = []
+        unusable: list[str] = []  # rejected together: one log line per call, not one per row
         # The codec checks shape (the model's width), dtype and finiteness before decompressing.
         for key, hit in zip(
             keys, self.cache.get_many(keys, _embedding_expected(self.spec.width)), strict=True
@@ -251,12 +252,14 @@ class Engine:
                 continue
             precision = hit.meta.get("precision", "float32")
             if not isinstance(precision, str):
-                self.cache.reject(key, f"precision {precision!r} is not a dtype name")
+                unusable.append(key)
                 vectors.append(None)
             elif precision != "float32" and precision != self.precision:
                 vectors.append(None)
             else:
                 vectors.append(as_float32(hit))
+        if unusable:
+            self.cache.reject(unusable[0], "its precision is not a dtype name", count=len(unusable))
         return vectors
 
     def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
@@ -680,6 +683,8 @@ def _clustering_from(decoded: Decoded) -> Clustering:
     named = {int(k): v for k, v in names.items()}
     if set(named) != {int(label) for label in np.unique(labels) if label != -1}:
         raise ValueError("cluster names do not match the labels")
+    if named and max(named) >= len(labels):  # the window lists clusters 0..highest: bound it by rows
+        raise ValueError("a cluster number is larger than the number of rows")
     return Clustering(labels=labels, names=named)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from engine.cache.codec import Decoded
+from engine.cache.codec import Decoded, Expected
 from engine.cache.connect import open_cache
 from engine.cache.decorator import cached
 from engine.cache.store import Cache
@@ -119,3 +119,35 @@ def test_float16_embeddings_stay_within_their_stated_error(
     assert from_cache.from_cache == 3
     assert not np.array_equal(from_cache.vectors, exact)  # it really was stored as float16
     np.testing.assert_allclose(from_cache.vectors, exact, rtol=2**-11, atol=1e-7)
+
+
+class TooBig:
+    """A toy engine whose results are larger than what its own readers accept."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.computed = 0
+
+    @cached("attn", key=lambda owner, n: {"too-big": n}, expect=lambda owner, n: Expected(max_bytes=64))
+    def values(self, n: int) -> npt.NDArray[np.float32]:
+        self.computed += 1
+        return np.ones(n, np.float32)
+
+
+def test_a_result_its_readers_would_refuse_is_not_written(cache: Cache) -> None:
+    """A value no read accepts would only be rewritten on every run, pushing others out."""
+    engine = TooBig(cache)
+    engine.values(100)  # 400 bytes, more than the 64 a read accepts
+    assert cache.count_by_kind().get("attn", 0) == 0
+    engine.values(10)  # 40 bytes: cached, and the second call reads it
+    engine.values(10)
+    assert engine.computed == 2 and cache.count_by_kind()["attn"] == 1
+
+
+def test_a_rejection_log_line_is_short_whatever_the_value_holds(
+    cache: Cache, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache.reject("loupe:v2:ana:x", "unknown codec " + "A" * 1_000_000, count=3)
+    [record] = [r for r in caplog.records if "do not fit" in r.getMessage()]
+    assert len(record.getMessage()) < 400 and record.getMessage().startswith("3 cache value(s)")
+    assert cache.stats.invalid == 3

@@ -261,6 +261,11 @@ HOSTILE_CLUSTERS = {
     "labels-2d": lambda labels: ({"names": {}}, np.stack([labels, labels])),
     "labels-below-noise": lambda labels: ({"names": {}}, np.full_like(labels, -7)),
     "names-for-other-labels": lambda labels: ({"names": {"99": "ghost"}}, labels),
+    # The window lists clusters 0..highest: 2**31 - 1 would be a list of two billion names.
+    "a-cluster-number-past-the-rows": lambda labels: (
+        {"names": {"2147483647": "huge"}},
+        np.where(labels >= 0, 2147483647, -1).astype(np.int32),
+    ),
 }
 
 

@@ -488,3 +488,35 @@ def test_random_bytes_and_pickles_are_refused() -> None:
     for value in candidates:
         with pytest.raises(CodecError):
             decode(value)
+
+
+def test_a_shape_holding_nothing_but_too_big_for_numpy_is_the_codecs_error() -> None:
+    """[2**31, 0, 2**31, 2] holds no element, yet numpy refuses to make it ("array is too big")."""
+    value = forge(header_for(b"", shape=[2**31, 0, 2**31, 2]), b"")
+    with pytest.raises(CodecError, match="shape too large"):
+        codec.decode(value)
+
+
+def test_a_zstd_frame_that_does_not_declare_its_size_is_refused() -> None:
+    """Such a frame could make the decompressor reserve its whole window (128 MiB for 18 bytes)."""
+    data = np.arange(4, dtype=np.float32).tobytes()
+    undeclared = zstandard.ZstdCompressor(write_content_size=False).compress(data)
+    assert zstandard.frame_content_size(undeclared) == -1
+    with pytest.raises(CodecError, match="frame size"):
+        codec.decode(forge(header_for(undeclared, codec_name="zstd"), undeclared))
+    declared = zstandard.ZstdCompressor().compress(data)
+    assert codec.decode(forge(header_for(declared, codec_name="zstd"), declared)).array.tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+
+def test_f16_of_values_float16_cannot_hold_keeps_float32() -> None:
+    """A component above 65,504 would become infinite, a value every reader refuses: stored exactly."""
+    array = np.array([1.0, 70_000.0, -3.5], np.float32)
+    decoded = codec.decode(codec.encode(array, "f16-zstd"))
+    assert decoded.array.tolist() == array.tolist()
+    small = np.array([1.0, 2.0], np.float32)
+    assert split(codec.encode(small, "f16-zstd"))[0]["codec"] == "f16-zstd"

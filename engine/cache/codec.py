@@ -134,8 +134,11 @@ def encode(
         payload = array.tobytes()
     elif codec == "zstd":
         payload = _compress(array.tobytes())
-    elif codec == "f16-zstd":
+    elif codec == "f16-zstd" and _fits_float16(array):
         payload = _compress(array.astype(np.float16).tobytes())
+    elif codec == "f16-zstd":  # float16 would make it infinite, a value no reader accepts
+        codec = "zstd"
+        payload = _compress(array.tobytes())
     elif codec == "q8-zstd":
         payload = _compress(_quantise(array))
     else:
@@ -265,6 +268,11 @@ def _depth(value: object) -> int:
     return deepest
 
 
+def _fits_float16(array: npt.NDArray[Any]) -> bool:
+    """Whether every value of ``array`` is finite in float16 (at most 65,504 in magnitude)."""
+    return array.size == 0 or float(np.max(np.abs(array))) <= float(np.finfo(np.float16).max)
+
+
 def _shape(value: object) -> tuple[int, ...]:
     """A header's shape: a short list of non-negative ints whose array fits MAX_ARRAY_BYTES."""
     if not isinstance(value, list) or len(value) > MAX_DIMENSIONS:
@@ -273,7 +281,9 @@ def _shape(value: object) -> tuple[int, ...]:
         raise CodecError("bad shape")
     # Each axis bounded too: a zero elsewhere makes the product small, but numpy still refuses
     # (ValueError) or overflows on an axis beyond int64 ([0, 2**70]).
-    if any(n > MAX_ARRAY_BYTES for n in value) or math.prod(value) * 8 > MAX_ARRAY_BYTES:
+    # The product with zeros counted as ones: numpy refuses [2**31, 0, 2**31, 2] ("array is too
+    # big") although it holds nothing.
+    if any(n > MAX_ARRAY_BYTES for n in value) or math.prod(max(n, 1) for n in value) * 8 > MAX_ARRAY_BYTES:
         raise CodecError("shape too large")
     return tuple(value)
 
@@ -323,8 +333,10 @@ def _decompress(data: bytes, expected_size: int) -> bytes:
     try:
         # zstandard ignores max_output_size when the frame declares its content size and allocates
         # whatever the frame claims, so a declared size must be the one the shape implies.
+        # encode always declares it; a frame without it (-1) could make the decompressor reserve
+        # its window (up to 128 MiB for an 18-byte frame) before max_output_size stops it.
         declared = zstandard.frame_content_size(data)
-        if declared not in (-1, expected_size):  # -1: not declared; max_output_size then bounds it
+        if declared != expected_size:
             raise CodecError("zstd frame size does not match the shape")
         out: bytes = _decompressor().decompress(data, max_output_size=max(expected_size, 1))
     except zstandard.ZstdError as exc:

@@ -73,6 +73,10 @@ def cached(
             result = fn(owner, *args, **kwargs)
             try:
                 array, meta = store(result)
+                # A value its own readers would refuse (attention of a text longer than the read
+                # bound, say) is not written: it would be recomputed on every run all the same,
+                # and rewriting it would push other values out of the cache.
+                wanted.check(array.dtype.name, tuple(array.shape), array.nbytes)
                 owner.cache.set(kind, address, array, codec_name=codec, meta=meta)
             except Exception as exc:  # the result is correct; only caching it failed
                 log.warning("could not cache %s (%s: %s)", address, type(exc).__name__, exc)

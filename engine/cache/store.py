@@ -88,6 +88,11 @@ class CacheStats:
         )
 
 
+def _short(reason: str, limit: int = 200) -> str:
+    """``reason`` cut to ``limit`` characters: a message may quote what a hostile value holds."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
 def _mib(count: int) -> str:
     return f"{count / 2**20:.1f} MiB"
 
@@ -172,7 +177,7 @@ class Cache:
                 "%d cache value(s) failed their checks and will be recomputed (%s: %s)",
                 len(invalid),
                 key,
-                reason,
+                _short(reason),
             )
             with self._lock:
                 self.stats.invalid += len(invalid)
@@ -185,17 +190,24 @@ class Cache:
     def get(self, key: str, expect: codec.Expected = DEFAULT_EXPECTED) -> codec.Decoded | None:
         return self.get_many([key], expect)[0]
 
-    def reject(self, key: str, reason: str) -> None:
-        """Count a value its caller could not use (a loader failed) as invalid, and log why.
+    def reject(self, key: str, reason: str, count: int = 1) -> None:
+        """Count ``count`` values their caller could not use (a loader failed) as invalid, and
+        log why in one line, naming the first (``key``).
 
-        The lookup counted it as a hit; it becomes the miss it really was. The caller then
-        recomputes the result and overwrites the value.
+        The lookup counted them as hits; they become the misses they really were. The caller
+        then recomputes the results and overwrites the values. ``reason`` may quote a hostile
+        value: it is cut short so that one value cannot write a megabyte into the log.
         """
-        log.warning("cache value %s does not fit its call (%s); recomputing", key, reason)
+        log.warning(
+            "%d cache value(s) do not fit their call and will be recomputed (%s: %s)",
+            count,
+            key,
+            _short(reason),
+        )
         with self._lock:
-            self.stats.hits -= 1
-            self.stats.misses += 1
-            self.stats.invalid += 1
+            self.stats.hits -= count
+            self.stats.misses += count
+            self.stats.invalid += count
 
     def set_many(
         self,
