@@ -43,6 +43,9 @@ def report_export(window: MainWindow, export: Callable[[], list[Path]]) -> None:
     except LoupeError as exc:
         window.status_label.setText(f"Export failed: {exc}")
         return
+    except OSError as exc:  # a folder that cannot be written, a full disk
+        window.status_label.setText(f"Export failed: {exc.strerror or exc} ({exc.filename or 'the file'}).")
+        return
     window.status_label.setText(wrote(written))
 
 

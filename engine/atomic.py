@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,12 +25,15 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
     The temporary name keeps ``path``'s suffix, so writers that pick a format from it
     (matplotlib's ``savefig``, ``np.save``) write the right one. ``mode`` sets the permission
     bits before the rename (for example 0o600 for a file that may hold a secret's name); without
-    it the file gets what ``open()`` would give it (0o666 less the umask), as outputs always had.
+    it a file written again keeps its permission bits, and a new one gets what ``open()`` would
+    give it (0o666 less the umask), as outputs always had.
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     if path.is_symlink():  # write where the link points (a settings file kept with dotfiles stays linked)
         path = Path(os.path.realpath(path))
+    if mode is None and path.exists():  # a file made private stays private when written again
+        mode = stat.S_IMODE(path.stat().st_mode)
     tmp = _new_file_beside(path, 0o666 if mode is None else mode)
     try:
         yield tmp
@@ -48,7 +52,10 @@ def _new_file_beside(path: Path, mode: int) -> Path:
     output 0o600)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+        name = f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
+        if len(os.fsencode(name)) > 255:  # a long name's temporary twin would be too long a name
+            name = f".loupe-{secrets.token_hex(6)}.tmp{path.suffix}"
+        tmp = path.with_name(name)
         try:
             os.close(os.open(tmp, flags, mode))
         except FileExistsError:

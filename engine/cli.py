@@ -204,6 +204,10 @@ def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
     except LoupeError as exc:
         print(f"loupe: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be written, a full disk: what and where, no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"loupe: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("loupe: interrupted", file=sys.stderr)
         return 130

@@ -49,6 +49,7 @@ class RawTable:
     data: pa.Table
     textual: bool
     sources: tuple[str, ...] = ()
+    added_columns: tuple[str, ...] = ()  # columns the reader made, not the file (never a guessed label)
 
 
 def read_csv(path: Path, delimiter: str | None = None) -> RawTable:
@@ -163,7 +164,9 @@ def read_hf_folder(folder: Path) -> RawTable:
                 t.append_column("split", pa.array([s] * t.num_rows, pa.string()))
                 for s, t in zip(splits, tables, strict=True)
             ]
-            return RawTable(pa.concat_tables(tables, promote_options="default"), False)
+            return RawTable(
+                pa.concat_tables(tables, promote_options="default"), False, added_columns=("split",)
+            )
         return RawTable(_hf_split(folder), False)
     except (OSError, KeyError, TypeError, ValueError, RecursionError, pa.ArrowException) as exc:
         raise BadInputError(

@@ -201,8 +201,9 @@ def _build(
     table = table.rename_columns(names)
     if table.num_rows == 0:
         raise BadInputError(f"{path} has no rows.")
-    for wanted in (text_column, label_column):
-        if wanted and wanted not in names:
+    # "" is a column name nobody has, except as NO_LABEL: "no label" (an empty text column is an error).
+    for wanted in (text_column, None if label_column == NO_LABEL else label_column):
+        if wanted is not None and wanted not in names:
             raise BadInputError(f"{path} has no column {wanted!r}; its columns are {', '.join(names)}.")
     guess = guess_label and label_column is None
     if guess:
@@ -214,7 +215,9 @@ def _build(
             raise BadInputError(f"{path} has no column of text; its columns are {', '.join(names)}.")
         label_column = None if label_column == text_column else label_column
     if guess and label_column is None:
-        label_column = guess_label_by_values(table, exclude=text_column, textual=raw.textual)
+        # Not a column the reader made up (a saved DatasetDict's "split"): the file's own only.
+        candidates = table.drop_columns([name for name in raw.added_columns if name in names])
+        label_column = guess_label_by_values(candidates, exclude=text_column, textual=raw.textual)
         if label_column is not None:
             log.info("no column is named like a label: %r, with a few short values, is used", label_column)
     label_column = label_column or None  # NO_LABEL

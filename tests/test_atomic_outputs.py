@@ -225,3 +225,32 @@ def test_a_failing_export_leaves_the_existing_figure_byte_identical(
     assert "dpi" in line or "column" in line or "pixels" in line, line
     assert figure.read_bytes() == EXISTING
     assert leftovers(tmp_path) == []
+
+
+def test_a_private_file_written_again_stays_private(tmp_path: Path) -> None:
+    """An export the user made 0600 (it holds every text) must not come back world-readable."""
+    from engine.atomic import write_text_atomic
+
+    private = tmp_path / "rows.csv"
+    private.write_text("old", encoding="utf-8")
+    private.chmod(0o600)
+    write_text_atomic(private, "new")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.read_text(encoding="utf-8") == "new"
+
+
+def test_a_name_near_the_length_limit_is_still_written_whole(tmp_path: Path) -> None:
+    from engine.atomic import write_text_atomic
+
+    long_name = tmp_path / ("ü" * 120 + ".csv")  # 244 bytes: its temporary twin would pass 255
+    write_text_atomic(long_name, "rows")
+    assert long_name.read_text(encoding="utf-8") == "rows" and leftovers(tmp_path) == []
+
+
+def test_a_write_the_system_refuses_is_one_line_not_a_traceback(tmp_path: Path, data_csv: Path) -> None:  # noqa: F811
+    """The checks before the work pass; the final rename fails (a name over 255 bytes)."""
+    too_long = tmp_path / ("m" * 300 + ".csv")
+    result = run_loupe("project", data_csv, "--out", too_long, "--method", "pca", *CPU)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("loupe: File name too long"), result.stderr
+    assert leftovers(tmp_path) == []

@@ -491,3 +491,20 @@ def test_check_writable_refuses_a_read_only_folder(tmp_path: Path) -> None:
         one_sentence(lambda: check_writable(folder / "out.csv", (".csv",)), "Cannot write")
     finally:
         folder.chmod(0o700)
+
+
+def test_an_empty_text_column_name_is_a_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("text,lang\nHallo Welt,de\nПривет,ru\n", encoding="utf-8")
+    with pytest.raises(BadInputError, match="has no column ''"):
+        load_dataset(path, text_column="")
+
+
+def test_the_split_a_saved_dataset_dict_adds_is_never_the_guessed_label(tmp_path: Path) -> None:
+    folder = tmp_path / "dict"
+    write_hf_split(folder / "train", [{"text": f"train row {i}"} for i in range(4)])
+    write_hf_split(folder / "test", [{"text": f"test row {i}"} for i in range(4)])
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": ["train", "test"]}))
+    dataset = load_dataset(folder)
+    assert dataset.label_column is None and not dataset.has_labels
+    assert list(dataset.columns["split"]) == ["train"] * 4 + ["test"] * 4
