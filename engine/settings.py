@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import unquote
 
 from engine.atomic import write_text_atomic
 from engine.errors import BadInputError
@@ -170,8 +171,9 @@ def save_settings(settings: Settings) -> Path:
     return path
 
 
-# ``password=`` among a URL's options (redis-py reads it from the query of any Redis URL).
-_QUERY_PASSWORD = re.compile(r"[?&;]password=", re.IGNORECASE)
+# An option among a URL's options: its name as written (redis-py reads ``password`` from the query
+# of any Redis URL, and decodes the name first, so ``pass%77ord`` is a password too).
+_QUERY_OPTION = re.compile(r"[?&;]([^=&;#]*)=")
 _PLAIN_USER = re.compile(r"[\w.~%+-]+")
 
 
@@ -183,9 +185,10 @@ def without_password(url: str) -> str:
     and everything after it goes (its end cannot be known), then everything up to the last
     ``@`` that holds a ``:``. When in doubt, more is removed, never less.
     """
-    match = _QUERY_PASSWORD.search(url)
-    if match:
-        url = url[: match.start()]
+    for match in _QUERY_OPTION.finditer(url):
+        if unquote(match.group(1)).lower() == "password":
+            url = url[: match.start()]
+            break
     scheme, separator, rest = url.partition("://")
     if not separator or "@" not in rest:
         return url

@@ -28,6 +28,9 @@ from engine.errors import BadInputError
         "rediss://cache.example.test?ssl_cert_reqs=",
         "redis://cache.example.test?connection_class=x",
         "unix:///run/valkey.sock?socket_timeout=1",
+        # Names spelled with percent escapes, which redis-py decodes: refused as written.
+        "rediss://cache.example.test?%73sl_cert_reqs=none",
+        "redis://cache.example.test/0?pass%77ord=secret",
     ],
 )
 def test_options_that_could_weaken_the_connection_are_refused(url: str) -> None:
@@ -52,3 +55,10 @@ def test_the_accepted_options_still_work(loupe_home: Path) -> None:
             cache.close()
     finally:
         embedded.close()
+
+
+def test_a_password_option_spelled_with_escapes_is_redacted() -> None:
+    from engine.cache.connect import _redacted
+
+    shown = _redacted("redis://cache.example.test/0?db=1&pass%77ord=secret")
+    assert "secret" not in shown and shown.endswith("db=1&pass%77ord=***")

@@ -121,6 +121,9 @@ def test_any_bytes_give_settings(raw: bytes) -> None:
         # more is removed, never less (the URL must then be entered again).
         ("redis://cache.example.test:6379/0?client_name=a@b", "redis://cache.example.test@b"),
         ("redis://cache.example.test/0?client_name=a@b", "redis://cache.example.test/0?client_name=a@b"),
+        # redis-py decodes option names: a password option spelled with percent escapes.
+        (f"rediss://cache.example.test:6380/0?pass%77ord={SECRET}", "rediss://cache.example.test:6380/0"),
+        (f"redis://cache.example.test/0?db=2&%70assword={SECRET}", "redis://cache.example.test/0?db=2"),
         ("", ""),
     ],
 )

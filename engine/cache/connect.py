@@ -140,8 +140,10 @@ def _parsed(url: str, shown: str) -> SplitResult:
         raise BadInputError(f"The cache URL {shown} is not usable: unknown scheme ({_URL_FORM}).")
     if parts.scheme == "unix" and not parts.path:
         raise BadInputError(f"The cache URL {shown} is not usable: it names no socket ({_URL_FORM}).")
-    for option in parse_qs(parts.query, keep_blank_values=True):
-        if option.lower().startswith("ssl"):
+    # Option names as written, not decoded: redis-py decodes them, so a name spelled with
+    # percent escapes (pass%77ord) would pass an allow-list of decoded names unnoticed.
+    for option in [chunk.partition("=")[0] for chunk in re.split(r"[&;]", parts.query) if chunk]:
+        if unquote(option).lower().startswith("ssl"):
             raise BadInputError(
                 f"The cache URL {shown} is not usable: its option {option[:40]!r} would change how "
                 "TLS is checked, and Loupe always verifies the server's certificate and host name "
@@ -240,4 +242,8 @@ def _redacted(url: str) -> str:
         if at and ":" in userinfo:
             rest = f"{userinfo.split(':', 1)[0]}:***@{location}"
         url = f"{scheme}://{rest}"
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(
+        r"([?&;])([^=&;#]*)=([^&;#]*)",
+        lambda m: f"{m[1]}{m[2]}=***" if unquote(m[2]).lower() == "password" else m[0],
+        url,
+    )
