@@ -93,8 +93,8 @@ def embed_texts(
     dies. On CUDA, a batch that runs out of memory is retried at half the size (see
     :func:`halving_batches`).
 
-    A row's vector depends on its text alone, not on which rows share its batch: a batch holds
-    only rows of one token length, so nothing is padded (see :func:`length_groups`).
+    On the CPU a row's vector depends on its text alone, not on which rows share its batch: a
+    batch holds only rows of one token length, so nothing is padded (see :func:`batch_groups`).
     """
     import torch
 
@@ -117,13 +117,13 @@ def embed_texts(
     done = 0
     report(0, len(texts), "Embedding")
     with torch.inference_mode():
-        for group in length_groups(lengths):
+        for group in batch_groups(lengths, model.device):
 
             def compute(positions: range, group: list[int] = group) -> tuple[npt.NDArray[np.float32], int]:
                 if token is not None:
                     token.raise_if_cancelled()
                 batch = [texts[group[p]] for p in positions]
-                if len(batch) > 1:
+                if len(batch) > 1 or model.device != "cpu":
                     return _embed_batch(model, batch, layer, all_layers)
                 # A lone row goes beside a copy of itself: see length_groups.
                 pair, pair_truncated = _embed_batch(model, batch * 2, layer, all_layers)
@@ -188,6 +188,19 @@ def token_length_order(
     """
     lengths = token_lengths(model, texts, token=token, report=report)
     return [int(i) for i in np.argsort(-lengths, kind="stable")]
+
+
+def batch_groups(lengths: npt.NDArray[np.int32], device: str) -> list[list[int]]:
+    """The groups of rows that batches are cut from, for ``device``.
+
+    On the CPU, one group per token length (:func:`length_groups`): maps come out bit-identical
+    whatever the cache held. On a GPU, where maps are not promised bit-identical anyway and
+    throughput falls steeply below full batches (README: 9.2k texts/s at 64 rows against 17.9k
+    at 512 on an H200), one group of every row, longest first: padded batches of full size.
+    """
+    if device == "cpu":
+        return length_groups(lengths)
+    return [[int(i) for i in np.argsort(-lengths, kind="stable")]]
 
 
 def length_groups(lengths: npt.NDArray[np.int32]) -> list[list[int]]:

@@ -140,3 +140,13 @@ def test_cli_embed_all_layers_writes_a_three_dimensional_array(tmp_path: Path) -
     assert bad.returncode == 2
     assert "'top' is not a layer number or 'all'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_rows_are_grouped_by_length_on_the_cpu_and_batched_full_on_a_gpu() -> None:
+    """The CPU pads nothing (bit-identical maps); a GPU keeps full, padded batches (throughput)."""
+    from engine.inference import batch_groups
+
+    lengths = np.array([5, 9, 5, 7, 9, 5], np.int32)
+    assert batch_groups(lengths, "cpu") == [[1, 4], [3], [0, 2, 5]]
+    for device in ("cuda", "mps"):
+        assert batch_groups(lengths, device) == [[1, 4, 3, 0, 2, 5]]
