@@ -294,8 +294,8 @@ def _check_npy_header(npy: Path, table: Path, rows: int) -> None:
             data_bytes = npy.stat().st_size - file.tell()
     except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, TokenError, …
         raise BadInputError(f"Cannot read {npy} as a .npy array: {_first_line(exc)}.") from exc
-    if len(shape) != 2 or dtype.kind not in "iuf" or dtype.hasobject:
-        raise BadInputError(f"{npy} must hold a [rows, dim] array of numbers.")
+    if len(shape) != 2 or shape[1] < 1 or dtype.kind not in "iuf" or dtype.hasobject:
+        raise BadInputError(f"{npy} must hold a [rows, dim] array of numbers (dim at least 1).")
     if shape[0] != rows:
         raise BadInputError(f"{npy} has {shape[0]} rows but {table.name} has {rows}; they must match.")
     if shape[0] * shape[1] * dtype.itemsize != data_bytes:

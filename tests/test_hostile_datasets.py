@@ -286,6 +286,7 @@ def test_a_npy_claiming_298_gib_is_refused_before_any_allocation(tmp_path: Path)
         ((5,), "<f4", "[rows, dim]"),
         ((7, 2), "<f4", "7 rows"),
         ((5, 2), "<c8", "numbers"),
+        ((5, 0), "<f4", "dim at least 1"),  # numpy could not even view it ("zeros in shape")
     ],
 )
 def test_npy_headers_that_do_not_fit_are_sentences(
