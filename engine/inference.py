@@ -198,9 +198,8 @@ def batch_groups(lengths: npt.NDArray[np.int32], device: str) -> list[list[int]]
     throughput falls steeply below full batches (README: 9.2k texts/s at 64 rows against 17.9k
     at 512 on an H200), one group of every row, longest first: padded batches of full size.
     """
-    if device == "cpu":
-        return length_groups(lengths)
-    return [[int(i) for i in np.argsort(-lengths, kind="stable")]]
+    groups = length_groups(lengths)
+    return groups if device == "cpu" else [[row for group in groups for row in group]]
 
 
 def length_groups(lengths: npt.NDArray[np.int32]) -> list[list[int]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -34,6 +35,19 @@ if os.environ["QT_QPA_PLATFORM"] == "offscreen" and not set(":,") & set(str(_SCR
 # numba's compiled UMAP kernels survive between test runs here; every run still starts
 # from an empty Loupe cache (LOUPE_HOME below).
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".pytest_cache" / "numba"))
+
+
+# One Hypothesis profile for every property test: 200 examples, no per-example deadline (this
+# machine's timings are noisy), and fixtures such as tmp_path shared across a test's examples
+# (the tests write each example's files under their own names). A module asks for fewer examples
+# with its own @settings where an example is slow.
+settings.register_profile(
+    "loupe",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("loupe")
 
 
 NO_HANG_S = 3.0  # what "never a hang" means for one cache call in the tests
@@ -171,6 +185,15 @@ def window(qtbot: Any) -> Iterator[Any]:
     shown.show()
     yield shown
     shown.close()
+
+
+@pytest.fixture
+def reopened(qtbot: Any) -> Iterator[list[Any]]:
+    """Windows a test opens itself (a session reopened in a new window, say), closed after it."""
+    made: list[Any] = []
+    yield made
+    for shown in made:
+        shown.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFontMetricsF, QImage, QPainter
@@ -232,7 +232,6 @@ def test_words_export_from_the_view(
     assert json.loads(sidecar.read_text(encoding="utf-8"))["unit"] == TOKENS
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.floats(1.0, 200.0), min_size=1, max_size=80),
     st.floats(-20.0, 60.0),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.attention import merge_words, rollout, word_groups, words_of
@@ -201,7 +201,6 @@ def tokenized(draw: st.DrawFn) -> tuple[AttentionMaps, list[str]]:
     return maps_with(text, pieces), words
 
 
-@settings(max_examples=200, deadline=None)
 @given(tokenized())
 def test_any_tokenizer_style_gives_back_the_words(case: tuple[AttentionMaps, list[str]]) -> None:
     maps, words = case
@@ -225,7 +224,6 @@ def attention_and_groups(draw: st.DrawFn) -> tuple[npt.NDArray[np.float64], list
     return attention, [list(range(a, b)) for a, b in pairwise(bounds)]
 
 
-@settings(max_examples=200, deadline=None)
 @given(attention_and_groups())
 def test_words_rows_sum_to_one_where_token_rows_did(
     case: tuple[npt.NDArray[np.float64], list[list[int]]],

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import zstandard
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -27,7 +27,6 @@ from engine.cache.codec import ALLOWED_DTYPES, CodecError, Expected, decode, enc
 from engine.cache.keys import PREFIX, cache_key, text_key_factory
 from engine.pipeline import input_id
 
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECRET = bytes(range(32))
 FLOAT32 = frozenset({"float32"})
 EXPECTATIONS = st.sampled_from(
@@ -70,14 +69,12 @@ def decodes_or_refuses(value: bytes, *, key: str = "", secret: bytes | None = No
         assert np.isfinite(array).all()
 
 
-@PROPERTY
 @given(value=st.binary(max_size=4096), secret=st.sampled_from([None, SECRET]), expect=EXPECTATIONS)
 def test_any_bytes_decode_or_raise_codec_error(value: bytes, secret: bytes | None, expect: Expected) -> None:
     decodes_or_refuses(value, secret=secret, expect=expect)
     decodes_or_refuses(codec.MAGIC + bytes([codec.FORMAT_VERSION]) + value, secret=secret, expect=expect)
 
 
-@PROPERTY
 @given(
     header=st.binary(max_size=512),
     payload=st.binary(max_size=2048),
@@ -105,7 +102,6 @@ def sealed_values(draw: st.DrawFn) -> bytes:
     return pack(text.encode("utf-8", "surrogatepass"), payload)
 
 
-@PROPERTY
 @given(value=sealed_values(), expect=EXPECTATIONS)
 def test_any_sealed_header_json_decodes_or_raises_codec_error(value: bytes, expect: Expected) -> None:
     decodes_or_refuses(value, expect=expect)
@@ -119,7 +115,6 @@ def deep_meta(draw: st.DrawFn) -> Any:
     return wrapper * depth + "0" + close * depth
 
 
-@PROPERTY
 @given(meta=deep_meta(), payload=st.binary(max_size=64))
 def test_deeply_nested_metadata_is_refused_not_a_recursion_error(meta: str, payload: bytes) -> None:
     header = f'{{"dtype":"uint8","shape":[{len(payload)}],"codec":"raw","meta":{{"x":{meta}}}}}'.encode()
@@ -132,7 +127,6 @@ ARRAYS = hnp.arrays(
 )
 
 
-@PROPERTY
 @given(
     array=ARRAYS,
     codec_name=st.sampled_from(["raw", "zstd"]),
@@ -157,7 +151,6 @@ def test_lossless_round_trip_under_its_key_and_a_miss_under_any_other(
         raise AssertionError(f"decoded under {wrong_key!r} with another secret")
 
 
-@PROPERTY
 @given(
     array=hnp.arrays(
         np.float32, hnp.array_shapes(max_dims=4, max_side=6), elements=st.floats(-1e6, 1e6, width=32)
@@ -181,7 +174,6 @@ def test_any_changed_byte_is_refused(array: Any, position: int, change: int, sec
 KEY_FORM = re.compile(rf"^{re.escape(PREFIX)}emb:[0-9a-f]{{40}}$")
 
 
-@PROPERTY
 @given(texts=st.lists(ANY_TEXT, min_size=1, max_size=5), context=st.dictionaries(ANY_TEXT, JSON, max_size=4))
 def test_any_text_has_one_key_in_the_documented_form(texts: list[str], context: dict[str, Any]) -> None:
     key_for = text_key_factory("emb", context)

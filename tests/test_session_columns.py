@@ -5,7 +5,6 @@ Dataset ▸ Columns…) and reopens the data with them; a session saved before t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,14 +59,6 @@ def test_bad_columns_are_one_sentence(tmp_path: Path, field: str, value: object,
     with pytest.raises(BadInputError) as raised:
         load_session(path)
     assert str(raised.value) == f"bad.loupe.json is not a usable session: {message}"
-
-
-@pytest.fixture
-def reopened(qtbot: QtBot) -> Iterator[list[MainWindow]]:
-    made: list[MainWindow] = []
-    yield made
-    for window in made:
-        window.close()
 
 
 def test_a_reopened_session_reads_the_data_with_the_chosen_columns(

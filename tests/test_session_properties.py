@@ -8,21 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import BadInputError
 from engine.projection import ProjectionParams
 from engine.session import DatasetRef, Session, ViewState, load_session, session_to_json
+from tests.strategies import JSON
 
-PROPERTY = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
 VALID = session_to_json(
     Session(
         dataset=DatasetRef(path="/data/reviews.csv", fingerprint="abc"),
@@ -82,25 +75,21 @@ def test_a_deeply_nested_field_is_one_sentence(tmp_path: Path) -> None:
 
 
 @given(raw=st.binary(max_size=300))
-@PROPERTY
 def test_any_bytes(tmp_path: Path, raw: bytes) -> None:
     loads_or_one_sentence(tmp_path, raw)
 
 
 @given(value=JSON)
-@PROPERTY
 def test_any_json(tmp_path: Path, value: object) -> None:
     loads_or_one_sentence(tmp_path, json.dumps(value).encode())
 
 
 @given(where=st.sampled_from(paths(VALID)), value=JSON | st.integers(-(2**70), 2**70))
-@PROPERTY
 def test_a_session_with_any_field_replaced(tmp_path: Path, where: tuple[str, ...], value: object) -> None:
     loads_or_one_sentence(tmp_path, json.dumps(replaced(VALID, where, value)).encode())
 
 
 @given(where=st.sampled_from(paths(VALID)))
-@PROPERTY
 def test_a_session_with_any_field_missing(tmp_path: Path, where: tuple[str, ...]) -> None:
     data = json.loads(json.dumps(VALID))
     target = data

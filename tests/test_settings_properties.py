@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.settings import (
@@ -24,17 +24,9 @@ from engine.settings import (
     settings_path,
     without_password,
 )
+from tests.strategies import JSON
 
 SECRET = "s3/cr?t#p@ss"  # a password with every character that ends a URL's parts
-PROPERTY = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
 FIELDS = [name for name in Settings.__dataclass_fields__]
 # A settings object whose fields, and version, are any JSON: what a hand-edit could make.
 SETTINGS_LIKE = st.fixed_dictionaries(
@@ -80,19 +72,16 @@ def test_json_nested_100000_deep_gives_the_defaults_with_a_warning(
 
 
 @given(text=JSON.map(json.dumps))
-@PROPERTY
 def test_any_json_gives_settings(text: str) -> None:
     loads_to_settings(text)
 
 
 @given(data=SETTINGS_LIKE)
-@PROPERTY
 def test_any_settings_like_object_gives_settings_of_the_right_types(data: dict[str, Any]) -> None:
     loads_to_settings(json.dumps(data))
 
 
 @given(raw=st.binary(max_size=200) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
-@PROPERTY
 def test_any_bytes_give_settings(raw: bytes) -> None:
     loads_to_settings(raw)
 
@@ -140,7 +129,6 @@ def test_a_redis_password_of_any_shape_is_never_saved(url: str, saved: str) -> N
     password=st.text(min_size=1).filter(lambda p: "password=" not in p.lower()),
     user=st.from_regex(r"[a-z]{0,8}", fullmatch=True),
 )
-@PROPERTY
 def test_no_password_of_any_characters_survives_in_userinfo_or_query(password: str, user: str) -> None:
     named = f"{user}@" if user else ""
     assert (

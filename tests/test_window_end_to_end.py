@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -100,15 +99,6 @@ def _wait_for_scored_map(qtbot: QtBot, window: MainWindow, failures: list[str]) 
         timeout=WAIT_MS,
     )
     assert not failures, failures
-
-
-@pytest.fixture
-def reopened(qtbot: QtBot) -> Iterator[list[MainWindow]]:
-    """Windows the test opens itself, closed after it."""
-    made: list[MainWindow] = []
-    yield made
-    for window in made:
-        window.close()
 
 
 def test_a_multilingual_dataset_end_to_end_in_the_window(
