@@ -13,15 +13,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop.bridge import EngineBridge
-from desktop.main_window import MainWindow
+from desktop.operations.bridge import EngineBridge
 from desktop.theme import apply_theme, follow_system
+from desktop.window.main_window import MainWindow
 from engine.cache.connect import open_cache
-from engine.engine_process import start_engine
-from engine.models import Pooling
-from engine.pipeline import Engine
-from engine.projection import warm_up_in_background
-from engine.settings import default_projection, load_settings
+from engine.core.engine import Engine
+from engine.maps.projection import warm_up_in_background
+from engine.model.models import Pooling
+from engine.process.proxy import start_engine
+from engine.user.settings import default_projection, load_settings
 
 
 def create_window(
@@ -29,7 +29,7 @@ def create_window(
 ) -> MainWindow:
     """The window with a fresh engine, cache and bridge; the caller owns ``app.exec()``.
 
-    The engine runs in a child process (:mod:`engine.engine_process`) so that nothing it does
+    The engine runs in a child process (:mod:`engine.process.proxy`) so that nothing it does
     can hold up the GUI thread; ``LOUPE_ENGINE_IN_PROCESS=1`` keeps it in this process (for a
     debugger), as does ``in_process=True``. With ``warm_up`` the engine compiles UMAP's kernels
     while the first dataset embeds, so the first map does not wait for them.

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from engine import cli
+from engine.cli import main as cli
 
 
 def _open_gui(args: argparse.Namespace) -> int:

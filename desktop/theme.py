@@ -19,7 +19,7 @@ from PySide6.QtCore import QMetaObject, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
-from engine.settings import THEMES
+from engine.user.settings import THEMES
 
 __all__ = ["THEMES", "apply_theme", "dark_palette", "follow_system", "is_dark"]
 _NATIVE_STYLE = "loupe_native_style"  # app property: the style name before dark switched to Fusion

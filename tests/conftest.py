@@ -117,7 +117,7 @@ def no_leaked_loupe_threads() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def minilm() -> object:
     """The real default model, loaded once for the whole session (LoadedModel)."""
-    from engine.models import load_model, resolve_model
+    from engine.model.models import load_model, resolve_model
 
     home = tempfile.mkdtemp(prefix="lm", dir="/tmp")
     previous = os.environ.get("LOUPE_HOME")
@@ -148,7 +148,7 @@ def cache() -> Iterator[Any]:
 @pytest.fixture
 def engine(cache: Any, minilm: Any) -> Any:
     """An Engine on the embedded cache that reuses the session's model (no second load)."""
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
 
     made = Engine(cache)
     made._spec = minilm.spec
@@ -177,7 +177,7 @@ def window(qtbot: Any) -> Iterator[Any]:
     says why in a comment.
     """
     from desktop.app import create_window
-    from engine.engine_process import EngineProcess
+    from engine.process.proxy import EngineProcess
 
     shown = create_window(window_args())
     assert isinstance(shown.engine, EngineProcess)
@@ -200,7 +200,7 @@ def reopened(qtbot: Any) -> Iterator[list[Any]]:
 def in_process_window(qtbot: Any, minilm: object) -> Iterator[Any]:
     """The window with its engine in this process, sharing the session's model (no second load)."""
     from desktop.app import create_window
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
 
     shown = create_window(window_args(), in_process=True)
     assert isinstance(shown.engine, Engine)

@@ -1,4 +1,4 @@
-"""Clusters, cluster names, neighbours and map quality (engine.analysis), on synthetic data
+"""Clusters, cluster names, neighbours and map quality (engine.maps.analysis), on synthetic data
 whose right answers are known."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy.typing as npt
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from engine import analysis
-from engine.analysis import (
+from engine.errors import BadInputError, JobCancelled
+from engine.maps import analysis
+from engine.maps.analysis import (
     cluster_keywords,
     cluster_names,
     clusters,
@@ -20,8 +21,7 @@ from engine.analysis import (
     nearest_neighbours,
     trustworthiness,
 )
-from engine.errors import BadInputError, JobCancelled
-from engine.jobs import CancelToken
+from engine.runtime.jobs import CancelToken
 
 CENTRES = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
 OUTLIERS = np.array([[200.0, 200.0], [-200.0, 150.0], [150.0, -220.0]])
@@ -86,7 +86,7 @@ def test_large_maps_are_clustered_in_a_child_process_with_the_same_labels(
     coords = blobs((60, 140, 90))
     here = clusters(coords)
     monkeypatch.setattr(analysis, "ISOLATE_ABOVE_ROWS", len(coords) - 1)  # as if the map were large
-    with caplog.at_level(logging.INFO, logger="engine.isolated"):
+    with caplog.at_level(logging.INFO, logger="engine.runtime.isolated"):
         there = clusters(coords)
     assert "hdbscan ran in a child process" in caplog.text
     assert np.array_equal(here.labels, there.labels)
@@ -284,7 +284,7 @@ def test_map_quality_parameters_say_what_is_wrong() -> None:
 def test_the_engine_passes_its_cancel_token_to_the_clustering_child(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cancel (or closing the window) stops a large map's clustering; the key ignores the token."""
     from engine.cache.store import Cache
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
 
     coords = blobs((60, 140, 90))
     texts = [f"row {i}" for i in range(len(coords))]
@@ -299,7 +299,7 @@ def test_the_engine_passes_its_cancel_token_to_the_clustering_child(monkeypatch:
 
 
 def test_cluster_name_positions_are_the_median_of_each_clusters_points() -> None:
-    from engine.pipeline import Clustering
+    from engine.core.engine import Clustering
 
     rng = np.random.default_rng(3)
     labels = rng.integers(-1, 7, 5000).astype(np.int32)
@@ -315,7 +315,7 @@ def test_the_engine_clusters_a_map_of_text_in_any_language() -> None:
     The clusters' cache key digests the texts; it once encoded them as ASCII and failed on the
     first accented character ("Clusters and trustworthiness failed unexpectedly")."""
     from engine.cache.store import Cache
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
 
     coords = blobs((40, 50, 30))
     scripts = [
@@ -332,7 +332,7 @@ def test_the_engine_clusters_a_map_of_text_in_any_language() -> None:
 
 
 def test_input_id_names_any_list_of_strings_and_tells_lists_apart() -> None:
-    from engine.pipeline import input_id
+    from engine.core.engine import input_id
 
     assert input_id(["é", "\ud800"]) == input_id(["é", "\ud800"])
     assert input_id(["ab", "c"]) != input_id(["a", "bc"])  # a boundary is part of the digest

@@ -20,7 +20,7 @@ def test_import_contracts_hold() -> None:
 
 def test_engine_and_cli_help_load_without_qt_or_torch() -> None:
     code = (
-        "import sys, engine.pipeline, engine.cli; engine.cli.build_parser();"
+        "import sys, engine.core.engine, engine.cli.main; engine.cli.main.build_parser();"
         "heavy = {'PySide6', 'pyqtgraph', 'torch', 'transformers', 'umap'} & set(sys.modules);"
         "print(sorted(heavy))"
     )

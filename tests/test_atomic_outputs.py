@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import cli
-from engine.atomic import atomic_path
+from engine.cli import main as cli
 from engine.errors import BadInputError
-from engine.export import (
+from engine.runtime.atomic import atomic_path
+from engine.user.export import (
     MAX_DPI,
     MIN_DPI,
     save_map_figure,
@@ -25,7 +25,7 @@ from engine.export import (
     write_data,
     write_sidecar,
 )
-from engine.session import DatasetRef, Session, save_session
+from engine.user.session import DatasetRef, Session, save_session
 from tests.test_cli import CPU, data_csv, run_loupe  # noqa: F401  (data_csv: a fixture)
 
 EXISTING = b"row,x,y,label\n0,1,2,precious\n" * 50
@@ -137,7 +137,7 @@ def test_outputs_get_the_usual_permissions_and_a_private_file_is_private_from_th
 
 def test_a_linked_file_is_written_where_the_link_points(tmp_path: Path) -> None:
     """A settings file kept with one's dotfiles is a link: saving must not replace the link."""
-    from engine.settings import Settings, load_settings, save_settings, settings_path
+    from engine.user.settings import Settings, load_settings, save_settings, settings_path
 
     target = tmp_path / "dotfiles" / "loupe-settings.json"
     target.parent.mkdir()
@@ -229,7 +229,7 @@ def test_a_failing_export_leaves_the_existing_figure_byte_identical(
 
 def test_a_private_file_written_again_stays_private(tmp_path: Path) -> None:
     """An export the user made 0600 (it holds every text) must not come back world-readable."""
-    from engine.atomic import write_text_atomic
+    from engine.runtime.atomic import write_text_atomic
 
     private = tmp_path / "rows.csv"
     private.write_text("old", encoding="utf-8")
@@ -239,7 +239,7 @@ def test_a_private_file_written_again_stays_private(tmp_path: Path) -> None:
 
 
 def test_a_name_near_the_length_limit_is_still_written_whole(tmp_path: Path) -> None:
-    from engine.atomic import write_text_atomic
+    from engine.runtime.atomic import write_text_atomic
 
     long_name = tmp_path / ("ü" * 120 + ".csv")  # 244 bytes: its temporary twin would pass 255
     write_text_atomic(long_name, "rows")

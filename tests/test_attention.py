@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.attention import head_average, rollout, token_spans, without_special
 from engine.errors import BadInputError
-from engine.inference import (
+from engine.model.attention import head_average, rollout, token_spans, without_special
+from engine.model.inference import (
     AttentionMaps,
     _embed_batch,
     attention_for_text,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from desktop.attention_view import (
+from desktop.attention.view import (
     ALL_HEADS,
     ROLLOUT,
     TOKEN_LINES,
@@ -21,17 +21,17 @@ from desktop.attention_view import (
     FigureExportDialog,
     FigureRequest,
 )
-from engine.attention import rollout
-from engine.attention_stats import attention_statistics
 from engine.errors import BadInputError, LoupeError
-from engine.export import (
+from engine.model.attention import rollout
+from engine.model.attention_stats import attention_statistics
+from engine.model.inference import AttentionMaps
+from engine.user.export import (
     attention_matrix,
     attention_provenance,
     save_attention_figure,
     save_attention_statistics_figure,
     write_sidecar,
 )
-from engine.inference import AttentionMaps
 
 WORDS = [
     "the",

@@ -17,9 +17,9 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFontMetricsF, QImage, QPainter
 from pytestqt.qtbot import QtBot
 
-from desktop.attention_axis import LABEL_GAP, fitting_labels
-from desktop.attention_view import ALL_HEADS, HEATMAP, ROLLOUT, TOKEN_LINES, TOKENS, WORDS, AttentionView
-from engine.inference import AttentionMaps, attention_for_text
+from desktop.attention.axis import LABEL_GAP, fitting_labels
+from desktop.attention.view import ALL_HEADS, HEATMAP, ROLLOUT, TOKEN_LINES, TOKENS, WORDS, AttentionView
+from engine.model.inference import AttentionMaps, attention_for_text
 
 # Package descriptions as they read in a real archive: long compounds, accents, no spaces in
 # Japanese, right-to-left Arabic. The German one is 72 WordPiece tokens without [CLS]/[SEP].

@@ -13,22 +13,22 @@ import pytest
 from PySide6.QtCore import QPointF
 from pytestqt.qtbot import QtBot
 
-from desktop.attention_stats_view import AttentionStatsView
-from desktop.attention_view import FigureExportDialog, FigureRequest
-from engine.attention_stats import (
+from desktop.attention.stats_view import AttentionStatsView
+from desktop.attention.view import FigureExportDialog, FigureRequest
+from engine.cache.backends import MemoryBackend
+from engine.cache.connect import open_cache
+from engine.cache.store import Cache
+from engine.core.engine import Engine
+from engine.errors import BadInputError, JobCancelled, LoupeError
+from engine.model.attention_stats import (
     MAX_ROWS,
     AttentionStatistics,
     attention_statistics,
     group_sample,
     text_statistics,
 )
-from engine.cache.backends import MemoryBackend
-from engine.cache.connect import open_cache
-from engine.cache.store import Cache
-from engine.errors import BadInputError, JobCancelled, LoupeError
-from engine.inference import AttentionMaps, attention_for_text
-from engine.jobs import CancelToken
-from engine.pipeline import Engine
+from engine.model.inference import AttentionMaps, attention_for_text
+from engine.runtime.jobs import CancelToken
 
 
 def maps_from(weights: npt.NDArray[np.float64], special: tuple[bool, ...] | None = None) -> AttentionMaps:

@@ -9,9 +9,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from desktop.attention_view import ALL_HEADS, HEATMAP, LINE_THRESHOLD, ROLLOUT, TOKEN_LINES, AttentionView
-from engine.attention import rollout
-from engine.inference import AttentionMaps
+from desktop.attention.view import ALL_HEADS, HEATMAP, LINE_THRESHOLD, ROLLOUT, TOKEN_LINES, AttentionView
+from engine.model.attention import rollout
+from engine.model.inference import AttentionMaps
 
 TEXT = "hello big world"
 TOKENS = ("[CLS]", "hello", "big", "world", "[SEP]")

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.attention import merge_words, rollout, word_groups, words_of
 from engine.errors import BadInputError
-from engine.export import attention_matrix, save_attention_figure
-from engine.inference import AttentionMaps
+from engine.model.attention import merge_words, rollout, word_groups, words_of
+from engine.model.inference import AttentionMaps
+from engine.user.export import attention_matrix, save_attention_figure
 
 # "undo it" as [CLS] un ##do it [SEP]: one layer, one head, rows summing to 1.
 UNDO_IT = np.array(

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from desktop.bookmarks_view import NOTE, PREVIEW, BookmarksView
+from desktop.panels.bookmarks_view import NOTE, PREVIEW, BookmarksView
 
 
 def _view(qtbot: QtBot) -> BookmarksView:

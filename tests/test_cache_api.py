@@ -16,7 +16,7 @@ from engine.cache.codec import Decoded, Expected
 from engine.cache.connect import open_cache
 from engine.cache.decorator import cached
 from engine.cache.store import Cache
-from engine.pipeline import Engine
+from engine.core.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 

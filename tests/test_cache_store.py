@@ -32,7 +32,7 @@ from engine.cache.connect import open_cache
 from engine.cache.keys import KINDS, cache_key
 from engine.cache.server import ServerPaths
 from engine.cache.store import TTL_SECONDS, Cache
-from engine.pipeline import Engine
+from engine.core.engine import Engine
 from tests.conftest import free_port, timed, valkey_pids_under
 
 TEXTS = [
@@ -54,7 +54,7 @@ TEXTS = [
 
 def embedded_client() -> redis.Redis:
     """A raw client to the embedded server of this test's LOUPE_HOME."""
-    from engine.paths import cache_dir
+    from engine.user.paths import cache_dir
 
     paths = ServerPaths.in_directory(cache_dir() / "valkey")
     return redis.Redis(unix_socket_path=str(paths.socket), socket_timeout=5)

@@ -30,8 +30,8 @@ from engine.cache import codec
 from engine.cache.connect import open_cache
 from engine.cache.server import ServerPaths
 from engine.cache.store import Cache
-from engine.pipeline import Engine
-from engine.projection import ProjectionParams
+from engine.core.engine import Engine
+from engine.maps.projection import ProjectionParams
 
 TEXTS = [
     "Ein Kätzchen schläft auf der Fensterbank.",
@@ -50,7 +50,7 @@ def seal(header: dict[str, Any] | bytes, payload: bytes, key: str) -> bytes:
 
 
 def raw_client() -> redis.Redis:
-    from engine.paths import cache_dir
+    from engine.user.paths import cache_dir
 
     return redis.Redis(
         unix_socket_path=str(ServerPaths.in_directory(cache_dir() / "valkey").socket), socket_timeout=5
@@ -353,7 +353,7 @@ def test_a_map_of_another_length_is_a_miss(engine: Engine) -> None:
 MEASURE = r"""
 import json, sys, tracemalloc
 from engine.cache.connect import open_cache
-from engine.pipeline import Engine
+from engine.core.engine import Engine
 
 
 def status_kib(field):

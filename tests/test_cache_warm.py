@@ -25,7 +25,7 @@ MODEL_MODULES = {"torch", "transformers"}
 
 def write_dataset(path: Path, rows: int) -> Path:
     """A CSV of ``rows`` real stdlib docstring paragraphs (column ``text``) with their categories."""
-    from engine.demo_data import build_stdlib_dataset
+    from engine.data.demo_data import build_stdlib_dataset
 
     dataset = build_stdlib_dataset(max_rows=rows)
     assert len(dataset.texts) == rows

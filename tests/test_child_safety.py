@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from engine.cache.store import Cache
-from engine.engine_process import EngineProcess, EngineProcessStopped
-from engine.isolated import child_env, run_isolated
-from engine.worker import RAW_REPLY_FOR_TESTS
+from engine.process.proxy import EngineProcess, EngineProcessStopped
+from engine.process.worker import RAW_REPLY_FOR_TESTS
+from engine.runtime.isolated import child_env, run_isolated
 
 PLANT = "from pathlib import Path\nPath({marker!r}).write_text({name!r})\n"
 

@@ -211,8 +211,8 @@ def test_attention_matches_eager_transformers_and_the_cached_copy_is_within_q8_e
 
 def test_attention_in_words_merges_the_token_maps(tmp_path: Path) -> None:
     """``--words`` writes the words view: each word's row still sums to 1 and matches merge_words."""
-    from engine.attention import merge_words, word_groups
-    from engine.inference import AttentionMaps
+    from engine.model.attention import merge_words, word_groups
+    from engine.model.inference import AttentionMaps
 
     text = "Die Abhängigkeitsauflösung prüft „Signaturen“ 🦊."
     tokens_path, words_path = tmp_path / "tokens.npz", tmp_path / "words.npz"
@@ -419,7 +419,7 @@ def test_help_lists_the_commands_without_importing_heavy_libraries() -> None:
 
     script = (
         "import sys\n"
-        "from engine import cli\n"
+        "from engine.cli import main as cli\n"
         "cli.build_parser()\n"
         f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from engine.datasets import load_dataset
+from engine.data.datasets import load_dataset
 from tests.test_cli import CPU, LABELS, TEXTS, data_csv, ok, run_loupe  # noqa: F401  (data_csv: a fixture)
 
 

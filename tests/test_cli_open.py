@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from desktop.main_window import MainWindow
-from desktop.window_export import export_data
-from engine import cli
+from desktop.window.export import export_data
+from desktop.window.main_window import MainWindow
+from engine.cli import main as cli
 from engine.errors import LoupeError
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from desktop.main_window import MainWindow
-from desktop.map_controls import MapControls
-from engine.projection import ProjectionParams
+from desktop.map.controls import MapControls
+from desktop.window.main_window import MainWindow
+from engine.maps.projection import ProjectionParams
 
 WAIT_MS = 240_000
 

@@ -10,8 +10,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.column_codes import as_numbers, is_numeric, rows_containing, text_codes, text_order, value_codes
-from engine.dataset_arrow import ArrowSequence
+from engine.data.arrow import ArrowSequence
+from engine.data.column_codes import (
+    as_numbers,
+    is_numeric,
+    rows_containing,
+    text_codes,
+    text_order,
+    value_codes,
+)
 
 
 def arrow(*chunks: list[Any], kind: pa.DataType | None = None) -> ArrowSequence[Any]:

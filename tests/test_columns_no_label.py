@@ -9,10 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from desktop.columns_dialog import choose_columns
-from desktop.main_window import MainWindow
-from engine.datasets import NO_LABEL
-from engine.projection import ProjectionParams
+from desktop.window.columns_dialog import choose_columns
+from desktop.window.main_window import MainWindow
+from engine.data.datasets import NO_LABEL
+from engine.maps.projection import ProjectionParams
 from tests.test_colouring_without_labels import _wait_for_map, legend_entries, offered
 from tests.test_desktop_columns import SECTIONS, _notes
 

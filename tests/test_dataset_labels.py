@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.dataset_columns import MAX_LABEL_CHARS, MAX_LABELS
-from engine.datasets import NO_LABEL, load_csv, load_dataset
+from engine.data.columns import MAX_LABEL_CHARS, MAX_LABELS
+from engine.data.datasets import NO_LABEL, load_csv, load_dataset
 from engine.errors import BadInputError
 
 # Package descriptions in the style of Debian's, in the languages a user's data holds.

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.datasets import Dataset, load_dataset
+from engine.data.datasets import Dataset, load_dataset
+from engine.data.row_filter import matching_rows, parse_condition
 from engine.errors import BadInputError
-from engine.row_filter import matching_rows, parse_condition
 
 SETTINGS = settings(max_examples=60)  # each example writes and reads a file in six formats
 WORDS = ["Grüße", "Straße", "Привет", "мир", "日本語", "テキスト", "مرحبا", "🎉", "“quoted”", "‚low‘", "«»"]

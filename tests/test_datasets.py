@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.dataset_arrow import ArrowSequence
-from engine.datasets import Dataset, check_writable, guess_label_column, load_csv, load_dataset
+from engine.data.arrow import ArrowSequence
+from engine.data.datasets import Dataset, check_writable, guess_label_column, load_csv, load_dataset
 from engine.errors import BadInputError
 
 ROWS: list[dict[str, Any]] = [

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.datasets import Dataset
-from engine.demo_data import CATEGORIES, DATASET_NAME, OTHER, build_stdlib_dataset
+from engine.data.datasets import Dataset
+from engine.data.demo_data import CATEGORIES, DATASET_NAME, OTHER, build_stdlib_dataset
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +125,9 @@ def test_building_imports_none_of_the_modules_it_reads() -> None:
     script = textwrap.dedent(
         """
         import json, sys
-        import engine.demo_data
+        import engine.data.demo_data
         before = set(sys.modules)
-        dataset = engine.demo_data.build_stdlib_dataset()
+        dataset = engine.data.demo_data.build_stdlib_dataset()
         print(json.dumps({"new": sorted(set(sys.modules) - before), "sources": list(dataset.sources)}))
         """
     )

@@ -10,9 +10,9 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
-from desktop.main_window import MainWindow
-from engine.engine_process import EngineProcess
-from engine.jobs import Progress
+from desktop.window.main_window import MainWindow
+from engine.process.proxy import EngineProcess
+from engine.runtime.jobs import Progress
 from tests.conftest import valkey_pids_under, window_args
 
 ROWS = 300
@@ -117,7 +117,7 @@ def test_a_bad_file_is_one_plain_message(qtbot: QtBot, window: MainWindow, tmp_p
 
 
 def test_bare_loupe_opens_an_empty_window(qtbot: QtBot) -> None:
-    from engine import cli
+    from engine.cli import main as cli
 
     args = cli.build_parser().parse_args([])
     cli._fill_defaults(args)

@@ -15,8 +15,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
-from desktop.main_window import MainWindow
-from engine.engine_process import EngineProcess
+from desktop.window.main_window import MainWindow
+from engine.process.proxy import EngineProcess
 from tests.conftest import valkey_pids_under, window_args
 from tests.test_desktop import ROWS
 

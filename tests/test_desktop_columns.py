@@ -9,9 +9,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from desktop.columns_dialog import choose_columns
-from desktop.main_window import MainWindow
-from engine.projection import ProjectionParams
+from desktop.window.columns_dialog import choose_columns
+from desktop.window.main_window import MainWindow
+from engine.maps.projection import ProjectionParams
 
 WAIT_MS = 240_000
 SECTIONS = ("Küche", "Путешествия", "音楽")

@@ -8,8 +8,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 from pytestqt.qtbot import QtBot
 
-from desktop.main_window import MainWindow
-from engine.settings import RECENT_FILES, load_settings
+from desktop.window.main_window import MainWindow
+from engine.user.settings import RECENT_FILES, load_settings
 
 
 def write_rows(path: Path, count: int = 12) -> Path:

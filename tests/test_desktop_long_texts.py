@@ -7,7 +7,7 @@ import time
 import numpy as np
 from pytestqt.qtbot import QtBot
 
-from desktop.neighbours_view import NeighboursView
+from desktop.panels.neighbours_view import NeighboursView
 from tests.test_map_view import shown_map
 
 HUGE = " ".join(["« Très long » texte — Привет, 世界 🎉 “quoted” …"] * 100_000)  # about 4.6 MB

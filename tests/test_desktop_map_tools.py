@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from desktop.main_window import MainWindow
-from engine.projection import ProjectionParams
+from desktop.window.main_window import MainWindow
+from engine.maps.projection import ProjectionParams
 
 WAIT_MS = 240_000
 ROWS = 60

@@ -17,13 +17,13 @@ import pytest
 
 from engine.cache.connect import open_cache
 from engine.cache.store import Cache
-from engine.demo_data import build_stdlib_dataset
-from engine.engine_process import EngineCallFailed, EngineProcess, EngineProcessStopped, start_engine
+from engine.core.engine import Engine
+from engine.data.demo_data import build_stdlib_dataset
 from engine.errors import BadInputError, JobCancelled, LoupeError
-from engine.jobs import CancelToken
-from engine.logs import log_context
-from engine.pipeline import Engine
-from engine.projection import ProjectionParams
+from engine.logs.records import log_context
+from engine.maps.projection import ProjectionParams
+from engine.process.proxy import EngineCallFailed, EngineProcess, EngineProcessStopped, start_engine
+from engine.runtime.jobs import CancelToken
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_the_child_logs_here_with_the_callers_job_context(
     with log_context(job_id=41):
         engine.embeddings(["one text to log about"])
     (ready,) = [
-        r for r in caplog.records if r.name == "engine.pipeline" and r.getMessage() == "embeddings ready"
+        r for r in caplog.records if r.name == "engine.core.engine" and r.getMessage() == "embeddings ready"
     ]
     assert ready.job_id == 41  # type: ignore[attr-defined]
     assert ready.rows == 1  # type: ignore[attr-defined]  # the child's own structured fields come along

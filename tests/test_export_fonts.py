@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import export
-from engine.export import figure_fonts, save_attention_figure, save_map_figure
-from engine.inference import AttentionMaps
+from engine.model.inference import AttentionMaps
+from engine.user import export
+from engine.user.export import figure_fonts, save_attention_figure, save_map_figure
 
 LABELS = ["日本語", "العربية", "Русский", "français", "emoji 🎉"]
 NO_CJK = not any("CJK" in name or "Hei" in name for name in figure_fonts())
@@ -21,7 +21,9 @@ NO_CJK = not any("CJK" in name or "Hei" in name for name in figure_fonts())
 
 def _glyph_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records if r.name == "engine.export" and "no glyph" in r.getMessage()
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "engine.user.export" and "no glyph" in r.getMessage()
     ]
 
 
@@ -31,7 +33,7 @@ def test_a_map_with_cjk_and_arabic_labels_warns_at_most_once_in_the_log(
 ) -> None:
     coords = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     labels = [LABELS[row % len(LABELS)] for row in range(50)]
-    with caplog.at_level(logging.INFO, logger="engine.export"):
+    with caplog.at_level(logging.INFO, logger="engine.user.export"):
         path = save_map_figure(tmp_path / f"map{suffix}", coords, labels, title="地図 · خريطة")
     assert path.stat().st_size > 0
     lines = _glyph_lines(caplog)
@@ -52,7 +54,7 @@ def test_an_attention_figure_of_japanese_tokens_is_one_line_too(
         special=(True, False, False, False, False, True),
         attentions=weights,
     )
-    with caplog.at_level(logging.INFO, logger="engine.export"):
+    with caplog.at_level(logging.INFO, logger="engine.user.export"):
         save_attention_figure(tmp_path / "a.svg", maps, layer=0, title="東京の駅")
     assert len(_glyph_lines(caplog)) <= 1
 

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.dataset_probe import check_in_child_process
-from engine.dataset_readers import MAX_JSON_DEPTH
-from engine.datasets import load_dataset
+from engine.data.datasets import load_dataset
+from engine.data.probe import check_in_child_process
+from engine.data.readers import MAX_JSON_DEPTH
 from engine.errors import BadInputError
 
 TEXTS = [
@@ -74,7 +74,7 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 LOAD_AND_TOUCH = """
 import sys
 from pathlib import Path
-from engine.datasets import load_dataset
+from engine.data.datasets import load_dataset
 from engine.errors import BadInputError
 try:
     dataset = load_dataset(Path(sys.argv[1]), check_in_child=True)
@@ -147,7 +147,7 @@ def _child_reading(path: Path) -> int | None:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"engine.dataset_probe" in arguments and wanted in arguments:
+        if b"engine.data.probe" in arguments and wanted in arguments:
             return int(entry.name)
     return None
 
@@ -162,7 +162,7 @@ def test_the_child_check_runs_with_a_safe_import_path(tmp_path: Path) -> None:
 
     pq.write_table(pa.table({"text": TEXTS}), path)
     code = (
-        "import sys; from pathlib import Path; from engine.dataset_probe import check_in_child_process; "
+        "import sys; from pathlib import Path; from engine.data.probe import check_in_child_process; "
         "check_in_child_process(Path(sys.argv[1])); print('ok')"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

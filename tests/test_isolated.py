@@ -1,4 +1,4 @@
-"""engine.isolated: whitelisted functions in a real child process, arrays in and out without pickles,
+"""engine.runtime.isolated: whitelisted functions in a real child process, arrays in and out without pickles,
 one-sentence errors, cancelling kills the child, and nothing is left in the temporary folder."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import isolated
-from engine.analysis import clusters
 from engine.errors import JobCancelled, LoupeError
-from engine.isolated import run_isolated
-from engine.jobs import CancelToken
+from engine.maps.analysis import clusters
+from engine.runtime import isolated
+from engine.runtime.isolated import run_isolated
+from engine.runtime.jobs import CancelToken
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,7 +102,7 @@ def test_an_unknown_name_is_refused_by_parent_and_child(tmp_path: Path) -> None:
     assert isolated.main(["os.system", str(tmp_path)]) == 2
 
     child = subprocess.run(
-        [sys.executable, "-m", "engine.isolated", "builtins.eval", str(tmp_path)],
+        [sys.executable, "-m", "engine.runtime.isolated", "builtins.eval", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -180,7 +180,7 @@ def test_a_frozen_build_runs_in_this_process_and_says_so(
     temp_root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    with caplog.at_level(logging.INFO, logger="engine.isolated"):
+    with caplog.at_level(logging.INFO, logger="engine.runtime.isolated"):
         result = run_isolated("_echo_for_tests", {"x": np.array([1.5, 2.5])}, {"scale": 1.0})
 
     assert result["scaled_sum"][0] == 4.0

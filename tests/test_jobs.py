@@ -8,7 +8,7 @@ import time
 import pytest
 
 from engine.errors import BadInputError, JobCancelled
-from engine.jobs import CancelToken, JobHandle, JobRunner, Progress, ProgressMeter, Report
+from engine.runtime.jobs import CancelToken, JobHandle, JobRunner, Progress, ProgressMeter, Report
 
 
 def counting_job(batches: int, started: threading.Event | None = None, pause: float = 0.01):  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ import threading
 
 from pytestqt.qtbot import QtBot
 
-from desktop.bridge import EngineBridge
-from desktop.jobs_view import JobsView
-from engine.jobs import CancelToken, Report
+from desktop.operations.bridge import EngineBridge
+from desktop.panels.jobs_view import JobsView
+from engine.runtime.jobs import CancelToken, Report
 
 
 def test_a_job_shows_progress_and_its_own_cancel_stops_it(qtbot: QtBot) -> None:

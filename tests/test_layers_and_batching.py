@@ -12,10 +12,10 @@ import pytest
 
 from engine.cache.backends import MemoryBackend
 from engine.cache.store import Cache
-from engine.demo_data import build_stdlib_dataset
+from engine.core.engine import Engine
+from engine.data.demo_data import build_stdlib_dataset
 from engine.errors import BadInputError
-from engine.inference import embed_texts, token_length_order
-from engine.pipeline import Engine
+from engine.model.inference import embed_texts, token_length_order
 
 TEXTS = [
     "Layers refine a token's meaning step by step.",
@@ -144,7 +144,7 @@ def test_cli_embed_all_layers_writes_a_three_dimensional_array(tmp_path: Path) -
 
 def test_rows_are_grouped_by_length_on_the_cpu_and_batched_full_on_a_gpu() -> None:
     """The CPU pads nothing (bit-identical maps); a GPU keeps full, padded batches (throughput)."""
-    from engine.inference import batch_groups
+    from engine.model.inference import batch_groups
 
     lengths = np.array([5, 9, 5, 7, 9, 5], np.int32)
     assert batch_groups(lengths, "cpu") == [[1, 4], [3], [0, 2, 5]]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from engine.cache.store import Cache
-from engine.jobs import CancelToken, JobRunner, Report
-from engine.logs import log_context, reset_logging, setup_logging
-from engine.pipeline import Engine
+from engine.core.engine import Engine
+from engine.logs.records import log_context, reset_logging, setup_logging
+from engine.runtime.jobs import CancelToken, JobRunner, Report
 
 
 @pytest.fixture

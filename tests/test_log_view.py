@@ -15,15 +15,15 @@ import pytest
 from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
-import desktop.log_view as log_view
+import desktop.panels.log_view as log_view
 from desktop.app import create_window
-from desktop.log_view import LogView
-from engine.jobs import JobHandle
-from engine.logs import LogEntry, reset_logging, setup_logging
+from desktop.panels.log_view import LogView
+from engine.logs.records import LogEntry, reset_logging, setup_logging
+from engine.runtime.jobs import JobHandle
 
 
 class FakeLog:
-    """Stands in for engine.logs' listener registry, so each test decides exactly what is logged."""
+    """Stands in for engine.logs.records' listener registry, so each test decides exactly what is logged."""
 
     def __init__(self, history: list[LogEntry] | None = None) -> None:
         self.history = history or []

@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 
-import engine.gelf
+import engine.logs.gelf
 from engine.errors import LoupeError
-from engine.jobs import JobRunner
-from engine.logs import (
+from engine.logs.records import (
     SESSION_ID,
     LogEntry,
     add_listener,
@@ -41,7 +40,8 @@ from engine.logs import (
     setup_logging,
     timed,
 )
-from engine.paths import log_dir
+from engine.runtime.jobs import JobRunner
+from engine.user.paths import log_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("engine.test_logs")
@@ -478,7 +478,7 @@ def test_gelf_receiver_gone_never_blocks_logging() -> None:
 
 
 def test_gelf_receiver_that_never_reads_drops_instead_of_blocking(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine.gelf, "QUEUE_SIZE", 20)
+    monkeypatch.setattr(engine.logs.gelf, "QUEUE_SIZE", 20)
     server = TcpGelfServer(read=False)
     try:
         setup = setup_logging(gelf_url=f"tcp://127.0.0.1:{server.port}")
@@ -488,7 +488,7 @@ def test_gelf_receiver_that_never_reads_drops_instead_of_blocking(monkeypatch: p
         started = time.monotonic()
         setup.close()
         assert time.monotonic() - started < 8, "closing gives up on a stuck receiver"
-        assert not [t for t in threading.enumerate() if t.name == engine.gelf.SENDER_THREAD]
+        assert not [t for t in threading.enumerate() if t.name == engine.logs.gelf.SENDER_THREAD]
     finally:
         server.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.inference import CHARS_PER_TOKEN, _encode_one, clip_text, embed_texts
+from engine.model.inference import CHARS_PER_TOKEN, _encode_one, clip_text, embed_texts
 
 PARAGRAPHS = {
     "english": "The package provides a library for reading and writing compressed archives, "
@@ -78,8 +78,8 @@ def test_a_cut_row_embeds_as_the_whole_row_and_counts_as_truncated(minilm: Any) 
 
 MEASURE = """
 import json, resource, sys, time
-from engine.inference import embed_texts
-from engine.models import load_model, resolve_model
+from engine.model.inference import embed_texts
+from engine.model.models import load_model, resolve_model
 model = load_model(resolve_model("minilm"), device="cpu")
 embed_texts(model, ["warm up the model"])
 line = "Ein Werkzeug zur Verwaltung von Paketen. Утилита для сжатия файлов. 画像を変換するツール。 "

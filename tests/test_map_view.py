@@ -20,8 +20,9 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from desktop import map_colours, map_density
-from desktop.map_view import LOD_POINTS, MapView
+from desktop.map import colours as map_colours
+from desktop.map import density as map_density
+from desktop.map.view import LOD_POINTS, MapView
 
 SIDE = 10  # the grid is SIDE x SIDE points at whole coordinates, row = y * SIDE + x
 
@@ -398,8 +399,8 @@ def test_values_share_a_brush_per_shade(view: MapView) -> None:
 def test_category_colours_give_each_row_its_category_and_colour(arrow: bool) -> None:
     import pyarrow as pa
 
-    from engine.dataset_arrow import ArrowSequence
-    from engine.palette import label_colors
+    from engine.data.arrow import ArrowSequence
+    from engine.maps.palette import label_colors
 
     labels = ["b", "noise", "a", "b", "c", "noise", "b", "a", ""]
     categories = (
@@ -450,7 +451,7 @@ def test_recolouring_reuses_items_and_keeps_each_row_with_its_category(view: Map
 def test_points_find_the_symbols_pyqtgraph_would_find() -> None:
     """The map's scatter items set their points in numpy, not point by point: every point must
     still get the record and the place in the symbol atlas that pyqtgraph's own code gives."""
-    from desktop.map_layers import Points
+    from desktop.map.layers import Points
 
     rng = np.random.default_rng(4)
     shades = np.array([pg.mkBrush(c) for c in ("r", "g", "b", "y")], dtype=object)
@@ -526,7 +527,7 @@ def test_the_density_image_is_drawn_again_only_when_what_it_shows_changes(
 
 
 def test_numbered_categories_colour_like_their_names() -> None:
-    from desktop.map_colours import CodedCategories, category_colours
+    from desktop.map.colours import CodedCategories, category_colours
 
     rng = np.random.default_rng(5)
     labels = rng.integers(-1, 9, 3000)

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from engine.cache.store import Cache
-from engine.models import resolve_model
-from engine.paths import cache_dir
-from engine.pipeline import Engine
+from engine.core.engine import Engine
+from engine.model.models import resolve_model
+from engine.user.paths import cache_dir
 
 TEXTS = ["Der Hund bellt.", "Le Chat Noir", "ＦＵＬＬＷＩＤＴＨ and UPPER case"]
 
@@ -108,7 +108,7 @@ def test_a_corrupt_digest_memo_is_ignored_and_rewritten(case: str, caplog: pytes
     expected = resolve_model("minilm").identity  # computed with a sound memo
     memo.write_bytes(CORRUPT_MEMOS[case])
 
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.model.models"):
         assert resolve_model("minilm").identity == expected
 
     stored = json.loads(memo.read_text(encoding="utf-8"))
@@ -131,7 +131,7 @@ def test_digests_are_written_through_a_unique_temporary_name() -> None:
 
 def test_a_memo_that_cannot_be_written_never_stops_a_command(caplog: pytest.LogCaptureFixture) -> None:
     (cache_dir() / "model-digests.json").mkdir()  # neither readable as a file nor replaceable
-    with caplog.at_level(logging.WARNING, logger="engine.models"):
+    with caplog.at_level(logging.WARNING, logger="engine.model.models"):
         first = resolve_model("minilm").identity
     assert resolve_model("minilm").identity == first
     assert "model digests" in caplog.text

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from engine.cache.store import Cache
+from engine.core.engine import Engine
 from engine.errors import BadInputError, ModelError
-from engine.models import load_model, resolve_model
-from engine.pipeline import Engine
+from engine.model.models import load_model, resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -277,7 +277,7 @@ def test_pooling_override_changes_the_vector_and_its_cache_key(minilm: Any) -> N
     import torch
 
     from engine.cache.store import Cache
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
 
     text = "Pooling decides which tokens make the sentence vector."
     mean_engine = Engine(Cache(None), device="cpu")

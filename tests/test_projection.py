@@ -14,9 +14,8 @@ import numpy.typing as npt
 import pytest
 
 from engine.errors import BadInputError, JobCancelled
-from engine.jobs import CancelToken
-from engine.layer_maps import align_to, layer_maps
-from engine.projection import (
+from engine.maps.layer_maps import align_to, layer_maps
+from engine.maps.projection import (
     METHODS,
     PARAMETERS,
     ProjectionParams,
@@ -24,7 +23,8 @@ from engine.projection import (
     project,
     warm_up_in_background,
 )
-from engine.sweep import sweep
+from engine.maps.sweep import sweep
+from engine.runtime.jobs import CancelToken
 
 
 def clustered(rows: int = 60, width: int = 16, seed: int = 0) -> npt.NDArray[np.float32]:

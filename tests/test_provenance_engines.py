@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from engine.cache.store import Cache
-from engine.datasets import Dataset
-from engine.engine_process import EngineProcess
-from engine.export import provenance
-from engine.models import Pooling
-from engine.pipeline import Engine
-from engine.projection import ProjectionParams
+from engine.core.engine import Engine
+from engine.data.datasets import Dataset
+from engine.maps.projection import ProjectionParams
+from engine.model.models import Pooling
+from engine.process.proxy import EngineProcess
+from engine.user.export import provenance
 
 TEXTS = ("Crème brûlée « oui »", "Привет, мир", "日本語の文")
 DATASET = Dataset(name="mixed", texts=TEXTS, labels=("a", "b", "c"))

@@ -15,9 +15,9 @@ import pyqtgraph.exporters
 from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
-from desktop.map_view import MapView
-from engine.export import save_map_figure, write_coords_csv
-from engine.palette import label_colors
+from desktop.map.view import MapView
+from engine.maps.palette import label_colors
+from engine.user.export import save_map_figure, write_coords_csv
 
 LABELS = ["alpha"] * 200 + ["beta"] * 150 + ["gamma"] * 100
 

@@ -20,11 +20,11 @@ import pytest
 
 from engine.cache.connect import open_cache
 from engine.cache.store import Cache
-from engine.datasets import load_dataset
-from engine.demo_data import build_stdlib_dataset
-from engine.engine_process import EngineProcess
-from engine.inference import embed_texts
-from engine.projection import METHODS, ProjectionParams
+from engine.data.datasets import load_dataset
+from engine.data.demo_data import build_stdlib_dataset
+from engine.maps.projection import METHODS, ProjectionParams
+from engine.model.inference import embed_texts
+from engine.process.proxy import EngineProcess
 from tests.test_cli import ok, run_loupe
 
 MULTILINGUAL = [

@@ -28,7 +28,7 @@ import redis
 from engine.cache.connect import open_cache
 from engine.cache.keys import kind_pattern
 from engine.cache.store import Cache
-from engine.pipeline import Engine
+from engine.core.engine import Engine
 from tests.conftest import valkey_pids_under
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ ATOL = 1e-5
 @functools.cache
 def real_texts(count: int, max_chars: int) -> tuple[str, ...]:
     """``count`` distinct stdlib docstring paragraphs of at most ``max_chars`` (short = fast on a CPU)."""
-    from engine.demo_data import build_stdlib_dataset
+    from engine.data.demo_data import build_stdlib_dataset
 
     texts = [text for text in build_stdlib_dataset(max_rows=10_000).texts if len(text) <= max_chars]
     assert len(texts) >= count, f"only {len(texts)} stdlib texts of <= {max_chars} characters"

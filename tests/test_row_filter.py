@@ -9,12 +9,12 @@ import pyarrow as pa
 import pytest
 from pytestqt.qtbot import QtBot
 
-from desktop.filter_bar import FilterBar, most_common
-from desktop.table_view import TableView
-from engine.dataset_arrow import ArrowSequence
-from engine.datasets import Dataset
+from desktop.map.filter_bar import FilterBar, most_common
+from desktop.panels.table_view import TableView
+from engine.data.arrow import ArrowSequence
+from engine.data.datasets import Dataset
+from engine.data.row_filter import is_numeric_column, matching_rows, parse_condition
 from engine.errors import BadInputError
-from engine.row_filter import is_numeric_column, matching_rows, parse_condition
 
 SCORES = (3.5, 10.0, -1.0, None, 2.0, math.nan)
 

@@ -12,12 +12,12 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
-from desktop.main_window import MainWindow
-from desktop.sessions import save_session_as
-from engine.datasets import Dataset
+from desktop.window.main_window import MainWindow
+from desktop.window.sessions import save_session_as
+from engine.data.datasets import Dataset
 from engine.errors import BadInputError
-from engine.projection import ProjectionParams
-from engine.session import (
+from engine.maps.projection import ProjectionParams
+from engine.user.session import (
     Bookmark,
     DatasetRef,
     Session,
@@ -217,7 +217,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     window.close()  # as if Loupe were quit and started again later
 
     # Count fits in the new window: a map served from the cache runs none.
-    from engine.projection import project
+    from engine.maps.projection import project
 
     fits: list[str] = []
 
@@ -225,8 +225,8 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         fits.append(params.method)
         return project(vectors, params)
 
-    monkeypatch.setattr("engine.pipeline.project", counted)
-    # In this process: fits are counted by patching engine.pipeline.project, which a child cannot see.
+    monkeypatch.setattr("engine.core.engine.project", counted)
+    # In this process: fits are counted by patching engine.core.engine.project, which a child cannot see.
     again = create_window(window_args(command=None), in_process=True)
     again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
     qtbot.addWidget(again)

@@ -11,13 +11,13 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
-from desktop.main_window import MainWindow
-from desktop.sessions import open_session, save_session_as
-from engine.datasets import NO_LABEL
-from engine.engine_process import EngineProcess
+from desktop.window.main_window import MainWindow
+from desktop.window.sessions import open_session, save_session_as
+from engine.data.datasets import NO_LABEL
 from engine.errors import BadInputError
-from engine.projection import ProjectionParams
-from engine.session import DatasetRef, Session, load_session, save_session, session_to_json
+from engine.maps.projection import ProjectionParams
+from engine.process.proxy import EngineProcess
+from engine.user.session import DatasetRef, Session, load_session, save_session, session_to_json
 from tests.conftest import window_args
 from tests.test_desktop_columns import _notes
 

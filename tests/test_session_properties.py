@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import BadInputError
-from engine.projection import ProjectionParams
-from engine.session import DatasetRef, Session, ViewState, load_session, session_to_json
+from engine.maps.projection import ProjectionParams
+from engine.user.session import DatasetRef, Session, ViewState, load_session, session_to_json
 from tests.strategies import JSON
 
 VALID = session_to_json(

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from engine.cache.connect import open_cache
-from engine.projection import ProjectionParams
-from engine.settings import (
+from engine.maps.projection import ProjectionParams
+from engine.user.settings import (
     SCHEMA_VERSION,
     Settings,
     default_projection,
@@ -103,7 +103,7 @@ def test_bad_stored_projection_values_fall_back_to_defaults_with_a_warning(
     settings_path().write_text(
         json.dumps({"version": 2, "projection_params": {"n_neighbors": "many", "min_dist": 0.3, "bogus": 1}})
     )
-    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+    with caplog.at_level(logging.WARNING, logger="engine.user.settings"):
         params = default_projection(load_settings())
     assert params == ProjectionParams.from_options("umap", {"min_dist": 0.3})  # the good one is kept
     assert "n_neighbors must be a number" in caplog.text and "bogus" in caplog.text

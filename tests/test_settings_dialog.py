@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
-from desktop.map_controls import MapControls
-from desktop.settings_dialog import DIALOG_FIELDS, RESTART, SettingsDialog, apply_settings
+from desktop.map.controls import MapControls
 from desktop.theme import apply_theme
-from engine.settings import Settings, load_settings, save_settings, settings_path
+from desktop.window.settings_dialog import DIALOG_FIELDS, RESTART, SettingsDialog, apply_settings
+from engine.user.settings import Settings, load_settings, save_settings, settings_path
 
 
 class FakeWindow:

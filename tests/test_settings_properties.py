@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.settings import (
+from engine.user.settings import (
     SCHEMA_VERSION,
     Settings,
     default_projection,
@@ -56,7 +56,7 @@ def test_a_version_no_loupe_wrote_gives_the_defaults_with_a_warning(
     version: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings_path().write_text(json.dumps({"version": version, "model": "/models/mine"}), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+    with caplog.at_level(logging.WARNING, logger="engine.user.settings"):
         assert load_settings() == Settings()
     assert "settings version" in caplog.text
 
@@ -66,7 +66,7 @@ def test_json_nested_100000_deep_gives_the_defaults_with_a_warning(
     opening: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings_path().write_text(opening * 100_000, encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="engine.settings"):
+    with caplog.at_level(logging.WARNING, logger="engine.user.settings"):
         assert load_settings() == Settings()
     assert "using defaults" in caplog.text
 

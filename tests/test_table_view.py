@@ -8,9 +8,9 @@ import numpy as np
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.filter_bar import FilterBar
-from desktop.table_view import TableView
-from engine.datasets import Dataset
+from desktop.map.filter_bar import FilterBar
+from desktop.panels.table_view import TableView
+from engine.data.datasets import Dataset
 
 TEXTS = ("Cats sleep all day.", "Taxes are due in April.", "A cat chased the mouse.", "Tax forms, again!")
 
@@ -76,7 +76,7 @@ def test_a_large_arrow_dataset_opens_at_once(qtbot: QtBot, tmp_path: object) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.datasets import load_dataset
+    from engine.data.datasets import load_dataset
 
     path = Path(str(tmp_path)) / "big.parquet"
     rows = 200_000
@@ -146,7 +146,7 @@ def test_sorting_a_loaded_dataset_orders_rows_as_a_python_key_would(qtbot: QtBot
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from engine.datasets import load_dataset
+    from engine.data.datasets import load_dataset
 
     rng = np.random.default_rng(3)
     rows = 3_000
@@ -194,7 +194,7 @@ def test_a_selection_is_each_listed_row_once_in_order(qtbot: QtBot) -> None:
 
 
 def test_a_dataset_without_labels_shows_no_made_up_label_column(qtbot: QtBot, tmp_path: Path) -> None:
-    from engine.datasets import load_dataset
+    from engine.data.datasets import load_dataset
 
     path = tmp_path / "notes.csv"
     rows = ["body,section,n", "Été à Paris,travel,1", "Зима в Москве,travel,2", "東京の春,travel,3"]

@@ -91,8 +91,8 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
     qtbot: QtBot, app: QApplication
 ) -> None:
     from desktop.app import create_window
-    from engine.engine_process import EngineProcess
-    from engine.settings import Settings, save_settings
+    from engine.process.proxy import EngineProcess
+    from engine.user.settings import Settings, save_settings
     from tests.conftest import window_args
 
     save_settings(Settings(theme="dark", pooling="cls", layer=2, projection_method="pca", projection_seed=5))

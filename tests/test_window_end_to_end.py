@@ -24,8 +24,8 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
-from desktop.main_window import MainWindow
-from engine.engine_process import EngineProcess
+from desktop.window.main_window import MainWindow
+from engine.process.proxy import EngineProcess
 from tests.conftest import window_args
 from tests.test_map_view import pixel
 

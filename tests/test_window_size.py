@@ -31,7 +31,7 @@ def test_the_maps_score_is_shown_whole_when_there_is_room(window: Any, qtbot: An
 def test_a_new_window_is_never_larger_than_its_screen() -> None:
     from PySide6.QtCore import QSize
 
-    from desktop.main_window import default_size
+    from desktop.window.main_window import default_size
 
     assert default_size(QSize(1920, 1080)) == QSize(1400, 850)
     assert default_size(QSize(1366, 741)) == QSize(1366, 741)  # a laptop, less the panel

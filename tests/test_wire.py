@@ -1,4 +1,4 @@
-"""engine.wire: what crosses to the engine process comes back equal, and nothing else is rebuilt."""
+"""engine.process.wire: what crosses to the engine process comes back equal, and nothing else is rebuilt."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.attention_stats import AttentionStatistics
-from engine.datasets import Dataset
-from engine.inference import AttentionMaps
-from engine.pipeline import Clustering, EmbeddingRun
-from engine.projection import ProjectionParams
-from engine.sweep import SweepCell, SweepResult
-from engine.wire import TEXTS_INLINE_MAX, Encoder, WireError, decode
+from engine.core.engine import Clustering, EmbeddingRun
+from engine.data.datasets import Dataset
+from engine.maps.projection import ProjectionParams
+from engine.maps.sweep import SweepCell, SweepResult
+from engine.model.attention_stats import AttentionStatistics
+from engine.model.inference import AttentionMaps
+from engine.process.wire import TEXTS_INLINE_MAX, Encoder, WireError, decode
 
 
 def round_trip(value: Any, folder: Path) -> Any:
@@ -126,7 +126,7 @@ def test_a_message_cannot_name_another_type_or_file(tmp_path: Path) -> None:
 def test_an_arrow_text_column_travels_as_an_arrow_file(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from engine.dataset_arrow import ArrowSequence
+    from engine.data.arrow import ArrowSequence
 
     words = [f"text {i} é" for i in range(TEXTS_INLINE_MAX * 3)]
     texts: ArrowSequence[str] = ArrowSequence(pa.chunked_array([words[:300], words[300:]]))  # two chunks

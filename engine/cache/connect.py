@@ -59,7 +59,7 @@ def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
     """
     if no_cache:
         return Cache(None)
-    from engine.settings import load_settings
+    from engine.user.settings import load_settings
 
     settings = load_settings()
     url = redis_url or os.environ.get("LOUPE_REDIS_URL") or settings.redis_url
@@ -113,7 +113,7 @@ def _open_remote(url: str, on_command_line: bool) -> Cache:
 
 def _open_embedded(maxmemory: str = DEFAULT_MAXMEMORY) -> Cache:
     from engine.cache.server import EmbeddedServer, ServerPaths
-    from engine.paths import cache_dir, log_dir
+    from engine.user.paths import cache_dir, log_dir
 
     paths = ServerPaths.in_directory(cache_dir() / "valkey", log_directory=log_dir())
     try:

@@ -1,4 +1,4 @@
-"""Time and peak memory of engine.analysis at 50,000 rows: random 384-d vectors, random coords.
+"""Time and peak memory of engine.maps.analysis at 50,000 rows: random 384-d vectors, random coords.
 
 Each measurement runs in a fresh process, so one step's memory does not hide another's; the
 peak is the process's resident-set high-water mark during the call minus what it held before
@@ -36,7 +36,7 @@ def _kib(field: str) -> int:
 def child(step: str, rows: int, width: int) -> None:
     import numpy as np
 
-    from engine import analysis
+    from engine.maps import analysis
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(rows, width)).astype(np.float32)

@@ -35,7 +35,7 @@ GOAL_WORK_S = 1.0
 
 def build_texts(rows: int) -> list[str]:
     """``rows`` distinct texts: two stdlib docstring paragraphs each, numbered to be unique."""
-    from engine.demo_data import build_stdlib_dataset
+    from engine.data.demo_data import build_stdlib_dataset
 
     docs = build_stdlib_dataset(max_rows=10**6).texts
     n = len(docs)
@@ -63,9 +63,9 @@ def timed_project(data: Path, out: Path, device: str, env: dict[str, str]) -> fl
 def warm_work(data: Path) -> tuple[float, float, float, bool]:
     """(open cache s, load_csv s, cached_map s, model loaded?) for the warm run's work, in process."""
     from engine.cache.connect import open_cache
-    from engine.datasets import load_csv
-    from engine.pipeline import Engine
-    from engine.projection import ProjectionParams
+    from engine.core.engine import Engine
+    from engine.data.datasets import load_csv
+    from engine.maps.projection import ProjectionParams
 
     started = time.perf_counter()
     cache = open_cache()

@@ -23,9 +23,9 @@ import os
 os.environ.setdefault("LOUPE_HOME", tempfile.mkdtemp(prefix="lb", dir="/tmp"))
 
 from engine.cache.store import Cache
-from engine.demo_data import build_stdlib_dataset
-from engine.jobs import JobRunner
-from engine.pipeline import Engine
+from engine.core.engine import Engine
+from engine.data.demo_data import build_stdlib_dataset
+from engine.runtime.jobs import JobRunner
 
 
 def click_latencies(engine: Engine, runner: JobRunner, texts: list[str]) -> list[float]:

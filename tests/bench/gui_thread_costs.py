@@ -7,7 +7,7 @@ third of the rows; the table's ``set_dataset``, ``set_visible_rows`` and ``selec
 filter bar's ``set_dataset`` and ``set_filter``. DESIGN allows no stall over 50 ms.
 
 The dataset is what ``loupe`` opens: a Parquet table (text, label, score) with vectors beside
-it, read by :func:`engine.datasets.load_dataset`, so labels and columns are Arrow-backed
+it, read by :func:`engine.data.datasets.load_dataset`, so labels and columns are Arrow-backed
 sequences, as in the window. The map's coordinates are random clusters.
 
 Each call is timed with ``time.perf_counter`` alone ("call"), then the events it left behind
@@ -43,10 +43,10 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from desktop.filter_bar import FilterBar
-from desktop.map_view import MapView
-from desktop.table_view import TableView
-from engine.datasets import Dataset, load_dataset
+from desktop.map.filter_bar import FilterBar
+from desktop.map.view import MapView
+from desktop.panels.table_view import TableView
+from engine.data.datasets import Dataset, load_dataset
 from tests.bench.synthetic import synthetic_dataset
 
 RESULT = Path(__file__).resolve().parent / "results" / "gui_thread_costs.txt"

@@ -40,7 +40,7 @@ def peak_kb():
 way, path = sys.argv[1], Path(sys.argv[2])
 if way == "loupe":
     import pyarrow, pyarrow.parquet, pyarrow.compute
-    from engine.datasets import load_dataset
+    from engine.data.datasets import load_dataset
 elif way == "arrow-pylist":
     import pyarrow, pyarrow.parquet
 else:

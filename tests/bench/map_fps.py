@@ -31,9 +31,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop import map_density
-from desktop.map_view import LOD_POINTS, MapView
-from engine.palette import label_colors
+from desktop.map import density as map_density
+from desktop.map.view import LOD_POINTS, MapView
+from engine.maps.palette import label_colors
 
 SIZES = (200_000, 1_000_000)
 FRAMES = 30

@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import inference
 from engine.cache.backends import MemoryBackend
 from engine.cache.store import Cache
-from engine.models import load_model, resolve_model
-from engine.pipeline import Engine
-from engine.projection import ProjectionParams
+from engine.core.engine import Engine
+from engine.maps.projection import ProjectionParams
+from engine.model import inference
+from engine.model.models import load_model, resolve_model
 
 LANGUAGES = ["de", "fr", "es", "ru", "ja", "pt_BR", "zh_CN", "ar"]
 PACKAGES = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"

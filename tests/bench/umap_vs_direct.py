@@ -1,4 +1,4 @@
-"""UMAP through Loupe (``engine.projection.project``) vs umap-learn called directly.
+"""UMAP through Loupe (``engine.maps.projection.project``) vs umap-learn called directly.
 
 The same vectors (the built-in demo's rows embedded with all-MiniLM-L6-v2), the same
 parameters (n_neighbors 15, min_dist 0.1, cosine, seed 42), back to back in one process,
@@ -39,8 +39,8 @@ def demo_vectors(path: Path | None, save: Path | None = None) -> npt.NDArray[np.
         return np.asarray(np.load(path), dtype=np.float32)
     os.environ.setdefault("LOUPE_HOME", tempfile.mkdtemp(prefix="lb", dir="/tmp"))
     from engine.cache.store import Cache
-    from engine.demo_data import build_stdlib_dataset
-    from engine.pipeline import Engine
+    from engine.core.engine import Engine
+    from engine.data.demo_data import build_stdlib_dataset
 
     texts = build_stdlib_dataset(max_rows=4000).texts
     print(f"embedding {len(texts)} demo rows on the CPU…", file=sys.stderr)
@@ -65,7 +65,7 @@ def main() -> int:
     args = parser.parse_args()
     vectors = demo_vectors(args.vectors, args.save)
 
-    from engine.projection import ProjectionParams, _import_umap, project
+    from engine.maps.projection import ProjectionParams, _import_umap, project
 
     umap = _import_umap()  # the module Loupe uses; a direct user would `import umap` (the same)
     params = ProjectionParams(method="umap", seed=42)

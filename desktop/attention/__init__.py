@@ -1,0 +1,1 @@
+"""Attention views: one row's maps per layer and head, and a selection's statistics."""

@@ -1,0 +1,1 @@
+"""Side panels: the table, neighbours, bookmarks, jobs and the log."""

@@ -1,0 +1,1 @@
+"""The ``loupe`` command line and the demo it runs."""

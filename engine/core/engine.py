@@ -1,0 +1,696 @@
+"""The cached pipeline: dataset → per-row embeddings → 2-D projection, and attention per row.
+
+:class:`Engine` holds the cache and (lazily) the model. Every method is a pure function of
+its inputs plus the cache, so it can run on any job lane; the model is loaded on first need
+only, which means a fully cached run never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.cache.codec import Codec, Decoded, Expected
+from engine.cache.decorator import cached
+from engine.cache.keys import cache_key, text_key_factory
+from engine.cache.store import Cache, as_float32
+from engine.data.datasets import Dataset
+from engine.errors import BadInputError
+from engine.logs.records import log_context, timed
+from engine.maps.projection import ProjectionParams, project
+from engine.maps.sweep import SweepResult
+from engine.model.attention_stats import (
+    AttentionStatistics,
+    attention_statistics,
+    group_digest,
+    group_sample,
+    statistics_from_array,
+    statistics_to_array,
+)
+from engine.model.inference import AttentionMaps, attention_for_text, embed_texts
+from engine.model.models import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    ModelSpec,
+    Pooling,
+    compute_precision,
+    load_model,
+    pick_device,
+    resolve_model,
+)
+from engine.runtime.jobs import CancelToken, Report, silent_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddingRun:
+    """Embeddings for a list of texts, in order, and where they came from."""
+
+    vectors: npt.NDArray[np.float32]
+    computed: int
+    from_cache: int
+    truncated: int
+    input_id: str  # names exactly these rows under this model and layer (see input_id below)
+
+
+class Engine:
+    """The cache-aware pipeline used by the CLI, the desktop and tests alike."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        *,
+        allow_download: bool = False,
+        trust_remote_code: bool = False,
+        pooling: Pooling | None = None,
+    ) -> None:
+        """``pooling`` overrides what the model folder says; it is part of every embedding key."""
+        self.cache = cache
+        self._resolve_options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
+        self._pooling = pooling
+        # float16 halves what embeddings take in the cache, at a relative error of at most
+        # 2**-11 (about 4.9e-4) per component; exact float32 (zstd) is the default.
+        self.embedding_codec: Codec = "f16-zstd" if os.environ.get("LOUPE_CACHE_FLOAT16") == "1" else "zstd"
+        self.model_name = model
+        self.device = device
+        self._spec: ModelSpec | None = None
+        self._loaded: LoadedModel | None = None
+        self._device_chosen: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> ModelSpec:
+        with self._lock:
+            if self._spec is None:
+                spec = resolve_model(self.model_name, **self._resolve_options)
+                self._spec = spec if self._pooling is None else replace(spec, pooling=self._pooling)
+            return self._spec
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def loaded_model(self) -> LoadedModel:
+        """The model, loaded on first call (thread-safe; later callers wait for the first)."""
+        spec = self.spec
+        with self._lock:
+            if self._loaded is None:
+                log.info("loading model %s", spec.identity)
+                self._loaded = load_model(spec, self.device)
+            return self._loaded
+
+    @property
+    def precision(self) -> str:
+        """The dtype this engine computes embeddings in (loads torch to pick the device)."""
+        if self._loaded is not None:
+            return self._loaded.precision
+        with self._lock:
+            if self._device_chosen is None:
+                self._device_chosen = pick_device(self.device)
+        return compute_precision(self._device_chosen)
+
+    def embeddings(
+        self,
+        texts: Sequence[str],
+        *,
+        layer: int = -1,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> EmbeddingRun:
+        """Embeddings of ``texts`` at one ``layer``, computing only rows missing from the cache.
+
+        Computed rows are written to the cache after every batch, so a job that is cancelled or
+        killed loses at most one batch and a rerun resumes from there.
+        """
+        index = self.spec.layer_index(layer)
+        run = self._logged_embeddings(texts, [index], token, report)
+        return replace(run, vectors=run.vectors[:, 0])
+
+    def dataset_embeddings(
+        self,
+        dataset: Dataset,
+        *,
+        layer: int = -1,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> EmbeddingRun:
+        """The dataset's own vectors when it came with a ``.npy`` file, else :meth:`embeddings`."""
+        if dataset.vectors is None:
+            return self.embeddings(dataset.texts, layer=layer, token=token, report=report)
+        return precomputed_run(dataset.vectors, report)
+
+    def all_layer_embeddings(
+        self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> EmbeddingRun:
+        """Every layer's embeddings, ``[rows, layers + 1, width]`` (0 = the embedding layer).
+
+        Rows missing any layer are computed in one forward pass that pools every hidden state;
+        each layer is cached under the same key a single-layer run uses, so either kind of run
+        reuses the other's work.
+        """
+        layers = self.spec.layers
+        if layers is None:
+            raise BadInputError(f"{self.spec.name}'s config does not say how many layers it has.")
+        return self._logged_embeddings(texts, list(range(layers + 1)), token, report)
+
+    def _logged_embeddings(
+        self, texts: Sequence[str], layers: list[int], token: CancelToken | None, report: Report
+    ) -> EmbeddingRun:
+        if not texts:
+            raise BadInputError("There are no texts to embed.")
+        shown = layers[0] if len(layers) == 1 else "all"
+        with (
+            log_context(model=self.spec.identity),
+            timed(log, "embeddings ready", rows=len(texts), layer=shown),
+        ):
+            return self._embeddings(texts, layers, token, report)
+
+    def _embeddings(
+        self, texts: Sequence[str], layers: list[int], token: CancelToken | None, report: Report
+    ) -> EmbeddingRun:
+        """``[rows, len(layers), width]`` for ``layers`` (indices into the hidden states)."""
+        keys = [self.row_keys(texts, layer) for layer in layers]  # keys[layer position][row]
+        found = [self._cached_vectors(layer_keys) for layer_keys in keys]
+        missing = [row for row in range(len(texts)) if any(column[row] is None for column in found)]
+        done_before = len(texts) - len(missing)
+        report(done_before, len(texts), "Embedding")
+        truncated = 0
+        if missing:
+            report(done_before, len(texts), "Loading the model")
+            model = self.loaded_model()
+            model.embedding_model()
+            if model.spec != self.spec:  # a pooling override: same weights, this engine's recipe
+                model = replace(model, spec=self.spec)
+            meta = {"precision": model.precision}
+            # More than one layer means all of them (0..L), so a layer's position is its index.
+            all_layers = len(layers) > 1
+
+            def store(batch: list[int], batch_vectors: npt.NDArray[np.float32]) -> None:
+                rows = [missing[i] for i in batch]
+                per_layer = batch_vectors if all_layers else batch_vectors[:, None]
+                pairs = [
+                    (keys[position][row], per_layer[i, position])
+                    for position in range(len(layers))
+                    for i, row in enumerate(rows)
+                ]
+                self.cache.set_many("emb", pairs, codec_name=self.embedding_codec, meta=meta)
+
+            def overall(done: int, total: int, message: str = "") -> None:
+                report(done_before + done, len(texts), message)
+
+            result = embed_texts(
+                model,
+                [texts[i] for i in missing],
+                layer=layers[0],
+                all_layers=all_layers,
+                token=token,
+                report=overall,
+                on_batch=store,
+            )
+            truncated = result.truncated
+            computed = result.vectors if all_layers else result.vectors[:, None]
+            for i, row in enumerate(missing):
+                for position in range(len(layers)):
+                    found[position][row] = computed[i, position]
+        matrix = np.stack(
+            [np.stack([column[row] for column in found]) for row in range(len(texts))]  # type: ignore[misc]
+        ).astype(np.float32, copy=False)
+        return EmbeddingRun(
+            matrix,
+            computed=len(missing),
+            from_cache=done_before,
+            truncated=truncated,
+            input_id=input_id([key for layer_keys in keys for key in layer_keys]),
+        )
+
+    def _cached_vectors(self, keys: list[str]) -> list[npt.NDArray[np.float32] | None]:
+        """The cached vectors for ``keys`` (None where missing, malformed or too imprecise).
+
+        Vectors computed in half precision (on a GPU) serve only runs that compute in half
+        precision too: a CPU run promises float32 results, equal to sentence-transformers to
+        1e-5, so it recomputes them, and its float32 vectors then serve everyone.
+        """
+        vectors: list[npt.NDArray[np.float32] | None] = []
+        unusable: list[str] = []  # rejected together: one log line per call, not one per row
+        # The codec checks shape (the model's width), dtype and finiteness before decompressing.
+        for key, hit in zip(
+            keys, self.cache.get_many(keys, _embedding_expected(self.spec.width)), strict=True
+        ):
+            if hit is None:
+                vectors.append(None)
+                continue
+            precision = hit.meta.get("precision", "float32")
+            if not isinstance(precision, str):
+                unusable.append(key)
+                vectors.append(None)
+            elif precision != "float32" and precision != self.precision:
+                vectors.append(None)
+            else:
+                vectors.append(as_float32(hit))
+        if unusable:
+            self.cache.reject(unusable[0], "its precision is not a dtype name", count=len(unusable))
+        return vectors
+
+    def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
+        """The per-row embedding keys: content addresses of each text under this model and layer.
+
+        The layer is normalised first (-1 is the last layer's index), so ``--layer -1`` and
+        ``--layer 6`` of a 6-layer model share their cache entries.
+        """
+        context = {**self.spec.cache_context(), "layer": self.spec.layer_index(layer)}
+        key_for = text_key_factory("emb", context)
+        return [key_for(text) for text in texts]
+
+    def cached_map(
+        self, texts: Sequence[str], params: ProjectionParams, layer: int = -1
+    ) -> npt.NDArray[np.float32] | None:
+        """The projection of ``texts`` if it is cached; reads one value and never loads the model."""
+        params.validate()
+        address = _projection_address(input_id(self.row_keys(texts, layer)), len(texts), params)
+        hit = self.cache.get(address, _coords_expected(len(texts)))
+        if hit is None:
+            return None
+        try:
+            return _coords_from(hit, len(texts))
+        except Exception as exc:  # a value that does not fit is a miss, never a crash
+            self.cache.reject(address, f"{type(exc).__name__}: {exc}")
+            return None
+
+    @cached(
+        "proj",
+        key=lambda engine, vectors, params, **kw: _projection_parts(
+            kw.get("input_id") or _matrix_digest(vectors), len(vectors), params
+        ),
+        expect=lambda engine, vectors, params, **kw: _coords_expected(len(vectors)),
+        load=lambda decoded, engine, vectors, *call, **kwargs: _coords_from(decoded, len(vectors)),
+    )
+    def projection(
+        self,
+        vectors: npt.NDArray[np.float32],
+        params: ProjectionParams,
+        *,
+        input_id: str | None = None,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> npt.NDArray[np.float32]:
+        """2-D coordinates for ``vectors``, from the cache or computed and then cached.
+
+        ``input_id`` (from :class:`EmbeddingRun`) names the rows without hashing the matrix,
+        and lets :meth:`cached_map` find the result from the texts alone.
+        """
+        params.validate()
+        if token is not None:
+            token.raise_if_cancelled()
+        report(0, 1, f"Projecting ({params.method.upper()})")
+        coords = project(vectors, params)
+        report(1, 1, f"Projecting ({params.method.upper()})")
+        return coords
+
+    @cached(
+        "attn",
+        key=lambda engine, text: {**engine.spec.cache_context(), "text": text},
+        expect=lambda engine, text: _attention_expected(engine.spec),
+        codec="q8-zstd",  # at most 0.5/255 error per value
+        store=lambda maps: (
+            maps.attentions,
+            {
+                "tokens": list(maps.tokens),
+                "offsets": [list(o) for o in maps.offsets],
+                "special": list(maps.special),
+            },
+        ),
+        load=lambda decoded, engine, text: _attention_from(decoded, text),
+    )
+    def attention(self, text: str) -> AttentionMaps:
+        """Attention maps for one text, from the eager attention path (or the cache)."""
+        return attention_for_text(self.loaded_model(), text)
+
+    @cached(
+        "ana",
+        key=lambda engine, texts, **kw: {
+            **engine.spec.cache_context(),
+            "analysis": "attention-statistics-v1",
+            "texts": group_digest(group_sample(texts)),
+            "requested": len(texts),
+        },
+        # Not finite: a statistic is NaN where no text can say anything (see attention_stats).
+        expect=lambda engine, texts, **kw: Expected(
+            shape=(3, engine.spec.layers, None), dtypes=_FLOAT32, max_bytes=1 << 20
+        ),
+        store=statistics_to_array,
+        load=lambda decoded, engine, texts, **kwargs: _statistics_from(decoded, len(texts)),
+    )
+    def attention_statistics(
+        self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> AttentionStatistics:
+        """Entropy, attention to special tokens and to the previous token, per layer and head, of a group.
+
+        Blank texts are skipped and a group of more than ``engine.model.attention_stats.MAX_ROWS``
+        is sampled (fixed seed; the result's ``rows`` and ``requested`` say so). Each text's
+        maps come from :meth:`attention` (cached per text), so a second group sharing rows
+        computes only the new ones; the finished statistics are cached too. Maps read back from
+        the cache are 8-bit, which moved entropies by up to 0.011 and the other statistics by
+        up to 0.003 (MiniLM, 200 demo rows), so a warm run can differ from a cold one there.
+        Reports progress and checks ``token`` once per text. Runs on any job lane; no Qt.
+        """
+        sample = group_sample(texts)
+        if not sample:
+            raise BadInputError("The selected rows have no text to compute attention statistics for.")
+
+        def each_text() -> Iterator[AttentionMaps]:  # one text's maps in memory at a time
+            for done, text in enumerate(sample):
+                report(done, len(sample), "Attention statistics")
+                if token is not None:
+                    token.raise_if_cancelled()
+                yield self.attention(text)
+            report(len(sample), len(sample), "Attention statistics")
+
+        return attention_statistics(each_text(), requested=len(texts))
+
+    def layer_maps(
+        self,
+        texts: Sequence[str],
+        params: ProjectionParams,
+        *,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> list[npt.NDArray[np.float32]]:
+        """A map of every layer, aligned (Procrustes) so that a slider can move between them.
+
+        Embeddings of every layer come from one forward pass; each layer's map goes through
+        :meth:`projection`, so it is cached under the same key as a main map of that layer.
+        """
+        from engine.maps.layer_maps import layer_maps
+
+        run = self.all_layer_embeddings(texts, token=token, report=report)
+        layer_ids = {
+            _matrix_digest(run.vectors[:, layer]): input_id(self.row_keys(texts, layer))
+            for layer in range(run.vectors.shape[1])
+        }
+
+        def project_layer(vectors: npt.NDArray[np.float32], layer_params: ProjectionParams) -> Any:
+            return self.projection(vectors, layer_params, input_id=layer_ids.get(_matrix_digest(vectors)))
+
+        return layer_maps(run.vectors, params, token=token, report=report, project_layer=project_layer)
+
+    def sweep(
+        self,
+        run: EmbeddingRun,
+        base: ProjectionParams,
+        axis_x: tuple[str, Sequence[Any]],
+        axis_y: tuple[str, Sequence[Any]],
+        *,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> SweepResult:
+        """A grid of maps over two parameters; every cell is a cached :meth:`projection`."""
+        from engine.maps.sweep import sweep
+
+        return sweep(
+            run.vectors,
+            base,
+            axis_x,
+            axis_y,
+            token=token,
+            report=report,
+            project_cell=lambda params: self.projection(run.vectors, params, input_id=run.input_id),
+        )
+
+    @cached(
+        "ana",
+        key=lambda engine, coords, texts, min_cluster_size=None, **_: {
+            "analysis": "clusters",
+            "coords": _matrix_digest(coords),
+            "texts": input_id(texts),
+            "min_cluster_size": min_cluster_size,
+            "versions": _versions("scikit-learn"),
+        },
+        expect=lambda engine, coords, *call, **kwargs: Expected(
+            shape=(len(coords),), dtypes=_INTEGERS, max_bytes=8 * len(coords), max_header_bytes=1 << 20
+        ),
+        store=lambda result: (result.labels, {"names": {str(k): v for k, v in result.names.items()}}),
+        load=lambda decoded, engine, coords, *call, **kwargs: _clustering_from(decoded),
+    )
+    def clusters(
+        self,
+        coords: npt.NDArray[np.float32],
+        texts: Sequence[str],
+        min_cluster_size: int | None = None,
+        *,
+        token: CancelToken | None = None,
+    ) -> Clustering:
+        """HDBSCAN clusters of the map (what the eye sees) with names from their texts' keywords.
+
+        Large maps are clustered in a child process (see engine.maps.analysis): ``token`` stops it."""
+        from engine.maps.analysis import cluster_names, clusters
+
+        result = clusters(coords, min_cluster_size=min_cluster_size, token=token)
+        return Clustering(result.labels, cluster_names(texts, result.labels))
+
+    @cached(
+        "ana",
+        key=lambda engine, vectors, coords, k=10, **kw: {
+            "analysis": "faithfulness",
+            "input": kw.get("input_id") or _matrix_digest(vectors),
+            "coords": _matrix_digest(coords),
+            "k": k,
+        },
+        expect=lambda engine, vectors, coords, *call, **kw: Expected(
+            shape=(len(coords),), dtypes=_FLOATS, max_bytes=8 * len(coords), finite=True
+        ),
+        load=lambda decoded, *call, **kwargs: _shares_from(decoded),
+    )
+    def faithfulness(
+        self,
+        vectors: npt.NDArray[np.float32],
+        coords: npt.NDArray[np.float32],
+        k: int = 10,
+        *,
+        input_id: str | None = None,
+        token: CancelToken | None = None,
+        report: Report = silent_report,
+    ) -> npt.NDArray[np.float32]:
+        """Per row, the share of its k model-space neighbours that are also its map neighbours."""
+        from engine.maps.analysis import faithfulness
+
+        return faithfulness(vectors, coords, k, token=token, report=report)
+
+    def trustworthiness(
+        self,
+        vectors: npt.NDArray[np.float32],
+        coords: npt.NDArray[np.float32],
+        *,
+        token: CancelToken | None = None,
+    ) -> float:
+        """How well the map keeps each row's model-space neighbours (see engine.maps.analysis)."""
+        from engine.maps.analysis import trust_neighbours, trustworthiness
+
+        return float(trustworthiness(vectors, coords, k=trust_neighbours(len(coords))))
+
+    def demo_dataset(
+        self, rows: int, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Dataset:
+        """The demo dataset (Python's standard library), built where the engine runs."""
+        from engine.data.demo_data import build_stdlib_dataset
+
+        return build_stdlib_dataset(max_rows=int(rows))
+
+    def preload_model(self, *, token: CancelToken | None = None) -> str:
+        """Load the model now rather than at the first call that needs it; its compute precision."""
+        return self.loaded_model().precision
+
+    def reconfigured(self, model: str, device: str, pooling: Pooling | None) -> Engine:
+        """An engine for another model, device or pooling, on the same cache."""
+        return Engine(self.cache, model=model, device=device, pooling=pooling)
+
+    def close(self) -> None:
+        """Nothing to stop in this process (the cache belongs to whoever opened it)."""
+
+
+def precomputed_run(vectors: npt.NDArray[np.float32], report: Report = silent_report) -> EmbeddingRun:
+    """A dataset's own vectors (from its ``.npy``) as an embedding run; nothing is computed."""
+    vectors = np.asarray(vectors, np.float32)
+    report(len(vectors), len(vectors), "Precomputed vectors")
+    return EmbeddingRun(vectors, computed=0, from_cache=0, truncated=0, input_id=_matrix_digest(vectors))
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """HDBSCAN clusters of a map and their c-TF-IDF names (``labels`` -1 is noise)."""
+
+    labels: npt.NDArray[np.int32]
+    names: dict[int, str]
+
+    def centres(self, coords: npt.NDArray[np.float32]) -> list[tuple[float, float, str]]:
+        """Where to draw each cluster's name: the median of its points.
+
+        The rows are grouped by one sort instead of a mask per cluster, so the cost stays about
+        one pass over the map however many clusters it has.
+        """
+        clusters = sorted(self.names)
+        order = np.argsort(self.labels, kind="stable")
+        ordered = self.labels[order]
+        starts = np.searchsorted(ordered, clusters, side="left")
+        ends = np.searchsorted(ordered, clusters, side="right")
+        centres = []
+        for cluster, start, end in zip(clusters, starts, ends, strict=True):
+            x, y = np.median(coords[order[start:end]], axis=0)
+            centres.append((float(x), float(y), self.names[cluster]))
+        return centres
+
+
+def input_id(row_keys: Sequence[str]) -> str:
+    """A digest of strings, in order: names an embedding matrix (from its row keys) or a list of
+    texts without reading them again. UTF-8 with ``surrogatepass``: any Python string, any
+    language, even a lone surrogate read from a broken file, has one digest."""
+    digest = hashlib.blake2b(digest_size=20)
+    for key in row_keys:
+        encoded = key.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))  # a length prefix: no two lists collide
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in names}
+
+
+def _matrix_digest(vectors: npt.NDArray[np.float32]) -> str:
+    # Hashed in place through a memoryview: .tobytes() copied the matrix while holding the
+    # interpreter (210 ms for 200,000 x 384), and hashlib lets go of it for large buffers.
+    contiguous = np.ascontiguousarray(vectors, dtype=np.float32)
+    return hashlib.blake2b(contiguous.data.cast("B"), digest_size=20).hexdigest()
+
+
+def _projection_parts(input_name: str, rows: int, params: ProjectionParams) -> dict[str, Any]:
+    return {"input": input_name, "rows": rows, **params.cache_parts()}
+
+
+def _projection_address(input_name: str, rows: int, params: ProjectionParams) -> str:
+    return cache_key("proj", _projection_parts(input_name, rows, params))
+
+
+# What a cached value must be, checked by the codec before it decompresses anything.
+_FLOAT32: frozenset[str] = frozenset({"float32"})
+_FLOATS: frozenset[str] = frozenset({"float32", "float64"})
+_INTEGERS: frozenset[str] = frozenset({"int32", "int64"})
+_MAX_WIDTH = 65536  # a model width beyond any real one, for a config that states none
+_SMALL_HEADER = 4096  # an embedding's or a map's header holds a few short fields
+
+
+def _embedding_expected(width: int | None) -> Expected:
+    """One row's vector: exactly the model's width (rows x width for a batch), finite float32."""
+    shape = (width,) if width else (None,)
+    return Expected(
+        shape=shape,
+        dtypes=_FLOAT32,
+        max_bytes=4 * (width or _MAX_WIDTH),
+        max_header_bytes=_SMALL_HEADER,
+        finite=True,
+    )
+
+
+def _coords_expected(rows: int) -> Expected:
+    return Expected(
+        shape=(rows, 2), dtypes=_FLOATS, max_bytes=16 * rows, max_header_bytes=_SMALL_HEADER, finite=True
+    )
+
+
+def _attention_expected(spec: ModelSpec) -> Expected:
+    """layers x heads x tokens x tokens, tokens at most the model's maximum length."""
+    heads = spec.heads or 64
+    most = (spec.layers or 64) * heads * spec.max_length**2 * 4
+    return Expected(
+        shape=(spec.layers, spec.heads, None, None),
+        dtypes=_FLOAT32,
+        max_bytes=min(most, 512 << 20),
+        finite=True,
+    )
+
+
+def _coords_from(decoded: Decoded, rows: int) -> npt.NDArray[np.float32]:
+    coords = as_float32(decoded)
+    if coords.shape != (rows, 2):
+        raise ValueError(f"a projection of {rows} rows has shape ({rows}, 2), not {coords.shape}")
+    return coords
+
+
+def _attention_from(decoded: Decoded, text: str) -> AttentionMaps:
+    """Attention maps from a cached value; ValueError unless its tokens fit ``text`` and its maps."""
+    meta = decoded.meta
+    tokens, offsets, special = meta["tokens"], meta["offsets"], meta["special"]
+    if not (isinstance(tokens, list) and isinstance(offsets, list) and isinstance(special, list)):
+        raise ValueError("token metadata is not three lists")
+    if not all(isinstance(t, str) for t in tokens) or not all(type(s) is bool for s in special):
+        raise ValueError("tokens are not strings or special flags not booleans")
+    if not all(
+        isinstance(o, list)
+        and len(o) == 2
+        and all(type(i) is int for i in o)
+        and 0 <= o[0] <= o[1] <= len(text)
+        for o in offsets
+    ):
+        raise ValueError("token offsets are not spans of the text")
+    maps = AttentionMaps(
+        text=text,
+        tokens=tuple(tokens),
+        offsets=tuple((a, b) for a, b in offsets),
+        special=tuple(special),
+        attentions=as_float32(decoded),
+    )
+    n = len(maps.tokens)
+    if maps.attentions.ndim != 4 or maps.attentions.shape[2:] != (n, n):
+        raise ValueError("attention shape does not match its tokens")
+    if len(maps.offsets) != n or len(maps.special) != n:
+        raise ValueError("token metadata lengths differ")
+    return maps
+
+
+def _statistics_from(decoded: Decoded, requested: int) -> AttentionStatistics:
+    rows, asked = decoded.meta.get("rows"), decoded.meta.get("requested")
+    if type(rows) is not int or type(asked) is not int or not 0 <= rows <= asked == requested:
+        raise ValueError("row counts do not fit the group")
+    if np.isinf(decoded.array).any():
+        raise ValueError("infinite statistics")
+    return statistics_from_array(as_float32(decoded), {"rows": rows, "requested": asked})
+
+
+def _clustering_from(decoded: Decoded) -> Clustering:
+    """Clusters from a cached value: labels -1 (noise) or >= 0, one string name per cluster."""
+    labels = np.asarray(decoded.array, np.int32)
+    names = decoded.meta.get("names")
+    if not isinstance(names, dict):
+        raise ValueError("cluster names are not an object")
+    if not all(
+        isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, str) for k, v in names.items()
+    ):
+        raise ValueError("cluster names are not numbered strings")
+    if labels.size and labels.min() < -1:
+        raise ValueError("labels below -1")
+    named = {int(k): v for k, v in names.items()}
+    if set(named) != {int(label) for label in np.unique(labels) if label != -1}:
+        raise ValueError("cluster names do not match the labels")
+    if named and max(named) >= len(labels):  # the window lists clusters 0..highest: bound it by rows
+        raise ValueError("a cluster number is larger than the number of rows")
+    return Clustering(labels=labels, names=named)
+
+
+def _shares_from(decoded: Decoded) -> npt.NDArray[np.float32]:
+    """Faithfulness per row: a share, between 0 and 1."""
+    shares = as_float32(decoded)
+    if shares.size and (shares.min() < 0 or shares.max() > 1):
+        raise ValueError("faithfulness outside [0, 1]")
+    return shares
