@@ -1,0 +1,66 @@
+"""The one map flow: dataset → embeddings → PCA preview → map → scores, as partial results.
+
+The window, ``loupe project``/``loupe export`` and the demo all run this generator against an
+:class:`~engine.api.protocol.EngineAPI` (in this process or the engine's child process) and
+show or write each step as it arrives. It is a plain function, tested without a window; the
+window runs it on a job lane and hands each step to the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine.api.protocol import EngineAPI
+from engine.api.types import Embed, EmbeddedRun, FindCachedMap, MapScores, Project, ProjectedMap, ScoreMap
+from engine.maps.projection import ProjectionParams
+from engine.runtime.jobs import CancelToken, Report, silent_report
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A quick PCA map to show while the asked-for map is computed (never replaces it)."""
+
+    map: ProjectedMap
+
+
+MapStep = EmbeddedRun | Preview | ProjectedMap | MapScores
+
+
+def map_flow(
+    api: EngineAPI,
+    dataset_id: str,
+    params: ProjectionParams,
+    *,
+    layer: int = -1,
+    run: EmbeddedRun | None = None,
+    preview: bool = True,
+    scores: bool = True,
+    cached_first: bool = False,
+    token: CancelToken | None = None,
+    report: Report = silent_report,
+) -> Iterator[MapStep]:
+    """Each step of making the map of ``dataset_id`` with ``params``, as it is ready.
+
+    ``run``: embeddings already made (a new map of the same rows skips the embedding step).
+    ``preview``: a PCA map first when the asked-for method is slower. ``scores``: clusters and
+    trustworthiness last. ``cached_first``: look the map up from the texts alone first, so a
+    warm ``loupe project`` never reads embeddings or loads the model (only without ``scores``,
+    which need the embeddings anyway).
+    """
+    params.validate()
+    if cached_first and run is None and not scores:
+        found = api.find_cached_map(FindCachedMap(dataset_id, params, layer), token=token, report=report).map
+        if found is not None:
+            yield found
+            return
+    if run is None:
+        run = api.embed(Embed(dataset_id, layer), token=token, report=report)
+        yield run
+    if preview and params.method != "pca":
+        quick = api.project(Project(run.run_id, ProjectionParams(method="pca")), token=token, report=report)
+        yield Preview(quick)
+    shown = api.project(Project(run.run_id, params), token=token, report=report)
+    yield shown
+    if scores:
+        yield api.score_map(ScoreMap(shown.map_id), token=token, report=report)

@@ -1,0 +1,283 @@
+"""Requests to the engine and what it answers: plain, frozen dataclasses.
+
+The engine owns the heavy data: an opened dataset and an embedding run live where the engine
+runs (its child process in the app) and are named by ids, so requests carry ids, rows and
+parameters, never vectors or texts. What comes back is what a view shows: a dataset's table
+(once, when it opens), a map's coordinates (rows x 2), scores, attention maps.
+
+Every field's type is one the wire can carry (see :mod:`engine.process.wire`); the wire's list
+of dataclasses it may rebuild is derived from the types named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.data.datasets import Dataset
+from engine.maps.projection import ProjectionParams
+from engine.maps.sweep import SweepResult
+from engine.model.attention_stats import AttentionStatistics
+from engine.model.inference import AttentionMaps
+
+# -- identity ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identify:
+    """Which model the engine computes with (for provenance, titles and the settings)."""
+
+
+@dataclass(frozen=True)
+class EngineIdentity:
+    model_name: str  # as configured ("minilm", a folder)
+    model_identity: str  # the model's content identity, as in cache keys
+    display_name: str  # what a title shows ("all-MiniLM-L6-v2")
+    pooling: str
+    device: str  # as configured ("auto", "cpu", "cuda:0")
+    max_length: int
+    layers: int | None  # hidden layers, None when the config does not say
+
+
+@dataclass(frozen=True)
+class Preload:
+    """Load the model now, not at the first call that needs it."""
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    precision: str  # the dtype embeddings are computed in
+
+
+# -- datasets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenDataset:
+    """A file or folder (columns guessed unless named), or the demo dataset when ``demo_rows`` is set."""
+
+    path: Path | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    demo_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class OpenedDataset:
+    """The dataset the engine now holds as ``dataset_id``, and its table for the views."""
+
+    dataset_id: str
+    dataset: Dataset
+
+
+@dataclass(frozen=True)
+class CloseDataset:
+    """Forget a dataset and the runs and maps made from it (a new one has taken its place)."""
+
+    dataset_id: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    dataset_id: str
+
+
+# -- embeddings and maps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Embed:
+    """The dataset's embeddings at ``layer`` (its own vectors when it came with a ``.npy``)."""
+
+    dataset_id: str
+    layer: int = -1
+
+
+@dataclass(frozen=True)
+class EmbeddedRun:
+    """An embedding run the engine holds as ``run_id``; the vectors stay with the engine."""
+
+    run_id: str
+    dataset_id: str
+    layer: int
+    rows: int
+    width: int
+    computed: int
+    from_cache: int
+    truncated: int
+    input_id: str  # names exactly these rows under this model and layer (the cache's name)
+
+
+@dataclass(frozen=True)
+class FindCachedMap:
+    """The map of a dataset if the cache has it, found from its texts alone (no model, no vectors)."""
+
+    dataset_id: str
+    params: ProjectionParams
+    layer: int = -1
+
+
+@dataclass(frozen=True)
+class Project:
+    """A 2-D map of a run (cached or computed)."""
+
+    run_id: str
+    params: ProjectionParams
+
+
+@dataclass(frozen=True)
+class ProjectedMap:
+    """A map the engine holds as ``map_id``: ``coords[row]`` in dataset order."""
+
+    map_id: str
+    run_id: str
+    params: ProjectionParams
+    coords: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class MaybeMap:
+    """What :class:`FindCachedMap` found: a map, or None on a miss."""
+
+    map: ProjectedMap | None
+
+
+@dataclass(frozen=True)
+class ScoreMap:
+    """A map's clusters (HDBSCAN on the map, named by keywords) and trustworthiness."""
+
+    map_id: str
+
+
+@dataclass(frozen=True)
+class MapScores:
+    map_id: str
+    labels: npt.NDArray[np.int32]  # cluster per row, -1 noise
+    names: dict[int, str]  # cluster number -> name
+    trustworthiness: float  # None-free: computed on the run's vectors and the map
+    centres: tuple[tuple[float, float, str], ...]  # where each cluster's name goes on this map
+
+
+@dataclass(frozen=True)
+class ScoreRows:
+    """Per row, the share of its ``k`` model-space neighbours that are also its map neighbours."""
+
+    map_id: str
+    k: int = 10
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    map_id: str
+    values: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class FindNeighbours:
+    """The ``k`` rows nearest to ``row`` in model space."""
+
+    run_id: str
+    row: int
+    k: int = 10
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    row: int
+    indices: npt.NDArray[np.intp]
+    distances: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class MapLayers:
+    """A map of every layer of the dataset, aligned so a slider can move between them."""
+
+    dataset_id: str
+    params: ProjectionParams
+
+
+@dataclass(frozen=True)
+class LayerMaps:
+    maps: tuple[npt.NDArray[np.float32], ...]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A grid of maps of a run over two parameters (each cell a cached projection)."""
+
+    run_id: str
+    base: ProjectionParams
+    x_name: str
+    x_values: tuple[str, ...]
+    y_name: str
+    y_values: tuple[str, ...]
+
+
+# SweepResult (engine.maps.sweep) is the answer to Sweep.
+
+# -- attention ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttendRow:
+    """Attention maps of one row of a dataset."""
+
+    dataset_id: str
+    row: int
+
+
+@dataclass(frozen=True)
+class RowAttention:
+    row: int
+    maps: AttentionMaps
+
+
+@dataclass(frozen=True)
+class AttendRows:
+    """Attention statistics per layer and head of a group of rows."""
+
+    dataset_id: str
+    rows: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GroupAttention:
+    rows: tuple[int, ...]
+    statistics: AttentionStatistics
+
+
+__all__ = [
+    "AttendRow",
+    "AttendRows",
+    "AttentionMaps",
+    "AttentionStatistics",
+    "CloseDataset",
+    "Closed",
+    "Embed",
+    "EmbeddedRun",
+    "EngineIdentity",
+    "Faithfulness",
+    "FindCachedMap",
+    "FindNeighbours",
+    "GroupAttention",
+    "Identify",
+    "LayerMaps",
+    "MapLayers",
+    "MapScores",
+    "MaybeMap",
+    "ModelReady",
+    "Neighbours",
+    "OpenDataset",
+    "OpenedDataset",
+    "Preload",
+    "Project",
+    "ProjectedMap",
+    "RowAttention",
+    "ScoreMap",
+    "ScoreRows",
+    "Sweep",
+    "SweepResult",
+]
