@@ -1,0 +1,269 @@
+"""The application model: one object the views subscribe to and sessions and exports read.
+
+Results arrive from the engine in any order (a cached map can beat its PCA preview; scores for
+a map that has since been replaced can land late), so the rules that decide what is shown live
+here, where a test can check them without a window:
+
+* a preview never replaces a real map;
+* scores and faithfulness are kept only for the map on show (matched by ``map_id``);
+* a new dataset clears everything made from the previous one;
+* the selection, filter and bookmarks only ever hold rows of the open dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from desktop.model.events import Event
+from engine.api.types import EmbeddedRun, Faithfulness, MapScores, OpenedDataset, ProjectedMap
+from engine.data.datasets import Dataset
+
+Rows = npt.NDArray[np.intp]
+NO_ROWS: Rows = np.zeros(0, dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the open dataset came from: a file or folder (with the columns asked for; None =
+    guessed), or the demo with its size."""
+
+    name: str
+    path: Path | None = None
+    demo_rows: int | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+
+
+@dataclass(frozen=True)
+class ShownMap:
+    """The map on show: the PCA preview (``preview``) or the asked-for map."""
+
+    map: ProjectedMap
+    preview: bool = False
+
+    @property
+    def coords(self) -> npt.NDArray[np.float32]:
+        return self.map.coords
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A filter as the user typed it (``column``, ``condition``) and the rows it keeps."""
+
+    column: str
+    condition: str
+    rows: Rows
+
+    @property
+    def description(self) -> str:
+        return f"{self.column}: {self.condition}"
+
+
+@dataclass(frozen=True)
+class Search:
+    """The table's search text and the rows it matches (None: no search)."""
+
+    query: str = ""
+    matches: Rows | None = None
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How the map is drawn: what colours and sizes the points, density, the layer slider and the
+    visible ranges (None: fit the map)."""
+
+    colouring: str = "label"
+    size_by: str | None = None
+    density: bool = False
+    layer_slider: int | None = None
+    x_range: tuple[float, float] | None = None
+    y_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The model, device, pooling (None: the model's own) and layer the maps are made with."""
+
+    model: str = "minilm"
+    device: str = "auto"
+    pooling: str | None = None
+    layer: int = -1
+
+
+@dataclass
+class AppModel:
+    """What the window shows. Change it through its methods; each fires its event."""
+
+    engine: EngineChoice = field(default_factory=EngineChoice)
+    source: Source | None = None
+    opened: OpenedDataset | None = None
+    run: EmbeddedRun | None = None
+    shown: ShownMap | None = None
+    scores: MapScores | None = None
+    faithfulness: Faithfulness | None = None
+    layer_maps: tuple[npt.NDArray[np.float32], ...] = ()
+    selection: Rows = field(default_factory=lambda: NO_ROWS)
+    filter: RowFilter | None = None
+    search: Search = field(default_factory=Search)
+    bookmarks: dict[int, str] = field(default_factory=dict)  # row -> note, in the order added
+    view: ViewOptions = field(default_factory=ViewOptions)
+
+    def __post_init__(self) -> None:
+        self.engine_changed: Event[EngineChoice] = Event("engine_changed")
+        self.dataset_changed: Event[OpenedDataset | None] = Event("dataset_changed")
+        self.run_changed: Event[EmbeddedRun | None] = Event("run_changed")
+        self.map_changed: Event[ShownMap | None] = Event("map_changed")
+        self.scores_changed: Event[MapScores | None] = Event("scores_changed")
+        self.faithfulness_changed: Event[Faithfulness | None] = Event("faithfulness_changed")
+        self.layer_maps_changed: Event[tuple[npt.NDArray[np.float32], ...]] = Event("layer_maps_changed")
+        self.selection_changed: Event[Rows] = Event("selection_changed")
+        self.filter_changed: Event[RowFilter | None] = Event("filter_changed")
+        self.search_changed: Event[Search] = Event("search_changed")
+        self.bookmarks_changed: Event[dict[int, str]] = Event("bookmarks_changed")
+        self.view_changed: Event[ViewOptions] = Event("view_changed")
+
+    # -- what is open --------------------------------------------------------------------
+
+    @property
+    def dataset(self) -> Dataset | None:
+        return self.opened.dataset if self.opened is not None else None
+
+    @property
+    def rows(self) -> int:
+        return len(self.opened.dataset) if self.opened is not None else 0
+
+    def choose_engine(self, choice: EngineChoice) -> bool:
+        """Another model, device, pooling or layer; False when it is the same choice."""
+        if choice == self.engine:
+            return False
+        self.engine = choice
+        self.engine_changed.emit(choice)
+        return True
+
+    def open(self, source: Source) -> None:
+        """A dataset is being opened: what was made from the previous one no longer applies."""
+        self.source = source
+        self._set_dataset(None)
+
+    def set_dataset(self, opened: OpenedDataset) -> None:
+        """The engine has opened the dataset: its table is ready, its map is on its way."""
+        self._set_dataset(opened)
+
+    def _set_dataset(self, opened: OpenedDataset | None) -> None:
+        self.opened = opened
+        self.run = None
+        self.shown = None
+        self.scores = None
+        self.faithfulness = None
+        self.layer_maps = ()
+        self.selection = NO_ROWS
+        self.filter = None
+        self.search = Search()
+        self.bookmarks = {}
+        self.view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
+        self.dataset_changed.emit(opened)
+        self.run_changed.emit(None)
+        self.map_changed.emit(None)
+        self.selection_changed.emit(self.selection)
+        self.filter_changed.emit(None)
+        self.bookmarks_changed.emit(self.bookmarks)
+
+    def set_run(self, run: EmbeddedRun) -> bool:
+        """Embeddings of the open dataset; False (ignored) for another dataset's."""
+        if self.opened is None or run.dataset_id != self.opened.dataset_id:
+            return False
+        self.run = run
+        self.layer_maps = ()
+        self.run_changed.emit(run)
+        self.layer_maps_changed.emit(())
+        return True
+
+    # -- the map and its scores ------------------------------------------------------------
+
+    def show_map(self, projected: ProjectedMap, *, preview: bool = False) -> bool:
+        """Show a map of the current run; False (ignored) for a stale one, or a preview when a
+        real map is already on show (a cached map can arrive before its preview)."""
+        if self.run is None or projected.run_id != self.run.run_id:
+            return False
+        if preview and self.shown is not None and not self.shown.preview:
+            return False
+        self.shown = ShownMap(projected, preview)
+        self.scores = None
+        self.faithfulness = None
+        self.map_changed.emit(self.shown)
+        self.scores_changed.emit(None)
+        self.faithfulness_changed.emit(None)
+        return True
+
+    def set_scores(self, scores: MapScores) -> bool:
+        """Clusters and trustworthiness of the map on show; False (ignored) for any other map."""
+        if self.shown is None or scores.map_id != self.shown.map.map_id:
+            return False
+        self.scores = scores
+        self.scores_changed.emit(scores)
+        return True
+
+    def set_faithfulness(self, faithfulness: Faithfulness) -> bool:
+        if self.shown is None or faithfulness.map_id != self.shown.map.map_id:
+            return False
+        self.faithfulness = faithfulness
+        self.faithfulness_changed.emit(faithfulness)
+        return True
+
+    def set_layer_maps(self, maps: tuple[npt.NDArray[np.float32], ...]) -> None:
+        self.layer_maps = maps
+        self.layer_maps_changed.emit(maps)
+
+    # -- the user's view of the rows ---------------------------------------------------------
+
+    def select(self, rows: npt.ArrayLike) -> None:
+        """Select rows (map, table, session); rows outside the dataset are dropped."""
+        chosen = _valid_rows(rows, self.rows)
+        if np.array_equal(chosen, self.selection):
+            return
+        self.selection = chosen
+        self.selection_changed.emit(chosen)
+
+    def set_filter(self, row_filter: RowFilter | None) -> None:
+        self.filter = row_filter
+        self.filter_changed.emit(row_filter)
+
+    def set_search(self, search: Search) -> None:
+        self.search = search
+        self.search_changed.emit(search)
+
+    def bookmark(self, row: int, note: str = "") -> None:
+        """Bookmark ``row`` (or change its note)."""
+        if not 0 <= row < self.rows:
+            return
+        self.bookmarks = {**self.bookmarks, row: note}
+        self.bookmarks_changed.emit(self.bookmarks)
+
+    def remove_bookmark(self, row: int) -> None:
+        if row in self.bookmarks:
+            self.bookmarks = {r: n for r, n in self.bookmarks.items() if r != row}
+            self.bookmarks_changed.emit(self.bookmarks)
+
+    def set_bookmarks(self, marks: dict[int, str]) -> None:
+        self.bookmarks = {row: note for row, note in marks.items() if 0 <= row < self.rows}
+        self.bookmarks_changed.emit(self.bookmarks)
+
+    def set_view(self, view: ViewOptions) -> None:
+        if view != self.view:
+            self.view = view
+            self.view_changed.emit(view)
+
+    def kept_rows(self) -> Rows:
+        """The rows the filter keeps (every row without a filter)."""
+        if self.filter is not None:
+            return self.filter.rows
+        return np.arange(self.rows, dtype=np.intp)
+
+
+def _valid_rows(rows: npt.ArrayLike, count: int) -> Rows:
+    array = np.asarray(rows, dtype=np.intp).reshape(-1)
+    return array[(array >= 0) & (array < count)]
