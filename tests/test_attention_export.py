@@ -25,13 +25,12 @@ from engine.errors import BadInputError, LoupeError
 from engine.model.attention import rollout
 from engine.model.attention_stats import attention_statistics
 from engine.model.inference import AttentionMaps
-from engine.user.export import (
+from engine.user.attention_figures import (
     attention_matrix,
-    attention_provenance,
     save_attention_figure,
     save_attention_statistics_figure,
-    write_sidecar,
 )
+from engine.user.export import attention_provenance, write_sidecar
 
 WORDS = [
     "the",

@@ -124,7 +124,8 @@ class AttentionStatsView(QWidget):
 
         Raises :class:`LoupeError` (nothing shown yet, a bad extension, an unwritable folder).
         """
-        from engine.user.export import attention_provenance, save_attention_statistics_figure, write_sidecar
+        from engine.user.attention_figures import save_attention_statistics_figure
+        from engine.user.export import attention_provenance, write_sidecar
 
         if self.stats is None:
             raise LoupeError("There are no attention statistics to export yet: select a group of rows first.")

@@ -17,7 +17,7 @@ cell names its query and key and gives the value; the text box under the views h
 the query's characters (and the key's, in blue).
 
 "Export figure…" writes the shown heatmap or rollout as PNG/SVG/PDF with a provenance
-sidecar (:func:`engine.user.export.save_attention_figure`); the window supplies the dataset and
+sidecar (:func:`engine.user.attention_figures.save_attention_figure`); the window supplies the dataset and
 model part of the record through ``provenance_source``. :class:`FigureExportDialog` (path,
 size, dpi) is shared with the attention statistics view.
 """
@@ -355,7 +355,8 @@ class AttentionView(QWidget):
         the chosen layer and head. ``provenance`` is the window's record (dataset, model),
         completed here with the view, layer, head and text. Raises :class:`LoupeError`.
         """
-        from engine.user.export import attention_provenance, save_attention_figure, write_sidecar
+        from engine.user.attention_figures import save_attention_figure
+        from engine.user.export import attention_provenance, write_sidecar
 
         if self.maps is None:
             raise LoupeError("There is no attention to export yet: click a point on the map first.")
