@@ -13,14 +13,8 @@ import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from desktop.attention.view import (
-    ALL_HEADS,
-    ROLLOUT,
-    TOKEN_LINES,
-    AttentionView,
-    FigureExportDialog,
-    FigureRequest,
-)
+from desktop.attention.figure_export import FigureExportDialog, FigureRequest
+from desktop.attention.view import ALL_HEADS, ROLLOUT, TOKEN_LINES, AttentionView
 from engine.errors import BadInputError, LoupeError
 from engine.model.attention import rollout
 from engine.model.attention_stats import attention_statistics

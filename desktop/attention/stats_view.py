@@ -20,7 +20,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop.attention.view import BACKGROUND, ProvenanceSource, ask_and_export, colour_axes
+from desktop.attention.colours import BACKGROUND, colour_axes
+from desktop.attention.figure_export import ProvenanceSource, ask_and_export
 from engine.errors import LoupeError
 from engine.model.attention_stats import LABELS, STATISTICS, AttentionStatistics
 
