@@ -10,11 +10,11 @@ The hide-special-tokens switch and the tokens/words switch apply to every mode. 
 view subword tokens are merged into the words they spell (:func:`engine.model.attention.words_of`:
 the attention a word receives is the sum over its tokens, the attention it pays the mean).
 
-The heatmap labels only as many tokens as fit its size (:class:`desktop.attention.axis.TokenAxis`),
-and recomputes them when the view is resized or zoomed: drag a rectangle or turn the wheel to
-zoom, drag with the middle button to pan, "Reset zoom" to see every token again. Hovering a
-cell names its query and key and gives the value; the text box under the views highlights
-the query's characters (and the key's, in blue).
+The heatmap labels only as many tokens as fit its size, and recomputes them when the view is
+resized or zoomed (:class:`desktop.attention.heatmap.TokenHeatmap`): drag a rectangle or turn
+the wheel to zoom, drag with the middle button to pan, "Reset zoom" to see every token again.
+Hovering a cell names its query and key and gives the value; the text box under the views
+highlights the query's characters (and the key's, in blue).
 
 "Export figure…" writes the shown heatmap or rollout with a provenance sidecar
 (:mod:`desktop.attention.figure_export`); the window supplies the dataset and model part of
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,10 +45,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.attention.axis import LONGEST_LABEL, TokenAxis
 from desktop.attention.colours import BACKGROUND, FOREGROUND, colour_axes
 from desktop.attention.figure_export import ProvenanceSource, ask_and_export, save_row_attention
 from desktop.attention.heads_grid import HeadsGrid
+from desktop.attention.heatmap import TokenHeatmap
 from desktop.attention.row_text import RowText
 from desktop.attention.token_lines import draw_token_lines
 from engine.errors import LoupeError
@@ -60,7 +60,6 @@ HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT = "heatmap", "all heads", "token lines"
 MODES = (HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT)
 TOKENS, WORDS = "tokens", "words"
 UNITS = (TOKENS, WORDS)
-MIN_KEY_LABEL = 48.0  # pixels: the shortest upright key label before eliding, in a small view
 HOVER_HINT = "Hover a cell for its query, key and value; drag a rectangle or turn the wheel to zoom."
 UNIT_TIP = (
     "words: subword tokens merged into the words they spell. A word receives the sum of the "
@@ -90,9 +89,6 @@ class AttentionView(QWidget):
         self._dark = False
         self._rollout: npt.NDArray[np.float32] | None = None  # over tokens, whatever the unit
         self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
-        self._shown_matrix: npt.NDArray[np.float32] | None = None  # the heatmap's matrix as drawn
-        self._zoom_key: tuple[object, ...] | None = None  # what the heatmap showed when last reset
-        self._labels: list[str] = []  # the heatmap's row and column labels
         self._shown_tokens: list[int] = []  # indices into shown_maps().tokens drawn now
         self.token_line_pairs: list[tuple[int, int, float]] = []  # (query, key, weight), shown indices
         self.highlighted: int | None = None
@@ -117,22 +113,10 @@ class AttentionView(QWidget):
         self.export_button.setToolTip(EXPORT_TIP)
 
         # heatmap (also used by rollout)
-        self.query_axis, self.key_axis = TokenAxis("left"), TokenAxis("bottom")
-        self.plot_widget = pg.PlotWidget(axisItems={"left": self.query_axis, "bottom": self.key_axis})
-        self.plot = self.plot_widget.getPlotItem()
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()  # the small "A" button; "Reset zoom" says what it does
-        self.plot.setContentsMargins(2, 10, 10, 2)  # room for the end labels past the axes' ends
-        self.plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)  # left drag: zoom to a rectangle
-        self.plot.setLabel("left", "query token")
-        self.plot.setLabel("bottom", "key token")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("viridis"))
-        self.plot.addItem(self.image)
+        self.plot_widget = TokenHeatmap()
+        self.plot, self.image = self.plot_widget.plot, self.plot_widget.image
+        self.query_axis, self.key_axis = self.plot_widget.query_axis, self.plot_widget.key_axis
         self.plot_widget.scene().sigMouseMoved.connect(self._heatmap_hover)
-        self.plot_widget.installEventFilter(self)
 
         # all heads
         self.grid = HeadsGrid()
@@ -199,7 +183,7 @@ class AttentionView(QWidget):
         self.maps = maps
         self._rollout = None
         self._words = None
-        self._zoom_key = None
+        self.plot_widget.forget_zoom()
         self.title.setText(title)
         layer = min(self.layer.value(), maps.layers - 1)
         self.layer.blockSignals(True)
@@ -274,9 +258,7 @@ class AttentionView(QWidget):
 
     def zoom_to_all(self) -> None:
         """Show the whole heatmap again (the "Reset zoom" button)."""
-        if self._shown_matrix is not None:
-            rows, columns = self._shown_matrix.shape
-            self.plot.getViewBox().setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
+        self.plot_widget.zoom_to_all()
 
     def choose_thumbnail(self, layer: int, head: int) -> None:
         """Open ``layer``/``head`` (head -1 is the mean of heads) as the heatmap."""
@@ -393,37 +375,13 @@ class AttentionView(QWidget):
 
     def _draw_heatmap(self) -> None:
         matrix, labels = self.shown_matrix()
-        self._shown_matrix = matrix
-        self.image.setImage(matrix, levels=(0.0, float(matrix.max()) or 1.0))
-        self._labels = labels
-        self._label_axes()
-        thing = "word" if self.current_unit() == WORDS else "token"
-        rollout_shown = self.current_mode() == ROLLOUT
-        self.plot.setLabel("left", f"output {thing}" if rollout_shown else f"query {thing}")
-        self.plot.setLabel("bottom", f"input {thing}" if rollout_shown else f"key {thing}")
-        rows, columns = matrix.shape
-        # Zooming in bottoms out at two cells; the view cannot wander off the matrix.
-        self.plot.getViewBox().setLimits(
-            xMin=-columns, xMax=2 * columns, yMin=-rows, yMax=2 * rows, minXRange=2, minYRange=2
+        self.plot_widget.show_matrix(
+            matrix,
+            labels,
+            thing="word" if self.current_unit() == WORDS else "token",
+            rollout=self.current_mode() == ROLLOUT,
+            zoom_key=(id(self.maps), self.current_unit(), tuple(self.shown_indices())),
         )
-        # A new layer or head keeps the region zoomed into; new rows, words or filter reset it.
-        key = (id(self.maps), self.current_unit(), tuple(self.shown_indices()))
-        if key != self._zoom_key:
-            self._zoom_key = key
-            self.zoom_to_all()
-
-    def _label_axes(self) -> None:
-        """Give both axes the labels; upright key labels may take a fifth of the plot's height."""
-        font = self.font()
-        self.query_axis.set_labels(self._labels, font)
-        longest = min(LONGEST_LABEL, max(MIN_KEY_LABEL, 0.2 * self.plot_widget.height()))
-        self.key_axis.set_labels(self._labels, font, longest)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        # The key labels' room follows the plot's height (the axes re-fit themselves anyway).
-        if watched is self.plot_widget and event.type() == QEvent.Type.Resize and self._labels:
-            self._label_axes()
-        return super().eventFilter(watched, event)
 
     def _draw_grid(self) -> None:
         # Built on first use, not on the first click: 72 view boxes cost the GUI thread ~0.3 s.
@@ -436,7 +394,7 @@ class AttentionView(QWidget):
     # -- mouse --------------------------------------------------------------------------------
 
     def _heatmap_hover(self, pos: QPointF) -> None:
-        if self.maps is None or not self._shown_tokens or self._shown_matrix is None:
+        if self.maps is None or not self._shown_tokens or self.plot_widget.matrix is None:
             return
         point = self.plot.getViewBox().mapSceneToView(pos)
         self.hover_at(point.x(), point.y())
@@ -447,14 +405,14 @@ class AttentionView(QWidget):
         Over a cell: the query, the key and the value, and both highlighted in the text. Left
         of the image (the query axis) or under it (the key axis): that token alone.
         """
-        if self.maps is None or self._shown_matrix is None:
+        if self.maps is None or self.plot_widget.matrix is None:
             return
         n = len(self._shown_tokens)
         labels = self.shown_maps().tokens
         query = int(np.floor(y)) if 0 <= y < n else None
         key = int(np.floor(x)) if 0 <= x < n else None
         if query is not None and key is not None:
-            value = float(self._shown_matrix[query, key])
+            value = float(self.plot_widget.matrix[query, key])
             q, k = self._shown_tokens[query], self._shown_tokens[key]
             self.readout.setText(f"query {labels[q]!r} ({query})  →  key {labels[k]!r} ({key}):  {value:.4f}")
             self.highlight_token(q, k)
