@@ -17,14 +17,9 @@ import pytest
 from engine.cli import main as cli
 from engine.errors import BadInputError
 from engine.runtime.atomic import atomic_path
-from engine.user.export import (
-    MAX_DPI,
-    MIN_DPI,
-    save_map_figure,
-    write_coords_csv,
-    write_data,
-    write_sidecar,
-)
+from engine.user.data_files import write_coords_csv, write_data
+from engine.user.export import write_sidecar
+from engine.user.figures import MAX_DPI, MIN_DPI, save_map_figure
 from engine.user.session import DatasetRef, Session, save_session
 from tests.test_cli import CPU, data_csv, run_loupe  # noqa: F401  (data_csv: a fixture)
 

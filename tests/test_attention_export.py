@@ -13,25 +13,18 @@ import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from desktop.attention.view import (
-    ALL_HEADS,
-    ROLLOUT,
-    TOKEN_LINES,
-    AttentionView,
-    FigureExportDialog,
-    FigureRequest,
-)
+from desktop.attention.figure_export import FigureExportDialog, FigureRequest
+from desktop.attention.view import ALL_HEADS, ROLLOUT, TOKEN_LINES, AttentionView
 from engine.errors import BadInputError, LoupeError
 from engine.model.attention import rollout
 from engine.model.attention_stats import attention_statistics
 from engine.model.inference import AttentionMaps
-from engine.user.export import (
+from engine.user.attention_figures import (
     attention_matrix,
-    attention_provenance,
     save_attention_figure,
     save_attention_statistics_figure,
-    write_sidecar,
 )
+from engine.user.export import attention_provenance, write_sidecar
 
 WORDS = [
     "the",

@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QPointF
 from pytestqt.qtbot import QtBot
 
+from desktop.attention.figure_export import FigureExportDialog, FigureRequest
 from desktop.attention.stats_view import AttentionStatsView
-from desktop.attention.view import FigureExportDialog, FigureRequest
 from engine.cache.backends import MemoryBackend
 from engine.cache.connect import open_cache
 from engine.cache.store import Cache

@@ -9,7 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from desktop.attention.view import ALL_HEADS, HEATMAP, LINE_THRESHOLD, ROLLOUT, TOKEN_LINES, AttentionView
+from desktop.attention.token_lines import LINE_THRESHOLD
+from desktop.attention.view import ALL_HEADS, HEATMAP, ROLLOUT, TOKEN_LINES, AttentionView
 from engine.model.attention import rollout
 from engine.model.inference import AttentionMaps
 
@@ -76,7 +77,7 @@ def test_choosing_a_thumbnail_opens_it_as_the_heatmap(view: AttentionView) -> No
 def test_clicking_a_thumbnail_opens_it_as_the_heatmap(view: AttentionView, qtbot: QtBot) -> None:
     view.set_mode(ALL_HEADS)
     qtbot.wait(20)
-    box = view._thumb_boxes[(1, 2)]
+    box = view.grid.boxes[(1, 2)]
     centre = view.grid.mapFromScene(box.sceneBoundingRect().center())
     button, at = Qt.MouseButton.LeftButton, QPoint(centre.x(), centre.y())
     qtbot.mouseClick(view.grid.viewport(), button, pos=at)  # type: ignore[no-untyped-call]

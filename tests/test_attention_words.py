@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from engine.errors import BadInputError
 from engine.model.attention import merge_words, rollout, word_groups, words_of
 from engine.model.inference import AttentionMaps
-from engine.user.export import attention_matrix, save_attention_figure
+from engine.user.attention_figures import attention_matrix, save_attention_figure
 
 # "undo it" as [CLS] un ##do it [SEP]: one layer, one head, rows summing to 1.
 UNDO_IT = np.array(

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from engine.model.inference import AttentionMaps
-from engine.user import export
-from engine.user.export import figure_fonts, save_attention_figure, save_map_figure
+from engine.user import figures
+from engine.user.attention_figures import save_attention_figure
+from engine.user.figures import figure_fonts, save_map_figure
 
 LABELS = ["日本語", "العربية", "Русский", "français", "emoji 🎉"]
 NO_CJK = not any("CJK" in name or "Hei" in name for name in figure_fonts())
@@ -23,7 +24,7 @@ def _glyph_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "engine.user.export" and "no glyph" in r.getMessage()
+        if r.name == "engine.user.figures" and "no glyph" in r.getMessage()
     ]
 
 
@@ -33,7 +34,7 @@ def test_a_map_with_cjk_and_arabic_labels_warns_at_most_once_in_the_log(
 ) -> None:
     coords = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     labels = [LABELS[row % len(LABELS)] for row in range(50)]
-    with caplog.at_level(logging.INFO, logger="engine.user.export"):
+    with caplog.at_level(logging.INFO, logger="engine.user.figures"):
         path = save_map_figure(tmp_path / f"map{suffix}", coords, labels, title="地図 · خريطة")
     assert path.stat().st_size > 0
     lines = _glyph_lines(caplog)
@@ -54,20 +55,20 @@ def test_an_attention_figure_of_japanese_tokens_is_one_line_too(
         special=(True, False, False, False, False, True),
         attentions=weights,
     )
-    with caplog.at_level(logging.INFO, logger="engine.user.export"):
+    with caplog.at_level(logging.INFO, logger="engine.user.figures"):
         save_attention_figure(tmp_path / "a.svg", maps, layer=0, title="東京の駅")
     assert len(_glyph_lines(caplog)) <= 1
 
 
 def test_other_warnings_still_reach_the_caller(tmp_path: Path) -> None:
     """Only the glyph warnings are turned into the log line: a real problem still warns."""
-    with pytest.warns(RuntimeWarning, match="a real problem"), export._any_script(tmp_path / "x.png"):
+    with pytest.warns(RuntimeWarning, match="a real problem"), figures.any_script(tmp_path / "x.png"):
         warnings.warn("a real problem", RuntimeWarning, stacklevel=1)
 
 
 def test_only_installed_fallback_fonts_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     """matplotlib logs a warning for every listed family it cannot find: none is listed."""
-    monkeypatch.setattr(export, "FALLBACK_FONTS", ("No Such Font", "DejaVu Serif", "Noto Sans CJK JP"))
+    monkeypatch.setattr(figures, "FALLBACK_FONTS", ("No Such Font", "DejaVu Serif", "Noto Sans CJK JP"))
     from matplotlib import font_manager
 
     installed = {font.name for font in font_manager.fontManager.ttflist}

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from engine.data.datasets import load_dataset
-from engine.user.export import write_data
+from engine.user.data_files import write_data
 from tests.test_cli import CPU, ok, run_loupe
 
 TEXTS = ["Le café « du coin »", "Поезд номер 1", "東京の駅で", "وصل القطار", "line\nbreak, “quoted”"]

@@ -14,7 +14,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.map.view import MapView
-from engine.user.export import save_map_figure
+from engine.user.figures import save_map_figure
 from tests.approval import APPROVED, assert_looks_like, read_png
 
 LABELS = ["alpha"] * 120 + ["beta"] * 90 + ["gamma"] * 60
@@ -78,7 +78,7 @@ def test_the_density_view_matches_the_approved_one(qtbot: QtBot, tmp_path: Path)
 
 def test_exported_attention_figures_match_the_approved_ones(tmp_path: Path) -> None:
     from engine.model.attention_stats import AttentionStatistics
-    from engine.user.export import save_attention_figure, save_attention_statistics_figure
+    from engine.user.attention_figures import save_attention_figure, save_attention_statistics_figure
     from tests.test_attention_view import synthetic_maps
 
     heatmap = save_attention_figure(

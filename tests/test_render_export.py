@@ -17,7 +17,8 @@ from pytestqt.qtbot import QtBot
 
 from desktop.map.view import MapView
 from engine.maps.palette import label_colors
-from engine.user.export import save_map_figure, write_coords_csv
+from engine.user.data_files import write_coords_csv
+from engine.user.figures import save_map_figure
 
 LABELS = ["alpha"] * 200 + ["beta"] * 150 + ["gamma"] * 100
 

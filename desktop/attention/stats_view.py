@@ -20,7 +20,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop.attention.view import BACKGROUND, ProvenanceSource, ask_and_export, colour_axes
+from desktop.attention.colours import BACKGROUND, colour_axes
+from desktop.attention.figure_export import ProvenanceSource, ask_and_export
 from engine.errors import LoupeError
 from engine.model.attention_stats import LABELS, STATISTICS, AttentionStatistics
 
@@ -124,7 +125,8 @@ class AttentionStatsView(QWidget):
 
         Raises :class:`LoupeError` (nothing shown yet, a bad extension, an unwritable folder).
         """
-        from engine.user.export import attention_provenance, save_attention_statistics_figure, write_sidecar
+        from engine.user.attention_figures import save_attention_statistics_figure
+        from engine.user.export import attention_provenance, write_sidecar
 
         if self.stats is None:
             raise LoupeError("There are no attention statistics to export yet: select a group of rows first.")

@@ -10,50 +10,47 @@ The hide-special-tokens switch and the tokens/words switch apply to every mode. 
 view subword tokens are merged into the words they spell (:func:`engine.model.attention.words_of`:
 the attention a word receives is the sum over its tokens, the attention it pays the mean).
 
-The heatmap labels only as many tokens as fit its size (:class:`desktop.attention.axis.TokenAxis`),
-and recomputes them when the view is resized or zoomed: drag a rectangle or turn the wheel to
-zoom, drag with the middle button to pan, "Reset zoom" to see every token again. Hovering a
-cell names its query and key and gives the value; the text box under the views highlights
-the query's characters (and the key's, in blue).
+The heatmap labels only as many tokens as fit its size, and recomputes them when the view is
+resized or zoomed (:class:`desktop.attention.heatmap.TokenHeatmap`): drag a rectangle or turn
+the wheel to zoom, drag with the middle button to pan, "Reset zoom" to see every token again.
+Hovering a cell names its query and key and gives the value; the text box under the views
+highlights the query's characters (and the key's, in blue).
 
-"Export figure…" writes the shown heatmap or rollout as PNG/SVG/PDF with a provenance
-sidecar (:func:`engine.user.export.save_attention_figure`); the window supplies the dataset and
-model part of the record through ``provenance_source``. :class:`FigureExportDialog` (path,
-size, dpi) is shared with the attention statistics view.
+"Export figure…" writes the shown heatmap or rollout with a provenance sidecar
+(:mod:`desktop.attention.figure_export`); the window supplies the dataset and model part of
+the record through ``provenance_source``. The all-heads grid, the token lines and the text box
+are drawn by :mod:`~desktop.attention.heads_grid`, :mod:`~desktop.attention.token_lines` and
+:mod:`~desktop.attention.row_text`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPen, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSpinBox,
     QStackedWidget,
-    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.attention.axis import LONGEST_LABEL, TokenAxis
+from desktop.attention.colours import BACKGROUND, FOREGROUND, colour_axes
+from desktop.attention.figure_export import ProvenanceSource, ask_and_export, save_row_attention
+from desktop.attention.heads_grid import HeadsGrid
+from desktop.attention.heatmap import TokenHeatmap
+from desktop.attention.row_text import RowText
+from desktop.attention.token_lines import draw_token_lines
 from engine.errors import LoupeError
 from engine.model.attention import merge_words, rollout, token_spans, without_special, word_groups, words_of
 from engine.model.inference import AttentionMaps
@@ -63,19 +60,11 @@ HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT = "heatmap", "all heads", "token lines"
 MODES = (HEATMAP, ALL_HEADS, TOKEN_LINES, ROLLOUT)
 TOKENS, WORDS = "tokens", "words"
 UNITS = (TOKENS, WORDS)
-LINE_THRESHOLD = 0.02  # token lines: weights below this are not drawn, so long rows stay fast
-MIN_KEY_LABEL = 48.0  # pixels: the shortest upright key label before eliding, in a small view
-LINE_BUCKETS = 8  # token lines: lines are drawn in this many width/opacity steps, one item each
-HIGHLIGHT = QColor(255, 214, 64)
-KEY_HIGHLIGHT = QColor(140, 200, 255)
 HOVER_HINT = "Hover a cell for its query, key and value; drag a rectangle or turn the wheel to zoom."
 UNIT_TIP = (
     "words: subword tokens merged into the words they spell. A word receives the sum of the "
     "attention its tokens receive and pays the mean of what its tokens pay, so rows still sum to 1."
 )
-BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
-FOREGROUND = {False: "#222222", True: "#dddddd"}
-ProvenanceSource = Callable[[], Mapping[str, Any]]
 EXPORT_TIP = (
     "Write the shown heatmap or rollout as PNG, SVG or PDF with a provenance sidecar. "
     "In the all-heads and token-lines modes this is the heatmap of the chosen layer and head."
@@ -100,12 +89,7 @@ class AttentionView(QWidget):
         self._dark = False
         self._rollout: npt.NDArray[np.float32] | None = None  # over tokens, whatever the unit
         self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
-        self._shown_matrix: npt.NDArray[np.float32] | None = None  # the heatmap's matrix as drawn
-        self._zoom_key: tuple[object, ...] | None = None  # what the heatmap showed when last reset
-        self._labels: list[str] = []  # the heatmap's row and column labels
         self._shown_tokens: list[int] = []  # indices into shown_maps().tokens drawn now
-        self._thumb_boxes: dict[tuple[int, int], Any] = {}
-        self.thumbnails: dict[tuple[int, int], Any] = {}
         self.token_line_pairs: list[tuple[int, int, float]] = []  # (query, key, weight), shown indices
         self.highlighted: int | None = None
 
@@ -129,26 +113,14 @@ class AttentionView(QWidget):
         self.export_button.setToolTip(EXPORT_TIP)
 
         # heatmap (also used by rollout)
-        self.query_axis, self.key_axis = TokenAxis("left"), TokenAxis("bottom")
-        self.plot_widget = pg.PlotWidget(axisItems={"left": self.query_axis, "bottom": self.key_axis})
-        self.plot = self.plot_widget.getPlotItem()
-        self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()  # the small "A" button; "Reset zoom" says what it does
-        self.plot.setContentsMargins(2, 10, 10, 2)  # room for the end labels past the axes' ends
-        self.plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)  # left drag: zoom to a rectangle
-        self.plot.setLabel("left", "query token")
-        self.plot.setLabel("bottom", "key token")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get("viridis"))
-        self.plot.addItem(self.image)
+        self.plot_widget = TokenHeatmap()
+        self.plot, self.image = self.plot_widget.plot, self.plot_widget.image
+        self.query_axis, self.key_axis = self.plot_widget.query_axis, self.plot_widget.key_axis
         self.plot_widget.scene().sigMouseMoved.connect(self._heatmap_hover)
-        self.plot_widget.installEventFilter(self)
 
         # all heads
-        self.grid = pg.GraphicsLayoutWidget()
-        self.grid.scene().sigMouseClicked.connect(self._grid_clicked)
+        self.grid = HeadsGrid()
+        self.grid.chosen.connect(self.choose_thumbnail)
 
         # token lines
         self.lines_widget = pg.PlotWidget()
@@ -170,10 +142,7 @@ class AttentionView(QWidget):
         # Wrapped, so the hint never sets the pane's minimum width: unwrapped, its 510 pixels
         # made the window wider than a 1600-pixel screen when it opened.
         self.readout.setWordWrap(True)
-        self.text_box = QTextEdit()
-        self.text_box.setReadOnly(True)
-        self.text_box.setMaximumHeight(90)
-        self.text_box.setPlaceholderText("The row's text; hover a token to see its characters.")
+        self.text_box = RowText()
 
         # The export button sits beside the title, not after the controls: one row of all of
         # them made the pane, and so the window, too wide for a 1366-pixel laptop screen.
@@ -204,12 +173,17 @@ class AttentionView(QWidget):
 
     # -- public -------------------------------------------------------------------------------
 
+    @property
+    def thumbnails(self) -> dict[tuple[int, int], Any]:
+        """The all-heads images by (layer, head), once that mode has been shown."""
+        return self.grid.thumbnails
+
     def set_maps(self, maps: AttentionMaps, title: str) -> None:
         """Show ``maps``; keeps the chosen mode, layer and head when the new row has them."""
         self.maps = maps
         self._rollout = None
         self._words = None
-        self._zoom_key = None
+        self.plot_widget.forget_zoom()
         self.title.setText(title)
         layer = min(self.layer.value(), maps.layers - 1)
         self.layer.blockSignals(True)
@@ -222,7 +196,7 @@ class AttentionView(QWidget):
         self.head.setCurrentIndex(max(previous, 0) if previous <= maps.heads else 0)
         self.layer.blockSignals(False)
         self.head.blockSignals(False)
-        self.text_box.setPlainText(maps.text)
+        self.text_box.set_text(maps.text)
         self.highlighted = None
         self._set_controls_enabled(True)
         self._redraw()
@@ -284,9 +258,7 @@ class AttentionView(QWidget):
 
     def zoom_to_all(self) -> None:
         """Show the whole heatmap again (the "Reset zoom" button)."""
-        if self._shown_matrix is not None:
-            rows, columns = self._shown_matrix.shape
-            self.plot.getViewBox().setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
+        self.plot_widget.zoom_to_all()
 
     def choose_thumbnail(self, layer: int, head: int) -> None:
         """Open ``layer``/``head`` (head -1 is the mean of heads) as the heatmap."""
@@ -309,36 +281,12 @@ class AttentionView(QWidget):
         shown = self.shown_maps() if self.maps is not None else None
         if shown is None or i is None or not 0 <= i < len(shown.tokens):
             self.highlighted = None
-            self.text_box.setExtraSelections([])
+            self.text_box.highlight(None)
             return
         self.highlighted = i
         spans = token_spans(shown)
-        selections = []
-        if key is not None and key != i and 0 <= key < len(spans) and spans[key] is not None:
-            selections.append(self._selection(spans[key], KEY_HIGHLIGHT))
-        if spans[i] is not None:
-            selections.append(self._selection(spans[i], HIGHLIGHT))
-        self.text_box.setExtraSelections(selections)
-        if selections:
-            self.text_box.setTextCursor(QTextCursor(selections[-1].cursor.block()))
-            self.text_box.ensureCursorVisible()
-
-    def _utf16(self, offset: int) -> int:
-        """A character offset in the text as Qt counts it: in UTF-16 units (an emoji is two)."""
-        assert self.maps is not None
-        return len(self.maps.text[:offset].encode("utf-16-le")) // 2
-
-    def _selection(self, span: tuple[int, int] | None, colour: QColor) -> QTextEdit.ExtraSelection:
-        assert span is not None
-        selection = QTextEdit.ExtraSelection()
-        cursor = QTextCursor(self.text_box.document())
-        cursor.setPosition(self._utf16(span[0]))
-        cursor.setPosition(self._utf16(span[1]), QTextCursor.MoveMode.KeepAnchor)
-        fmt = QTextCharFormat()
-        fmt.setBackground(colour)
-        selection.cursor = cursor
-        selection.format = fmt
-        return selection
+        key_span = spans[key] if key is not None and key != i and 0 <= key < len(spans) else None
+        self.text_box.highlight(spans[i], key_span)
 
     def export_figure(
         self,
@@ -355,39 +303,24 @@ class AttentionView(QWidget):
         the chosen layer and head. ``provenance`` is the window's record (dataset, model),
         completed here with the view, layer, head and text. Raises :class:`LoupeError`.
         """
-        from engine.user.export import attention_provenance, save_attention_figure, write_sidecar
-
         if self.maps is None:
             raise LoupeError("There is no attention to export yet: click a point on the map first.")
-        view = "rollout" if self.current_mode() == ROLLOUT else "heatmap"
-        layer = self.layer.value()
+        rollout_shown = self.current_mode() == ROLLOUT
         head = self.head.currentIndex() - 1 if self.head.currentIndex() > 0 else None
-        record = attention_provenance(
-            provenance or {},
-            view=view,
-            layer=None if view == "rollout" else layer,  # rollout spans every layer and head
-            head=None if view == "rollout" else head,
+        return save_row_attention(
+            path,
+            self.maps,
+            provenance,
+            rollout_shown=rollout_shown,
+            layer=self.layer.value(),
+            head=head,
             hide_special=self.hide_special.isChecked(),
             unit=self.current_unit(),
             shown_mode=self.current_mode(),
-            text=self.maps.text,
-            tokens=len(self.maps.tokens),
-        )
-        figure = save_attention_figure(
-            path,
-            self.maps,
-            layer=layer,
-            head=head,
-            view=view,
-            hide_special=self.hide_special.isChecked(),
-            unit=self.current_unit(),
-            title=self._figure_title(view, head),
-            width=width,
-            height=height,
+            title=self._figure_title("rollout" if rollout_shown else "heatmap", head),
+            size=(width, height),
             dpi=dpi,
-            provenance=record,
         )
-        return [figure, write_sidecar(figure, record)]
 
     def choose_export(self) -> None:
         """Ask for a file, size and resolution, then export (GUI thread; reports by signal)."""
@@ -407,9 +340,7 @@ class AttentionView(QWidget):
         for widget in (self.plot_widget, self.grid, self.lines_widget):
             widget.setBackground(BACKGROUND[dark])
         colour_axes([self.plot.getAxis("left"), self.plot.getAxis("bottom")], dark)
-        for item in self.grid.ci.items:
-            if isinstance(item, pg.LabelItem):
-                item.setText(item.text, color=FOREGROUND[dark])
+        self.grid.set_dark(dark)
         self._redraw()
 
     def _figure_title(self, view: str, head: int | None) -> str:
@@ -444,109 +375,26 @@ class AttentionView(QWidget):
 
     def _draw_heatmap(self) -> None:
         matrix, labels = self.shown_matrix()
-        self._shown_matrix = matrix
-        self.image.setImage(matrix, levels=(0.0, float(matrix.max()) or 1.0))
-        self._labels = labels
-        self._label_axes()
-        thing = "word" if self.current_unit() == WORDS else "token"
-        rollout_shown = self.current_mode() == ROLLOUT
-        self.plot.setLabel("left", f"output {thing}" if rollout_shown else f"query {thing}")
-        self.plot.setLabel("bottom", f"input {thing}" if rollout_shown else f"key {thing}")
-        rows, columns = matrix.shape
-        # Zooming in bottoms out at two cells; the view cannot wander off the matrix.
-        self.plot.getViewBox().setLimits(
-            xMin=-columns, xMax=2 * columns, yMin=-rows, yMax=2 * rows, minXRange=2, minYRange=2
+        self.plot_widget.show_matrix(
+            matrix,
+            labels,
+            thing="word" if self.current_unit() == WORDS else "token",
+            rollout=self.current_mode() == ROLLOUT,
+            zoom_key=(id(self.maps), self.current_unit(), tuple(self.shown_indices())),
         )
-        # A new layer or head keeps the region zoomed into; new rows, words or filter reset it.
-        key = (id(self.maps), self.current_unit(), tuple(self.shown_indices()))
-        if key != self._zoom_key:
-            self._zoom_key = key
-            self.zoom_to_all()
-
-    def _label_axes(self) -> None:
-        """Give both axes the labels; upright key labels may take a fifth of the plot's height."""
-        font = self.font()
-        self.query_axis.set_labels(self._labels, font)
-        longest = min(LONGEST_LABEL, max(MIN_KEY_LABEL, 0.2 * self.plot_widget.height()))
-        self.key_axis.set_labels(self._labels, font, longest)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        # The key labels' room follows the plot's height (the axes re-fit themselves anyway).
-        if watched is self.plot_widget and event.type() == QEvent.Type.Resize and self._labels:
-            self._label_axes()
-        return super().eventFilter(watched, event)
-
-    def _build_grid(self, maps: AttentionMaps) -> None:
-        """One small view box per layer and head; rebuilt only when the shape changes."""
-        if self._thumb_boxes and max(self._thumb_boxes) == (maps.layers - 1, maps.heads - 1):
-            return
-        self.grid.clear()
-        self._thumb_boxes.clear()
-        self.thumbnails.clear()
-        colormap = pg.colormap.get("viridis")
-        for head in range(maps.heads):
-            self.grid.addLabel(f"h{head}", row=0, col=head + 1, size="8pt")
-        for layer in range(maps.layers):
-            self.grid.addLabel(f"L{layer}", row=layer + 1, col=0, size="8pt")
-            for head in range(maps.heads):
-                box = self.grid.addViewBox(row=layer + 1, col=head + 1, lockAspect=True, enableMouse=False)
-                box.invertY(True)
-                box.setMenuEnabled(False)
-                image = pg.ImageItem(axisOrder="row-major")
-                image.setColorMap(colormap)
-                box.addItem(image)
-                self._thumb_boxes[(layer, head)] = box
-                self.thumbnails[(layer, head)] = image
 
     def _draw_grid(self) -> None:
         # Built on first use, not on the first click: 72 view boxes cost the GUI thread ~0.3 s.
-        assert self.maps is not None
-        self._build_grid(self.maps)
-        filtered = self._filtered_maps()
-        for (layer, head), image in self.thumbnails.items():
-            matrix = filtered.attentions[layer, head]
-            image.setImage(matrix, levels=(0.0, float(matrix.max()) or 1.0))
-            self._thumb_boxes[(layer, head)].autoRange(padding=0)
+        self.grid.draw(self._filtered_maps().attentions)
 
     def _draw_lines(self) -> None:
         matrix, tokens = self.shown_matrix()
-        self.lines_plot.clear()
-        n = len(tokens)
-        for i, token in enumerate(tokens):
-            left = pg.TextItem(token, color=FOREGROUND[self._dark], anchor=(1.0, 0.5))
-            left.setPos(-0.05, i)
-            right = pg.TextItem(token, color=FOREGROUND[self._dark], anchor=(0.0, 0.5))
-            right.setPos(1.05, i)
-            self.lines_plot.addItem(left)
-            self.lines_plot.addItem(right)
-        queries, keys = np.nonzero(matrix >= LINE_THRESHOLD)
-        weights = matrix[queries, keys]
-        self.token_line_pairs = [
-            (int(q), int(k), float(w)) for q, k, w in zip(queries, keys, weights, strict=True)
-        ]
-        top = float(weights.max()) if len(weights) else 1.0
-        buckets = np.minimum((weights / top * LINE_BUCKETS).astype(int), LINE_BUCKETS - 1)
-        for bucket in range(LINE_BUCKETS):
-            chosen = np.flatnonzero(buckets == bucket)
-            if not len(chosen):
-                continue
-            strength = (bucket + 1) / LINE_BUCKETS
-            pen = QPen(QColor(90, 170, 255, int(40 + 215 * strength)))
-            pen.setWidthF(0.5 + 4.0 * strength)
-            pen.setCosmetic(True)
-            xs = np.zeros(2 * len(chosen))
-            xs[1::2] = 1.0
-            ys = np.empty(2 * len(chosen))
-            ys[0::2] = queries[chosen]
-            ys[1::2] = keys[chosen]
-            self.lines_plot.addItem(pg.PlotCurveItem(xs, ys, pen=pen, connect="pairs"))
-        self.lines_plot.setXRange(-1.0, 2.0, padding=0)
-        self.lines_plot.setYRange(-0.5, max(n, 1) - 0.5, padding=0.02)
+        self.token_line_pairs = draw_token_lines(self.lines_plot, matrix, tokens, FOREGROUND[self._dark])
 
     # -- mouse --------------------------------------------------------------------------------
 
     def _heatmap_hover(self, pos: QPointF) -> None:
-        if self.maps is None or not self._shown_tokens or self._shown_matrix is None:
+        if self.maps is None or not self._shown_tokens or self.plot_widget.matrix is None:
             return
         point = self.plot.getViewBox().mapSceneToView(pos)
         self.hover_at(point.x(), point.y())
@@ -557,14 +405,14 @@ class AttentionView(QWidget):
         Over a cell: the query, the key and the value, and both highlighted in the text. Left
         of the image (the query axis) or under it (the key axis): that token alone.
         """
-        if self.maps is None or self._shown_matrix is None:
+        if self.maps is None or self.plot_widget.matrix is None:
             return
         n = len(self._shown_tokens)
         labels = self.shown_maps().tokens
         query = int(np.floor(y)) if 0 <= y < n else None
         key = int(np.floor(x)) if 0 <= x < n else None
         if query is not None and key is not None:
-            value = float(self._shown_matrix[query, key])
+            value = float(self.plot_widget.matrix[query, key])
             q, k = self._shown_tokens[query], self._shown_tokens[key]
             self.readout.setText(f"query {labels[q]!r} ({query})  →  key {labels[k]!r} ({key}):  {value:.4f}")
             self.highlight_token(q, k)
@@ -588,14 +436,6 @@ class AttentionView(QWidget):
         else:
             self.highlight_token(None)
 
-    def _grid_clicked(self, event: Any) -> None:
-        pos = event.scenePos()
-        for (layer, head), box in self._thumb_boxes.items():
-            if box.sceneBoundingRect().contains(pos):
-                event.accept()
-                self.choose_thumbnail(layer, head)
-                return
-
     def _set_selectors_for(self, mode: str) -> None:
         enabled = self.maps is not None
         self.layer.setEnabled(enabled and mode in (HEATMAP, TOKEN_LINES))
@@ -609,124 +449,3 @@ class AttentionView(QWidget):
             widget.setEnabled(enabled)
         if enabled:
             self._set_selectors_for(self.current_mode())
-
-
-def colour_axes(axes: list[pg.AxisItem], dark: bool) -> None:
-    """Axis lines and tick labels in the theme's foreground colour."""
-    for axis in axes:
-        axis.setPen(FOREGROUND[dark])
-        axis.setTextPen(FOREGROUND[dark])
-
-
-def ask_and_export(
-    parent: QWidget,
-    name: str,
-    size: tuple[float, float],
-    provenance_source: ProvenanceSource | None,
-    export: Callable[..., list[Path]],
-) -> list[Path] | str | None:
-    """Ask for a figure's file and size, then ``export(path, provenance, width=, height=, dpi=)``.
-
-    Returns the written paths, the error's sentence, or None when the user cancelled. The
-    provenance is asked for only after the dialog, so it is as fresh as the export.
-    """
-    request = FigureExportDialog.ask(parent, name, width=size[0], height=size[1])
-    if request is None:
-        return None
-    provenance = provenance_source() if provenance_source is not None else {}
-    try:
-        written = export(
-            request.path, provenance, width=request.width, height=request.height, dpi=request.dpi
-        )
-    except LoupeError as exc:
-        return str(exc)
-    return written
-
-
-@dataclass(frozen=True)
-class FigureRequest:
-    """Where and how large to write a figure: inches, and dots per inch for a PNG."""
-
-    path: Path
-    width: float
-    height: float
-    dpi: int
-
-
-class FigureExportDialog(QDialog):
-    """Asks for a figure's file (.png/.svg/.pdf), size in inches and PNG resolution."""
-
-    def __init__(self, parent: QWidget | None, name: str, *, width: float, height: float) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Export figure")
-        self.path = QLineEdit(str(Path.home() / name))
-        browse = QPushButton("Choose…")
-        browse.clicked.connect(self._browse)
-        self.width_inches = _inches(width)
-        self.height_inches = _inches(height)
-        self.dpi = QSpinBox()
-        self.dpi.setRange(30, 1200)
-        self.dpi.setValue(200)
-        self.dpi.setSuffix(" dpi")
-        self.dpi.setToolTip("Resolution of a PNG; SVG and PDF are vector and ignore it")
-        self.pixels = QLabel()
-        where = QHBoxLayout()
-        where.addWidget(self.path, 1)
-        where.addWidget(browse)
-        form = QFormLayout(self)
-        form.addRow("File", where)
-        form.addRow("Width", self.width_inches)
-        form.addRow("Height", self.height_inches)
-        form.addRow("Resolution", self.dpi)
-        form.addRow("", self.pixels)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        for spin in (self.width_inches, self.height_inches, self.dpi):
-            spin.valueChanged.connect(self._update_pixels)
-        self.path.textChanged.connect(self._update_pixels)
-        self._update_pixels()
-
-    @classmethod
-    def ask(cls, parent: QWidget | None, name: str, *, width: float, height: float) -> FigureRequest | None:
-        """Show the dialog modally; None when cancelled."""
-        dialog = cls(parent, name, width=width, height=height)
-        return dialog.request() if dialog.exec() == QDialog.DialogCode.Accepted else None
-
-    def request(self) -> FigureRequest:
-        return FigureRequest(
-            Path(self.path.text()).expanduser(),
-            self.width_inches.value(),
-            self.height_inches.value(),
-            self.dpi.value(),
-        )
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export figure", self.path.text(), "Figures (*.svg *.pdf *.png)"
-        )
-        if path:
-            self.path.setText(path)
-
-    def _update_pixels(self) -> None:
-        png = self.path.text().lower().endswith(".png")
-        self.dpi.setEnabled(png)
-        request = self.request()
-        self.pixels.setText(
-            f"{round(request.width * request.dpi)} x {round(request.height * request.dpi)} pixels"
-            if png
-            else "vector: any size in print"
-        )
-
-
-def _inches(value: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(1.0, 50.0)
-    spin.setSingleStep(0.5)
-    spin.setDecimals(1)
-    spin.setSuffix(" in")
-    spin.setValue(value)
-    return spin

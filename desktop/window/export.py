@@ -55,7 +55,8 @@ def wrote(paths: Sequence[Path]) -> str:
 
 def export_map(window: MainWindow, path: Path) -> list[Path]:
     """The shown map as a vector SVG/PDF or a PNG, in its current colours, with a provenance sidecar."""
-    from engine.user.export import save_map_figure, write_sidecar
+    from engine.user.export import write_sidecar
+    from engine.user.figures import save_map_figure
 
     coords = _shown_coords(window)
     _refuse_inputs(window, path)
@@ -76,7 +77,8 @@ def export_data(window: MainWindow, path: Path) -> list[Path]:
     """Coordinates, labels, clusters, faithfulness, the filter, the selection and each row's text
     as CSV or Parquet (the columns of ``loupe export --data``, plus ``kept`` and ``selected``),
     with a sidecar."""
-    from engine.user.export import write_data, write_sidecar
+    from engine.user.data_files import write_data
+    from engine.user.export import write_sidecar
 
     coords = _shown_coords(window)
     _refuse_inputs(window, path)
@@ -134,7 +136,8 @@ def _shown_coords(window: MainWindow) -> npt.NDArray[np.float32]:
 def _refuse_inputs(window: MainWindow, path: Path) -> None:
     """An export (or its sidecar) never replaces the open dataset or its vectors."""
     from engine.runtime.atomic import refuse_overwriting_inputs
-    from engine.user.export import dataset_files, sidecar_path
+    from engine.user.data_files import dataset_files
+    from engine.user.export import sidecar_path
 
     if window.dataset_path is not None:
         for output in (path, sidecar_path(path)):

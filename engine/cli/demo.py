@@ -14,7 +14,8 @@ from engine.core.engine import Engine
 from engine.data.demo_data import build_stdlib_dataset
 from engine.maps.projection import ProjectionParams
 from engine.runtime.jobs import CancelToken, Report, silent_report
-from engine.user.export import save_map_figure, write_coords_csv
+from engine.user.data_files import write_coords_csv
+from engine.user.figures import save_map_figure
 
 DEMO_ROWS = 4000
 

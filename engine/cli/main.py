@@ -370,7 +370,7 @@ def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter)
 
 def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     from engine.core.engine import Engine
-    from engine.user.export import dataset_files, write_coords_csv
+    from engine.user.data_files import dataset_files, write_coords_csv
 
     assert isinstance(engine, Engine)
     _check_out(args.out, ".csv", dataset_files(args.path))
@@ -389,17 +389,9 @@ def _project(engine: object, args: argparse.Namespace, report: ProgressMeter) ->
 def _export(engine: object, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe export``: the map as a figure and/or data file, each with a provenance sidecar."""
     from engine.core.engine import Engine
-    from engine.user.export import (
-        DATA_FORMATS,
-        FIGURE_FORMATS,
-        check_map_figure,
-        dataset_files,
-        provenance,
-        save_map_figure,
-        sidecar_path,
-        write_data,
-        write_sidecar,
-    )
+    from engine.user.data_files import DATA_FORMATS, dataset_files, write_data
+    from engine.user.export import provenance, sidecar_path, write_sidecar
+    from engine.user.figures import FIGURE_FORMATS, check_map_figure, save_map_figure
 
     assert isinstance(engine, Engine)
     if args.figure is None and args.data is None:
