@@ -99,7 +99,7 @@ def test_a_kind_outside_the_table_is_never_looked_up() -> None:
     for kind in ("os.system", "SystemExit", "KeyboardInterrupt", "__import__", "builtins.eval"):
         again = error_from_record({"type": kind, "message": "rm -rf /", "details": ""}, "the test process")
         assert isinstance(again, UnexpectedError) and again.kind == kind
-    assert set(KNOWN_ERRORS) == {"LoupeError", "BadInputError", "ModelError", "JobCancelled"}
+    assert set(KNOWN_ERRORS) == {"LoupeError", "BadInputError", "ModelError", "ExchangeError", "JobCancelled"}
 
 
 def test_a_caller_may_name_kinds_of_its_own() -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from engine.errors import BadInputError, JobCancelled, LoupeError, ModelError
+from engine.runtime.exchange import ExchangeError
 from engine.runtime.jobs import CancelToken
 
 # Starting a child -----------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class PrivateFolder:
 # The only exception kinds a record may rebuild, by name, each from its message alone. A caller
 # with kinds of its own (the engine process's EngineProcessStopped) passes them as ``known``.
 KNOWN_ERRORS: Mapping[str, type[Exception]] = {
-    cls.__name__: cls for cls in (LoupeError, BadInputError, ModelError, JobCancelled)
+    cls.__name__: cls for cls in (LoupeError, BadInputError, ModelError, ExchangeError, JobCancelled)
 }
 
 
