@@ -4,6 +4,7 @@ sentences; and the runtime's place in the layers (it imports no room above it)."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,11 @@ from engine.runtime.channel import (
     KNOWN_ERRORS,
     PrivateFolder,
     UnexpectedError,
+    child_env,
     error_from_record,
     error_record,
     exit_detail,
+    python_command,
     stop_process,
     wait_cancellable,
     wait_for_event,
@@ -177,3 +180,36 @@ def test_the_runtime_imports_no_room_above_it() -> None:
         if imported.split(".")[1:2] and imported.split(".")[1] in RUNTIME_MUST_NOT_IMPORT
     )
     assert offending == []
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("engine.maps.analysis", "engine.runtime.isolated"),  # analysis starts the clustering child
+        ("engine.maps.analysis", "engine.maps.isolated_tasks"),  # which runs the fit
+        ("engine.data.datasets", "engine.data.probe"),  # datasets start the probe, which reads tables
+    ],
+)
+def test_a_module_and_its_child_s_tasks_do_not_import_each_other(one: str, other: str) -> None:
+    graph = grimp.build_graph("engine", cache_dir=None)
+    assert graph.find_shortest_chain(importer=other, imported=one) is None
+
+
+def test_a_child_runs_this_engine_package_whatever_the_path_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import engine
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    env = child_env()
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(Path(engine.__file__).resolve().parents[1])
+    done = subprocess.run(
+        python_command("engine.runtime.sample_tasks"),  # no arguments: its usage, exit 2
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "usage: python -m engine.runtime.sample_tasks NAME DIR" in done.stderr
