@@ -248,3 +248,32 @@ def test_a_child_that_cannot_start_is_one_sentence(temp_root: Path, monkeypatch:
     with pytest.raises(LoupeError, match=r"^The test process could not be started: .*no-such-python'\.$"):
         run_sample("echo", {"x": np.zeros(3)})
     assert [p.name for p in temp_root.iterdir()] == []
+
+
+def test_the_dataset_probe_is_an_isolated_task_and_skipped_where_no_child_can_start(
+    temp_root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.data import probe
+
+    table = temp_root / "rows.csv"  # any file: the child reads it as the window would
+    table.write_text("text\nhello\n")
+    probe.check_in_child_process(table)
+    assert [p.name for p in temp_root.iterdir()] == ["rows.csv"]  # its private folder is gone
+
+    with caplog.at_level(logging.INFO, logger="engine.data.probe"):
+        monkeypatch.setattr(sys, "executable", str(temp_root / "no-such-python"))
+        probe.check_in_child_process(table)  # the in-process checks still run: not an error
+        assert "could not start the dataset check" in caplog.text
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+        probe.check_in_child_process(table)
+        assert "without a child check: a frozen build" in caplog.text
+    assert [p.name for p in temp_root.iterdir()] == ["rows.csv"]
+
+
+def test_a_bad_table_in_the_probe_is_its_own_sentence(temp_root: Path) -> None:
+    from engine.data import probe
+
+    empty = temp_root / "empty.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(BadInputError, match=r"empty\.parquet is empty\.$"):
+        probe.check_in_child_process(empty)
