@@ -19,7 +19,9 @@ import pytest
 from engine.cache.store import Cache
 from engine.process.proxy import EngineProcess, EngineProcessStopped
 from engine.process.worker import RAW_REPLY_FOR_TESTS
-from engine.runtime.isolated import child_env, run_isolated
+from engine.runtime import sample_tasks
+from engine.runtime.channel import child_env
+from engine.runtime.isolated import run_isolated
 
 PLANT = "from pathlib import Path\nPath({marker!r}).write_text({name!r})\n"
 
@@ -73,7 +75,7 @@ def test_the_engine_process_ignores_the_working_folder(hostile_folder: Path, eng
 
 
 def test_an_isolated_process_ignores_the_working_folder(hostile_folder: Path) -> None:
-    result = run_isolated("_echo_for_tests", {"a": np.arange(4.0)}, {"scale": 2.0})
+    result = run_isolated(sample_tasks.TASKS, "echo", {"a": np.arange(4.0)}, {"scale": 2.0})
     assert result["scaled_sum"].tolist() == [12.0]
 
 

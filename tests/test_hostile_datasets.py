@@ -13,6 +13,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import tracemalloc
 from collections.abc import Callable
@@ -105,7 +106,9 @@ def test_a_sound_arrow_file_loads_through_the_child_check(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the child through /proc (Linux)")
-def test_a_reader_killed_by_a_signal_in_the_child_is_a_sentence(tmp_path: Path) -> None:
+def test_a_reader_killed_by_a_signal_in_the_child_is_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A crash that validation does not catch: the child check's reader dies of SIGBUS.
 
     The file is a named pipe, so the child's reader waits in ``open`` until the test kills it
@@ -113,6 +116,9 @@ def test_a_reader_killed_by_a_signal_in_the_child_is_a_sentence(tmp_path: Path) 
     """
     fifo = tmp_path / "stuck.parquet"
     os.mkfifo(fifo)
+    children = tmp_path / "children"
+    children.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(children))  # the child's private folder goes here
     outcome: list[BaseException] = []
 
     def check() -> None:
@@ -125,7 +131,7 @@ def test_a_reader_killed_by_a_signal_in_the_child_is_a_sentence(tmp_path: Path) 
     thread.start()
     pid = None
     for _ in range(3000):  # wait (up to ~30 s) for the child to appear
-        pid = _child_reading(fifo)
+        pid = _child_reading(children)
         if pid is not None:
             break
         thread.join(timeout=0.01)
@@ -138,8 +144,10 @@ def test_a_reader_killed_by_a_signal_in_the_child_is_a_sentence(tmp_path: Path) 
     assert "crashed" in message and "SIGBUS" in message and "stuck.parquet" in message and "\n" not in message
 
 
-def _child_reading(path: Path) -> int | None:
-    wanted = str(path.resolve()).encode()
+def _child_reading(folder: Path) -> int | None:
+    """The probe child whose private working folder is in ``folder`` (the path it reads is in
+    that folder's call file, not on its command line)."""
+    wanted = str(folder.resolve()).encode() + b"/"
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -147,7 +155,7 @@ def _child_reading(path: Path) -> int | None:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"engine.data.probe" in arguments and wanted in arguments:
+        if b"engine.data.probe" in arguments and any(a.startswith(wanted) for a in arguments):
             return int(entry.name)
     return None
 

@@ -1,5 +1,8 @@
 """engine.runtime.isolated: whitelisted functions in a real child process, arrays in and out without pickles,
-one-sentence errors, cancelling kills the child, and nothing is left in the temporary folder."""
+one-sentence errors, cancelling kills the child, and nothing is left in the temporary folder.
+
+The runtime's own sample tasks (engine.runtime.sample_tasks) stand in for real work, and the
+clustering task (engine.maps.isolated_tasks) is checked against an in-process fit."""
 
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.errors import JobCancelled, LoupeError
+from engine.errors import BadInputError, JobCancelled, LoupeError
+from engine.maps import isolated_tasks
 from engine.maps.analysis import clusters
-from engine.runtime import isolated
-from engine.runtime.isolated import run_isolated
+from engine.runtime import sample_tasks
+from engine.runtime.isolated import Arrays, ChildFailed, TaskTable, run_isolated, serve
 from engine.runtime.jobs import CancelToken
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +51,10 @@ def _in_background(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, A
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, outcome
+
+
+def run_sample(name: str, arrays: dict[str, Any], params: dict[str, Any] | None = None, **kw: Any) -> Arrays:
+    return run_isolated(sample_tasks.TASKS, name, arrays, params, **kw)
 
 
 def _wait_for_folder(root: Path) -> Path:
@@ -85,7 +93,7 @@ def _wait_for_child(folder: Path) -> int:
 def test_arrays_and_parameters_make_the_round_trip(temp_root: Path) -> None:
     ints = np.arange(12, dtype=np.int64).reshape(3, 4)
     floats = np.linspace(0, 1, 7, dtype=np.float32)
-    result = run_isolated("_echo_for_tests", {"ints": ints, "floats": floats}, {"scale": 2.0})
+    result = run_sample("echo", {"ints": ints, "floats": floats}, {"scale": 2.0})
 
     assert sorted(result) == ["floats", "ints", "scaled_sum"]
     assert result["ints"].dtype == np.int64
@@ -96,13 +104,16 @@ def test_arrays_and_parameters_make_the_round_trip(temp_root: Path) -> None:
     assert list(temp_root.iterdir()) == []
 
 
-def test_an_unknown_name_is_refused_by_parent_and_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tasks", [sample_tasks.TASKS, isolated_tasks.TASKS])
+def test_an_unknown_name_is_refused_by_parent_and_child(tmp_path: Path, tasks: TaskTable) -> None:
     with pytest.raises(ValueError, match="not a task"):
-        run_isolated("os.system", {})
-    assert isolated.main(["os.system", str(tmp_path)]) == 2
+        run_isolated(tasks, "os.system", {})
+    with pytest.raises(ValueError, match="not a task"):  # a task of another module is not one either
+        run_isolated(tasks, "echo" if tasks is isolated_tasks.TASKS else "hdbscan", {})
+    assert serve(tasks, ["os.system", str(tmp_path)]) == 2
 
     child = subprocess.run(
-        [sys.executable, "-m", "engine.runtime.isolated", "builtins.eval", str(tmp_path)],
+        [sys.executable, "-m", tasks.module, "builtins.eval", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -115,9 +126,9 @@ def test_an_unknown_name_is_refused_by_parent_and_child(tmp_path: Path) -> None:
 
 def test_arrays_that_would_need_a_pickle_or_odd_names_are_refused() -> None:
     with pytest.raises(ValueError, match="Python objects"):
-        run_isolated("_echo_for_tests", {"things": np.array([{"a": 1}], dtype=object)})
+        run_sample("echo", {"things": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(ValueError, match="plain identifier"):
-        run_isolated("_echo_for_tests", {"../escape": np.zeros(2)})
+        run_sample("echo", {"../escape": np.zeros(2)})
 
 
 @pytest.mark.parametrize(
@@ -130,8 +141,8 @@ def test_arrays_that_would_need_a_pickle_or_odd_names_are_refused() -> None:
 def test_an_exception_in_the_child_is_one_sentence(
     temp_root: Path, caplog: pytest.LogCaptureFixture, error: str, message: str, expected: str
 ) -> None:
-    with pytest.raises(LoupeError) as raised:
-        run_isolated("_fail_for_tests", {}, {"error": error, "message": message})
+    with pytest.raises(ChildFailed) as raised:
+        run_sample("fail", {}, {"error": error, "message": message})
 
     assert str(raised.value) == expected
     assert "Traceback" not in str(raised.value)
@@ -139,11 +150,22 @@ def test_an_exception_in_the_child_is_one_sentence(
     assert list(temp_root.iterdir()) == []
 
 
+def test_a_loupe_error_in_the_child_comes_back_as_itself(temp_root: Path) -> None:
+    with pytest.raises(BadInputError) as raised:
+        run_sample("fail", {}, {"error": "BadInputError", "message": "Column 'x' does not exist."})
+    assert str(raised.value) == "Column 'x' does not exist."
+    assert list(temp_root.iterdir()) == []
+
+
+def test_parameters_use_the_runtime_s_one_format(temp_root: Path) -> None:
+    """Nested values, tuples and paths go as the engine process's wire sends them."""
+    result = run_sample("echo", {"x": np.ones(2)}, {"scale": 3, "nested": {"a": (1, 2)}, "at": Path("/x")})
+    assert result["scaled_sum"].tolist() == [6.0]
+
+
 def test_cancelling_kills_the_child_within_a_second(temp_root: Path) -> None:
     token = CancelToken()
-    thread, outcome = _in_background(
-        lambda: run_isolated("_sleep_for_tests", {}, {"seconds": 20}, token=token)
-    )
+    thread, outcome = _in_background(lambda: run_sample("sleep", {}, {"seconds": 20}, token=token))
     folder = _wait_for_folder(temp_root)
     if sys.platform != "win32":
         assert folder.stat().st_mode & 0o777 == 0o700  # private to this user
@@ -162,14 +184,14 @@ def test_cancelling_kills_the_child_within_a_second(temp_root: Path) -> None:
 
 @pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform == "win32", reason="needs /proc and signals")
 def test_a_child_killed_by_the_system_is_one_sentence(temp_root: Path) -> None:
-    thread, outcome = _in_background(lambda: run_isolated("_sleep_for_tests", {}, {"seconds": 20}))
+    thread, outcome = _in_background(lambda: run_sample("sleep", {}, {"seconds": 20}))
     pid = _wait_for_child(_wait_for_folder(temp_root))
 
     os.kill(pid, signal.SIGKILL)  # what the out-of-memory killer does
     thread.join(5)
 
     error = outcome.get("error")
-    assert isinstance(error, LoupeError)
+    assert isinstance(error, ChildFailed) and error.returncode == -signal.SIGKILL
     assert str(error) == (
         "The test process failed: it was stopped by the system (signal 9; perhaps it ran out of memory)."
     )
@@ -181,10 +203,10 @@ def test_a_frozen_build_runs_in_this_process_and_says_so(
 ) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     with caplog.at_level(logging.INFO, logger="engine.runtime.isolated"):
-        result = run_isolated("_echo_for_tests", {"x": np.array([1.5, 2.5])}, {"scale": 1.0})
+        result = run_sample("echo", {"x": np.array([1.5, 2.5])}, {"scale": 1.0})
 
     assert result["scaled_sum"][0] == 4.0
-    assert "running _echo_for_tests in this process" in caplog.text
+    assert "running echo in this process" in caplog.text
     assert list(temp_root.iterdir()) == []  # no folder was needed
 
 
@@ -224,5 +246,34 @@ def test_clusters_cancelled_before_the_fit_start_no_child(temp_root: Path) -> No
 def test_a_child_that_cannot_start_is_one_sentence(temp_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", str(temp_root / "no-such-python"))
     with pytest.raises(LoupeError, match=r"^The test process could not be started: .*no-such-python'\.$"):
-        run_isolated("_echo_for_tests", {"x": np.zeros(3)})
+        run_sample("echo", {"x": np.zeros(3)})
     assert [p.name for p in temp_root.iterdir()] == []
+
+
+def test_the_dataset_probe_is_an_isolated_task_and_skipped_where_no_child_can_start(
+    temp_root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from engine.data import probe
+
+    table = temp_root / "rows.csv"  # any file: the child reads it as the window would
+    table.write_text("text\nhello\n")
+    probe.check_in_child_process(table)
+    assert [p.name for p in temp_root.iterdir()] == ["rows.csv"]  # its private folder is gone
+
+    with caplog.at_level(logging.INFO, logger="engine.data.probe"):
+        monkeypatch.setattr(sys, "executable", str(temp_root / "no-such-python"))
+        probe.check_in_child_process(table)  # the in-process checks still run: not an error
+        assert "could not start the dataset check" in caplog.text
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+        probe.check_in_child_process(table)
+        assert "without a child check: a frozen build" in caplog.text
+    assert [p.name for p in temp_root.iterdir()] == ["rows.csv"]
+
+
+def test_a_bad_table_in_the_probe_is_its_own_sentence(temp_root: Path) -> None:
+    from engine.data import probe
+
+    empty = temp_root / "empty.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(BadInputError, match=r"empty\.parquet is empty\.$"):
+        probe.check_in_child_process(empty)

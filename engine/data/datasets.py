@@ -4,7 +4,7 @@ A :class:`Dataset` is plain, immutable data that crosses threads freely. Its fin
 covers the texts and labels, so caches keyed by it survive renames, copies and a change of
 format (the same rows as CSV, Parquet or JSONL have the same fingerprint).
 
-:func:`load_dataset` reads every supported format (see :data:`SUPPORTED`); every failure a
+:func:`load_dataset` reads every supported format (see :data:`engine.data.readers.SUPPORTED`); every failure a
 user can cause is a :class:`BadInputError` with one sentence. Large tables stay in Arrow
 buffers (:class:`~engine.data.arrow.ArrowSequence`), converted one row at a time on access.
 
@@ -41,16 +41,12 @@ from engine.data.columns import (
     numbers_if_all_are,
     trimmed,
 )
-from engine.data.probe import BINARY_SUFFIXES, check_in_child_process, is_hf_folder
-from engine.data.readers import READERS, RawTable, read_csv, read_hf_folder, read_text_folder, unique_names
+from engine.data.probe import BINARY_SUFFIXES, check_in_child_process
+from engine.data.readers import RawTable, is_hf_folder, read_table, unique_names
 from engine.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = (
-    ".csv, .tsv, .tab, .json, .jsonl, .ndjson, .parquet, .arrow, .txt, "
-    "a folder of .txt files or a folder saved by Hugging Face datasets"
-)
 LABEL_NAMES = ("label", "labels", "category", "class")
 NO_LABEL = ""  # as ``label_column``: the rows have no label, and none is guessed
 
@@ -171,25 +167,6 @@ def check_writable(path: Path, suffixes: tuple[str, ...]) -> None:
                 pass
     except OSError as exc:
         raise BadInputError(f"Cannot write {path}: {exc.strerror or 'permission denied'}.") from exc
-
-
-def read_table(path: Path, *, csv: bool = False) -> RawTable:
-    """The file's or folder's rows as one table (binary ones validated); BadInputError if unreadable."""
-    path = Path(path)
-    if path.is_dir():
-        if is_hf_folder(path):
-            return read_hf_folder(path)
-        if any(p.suffix.lower() == ".txt" for p in path.iterdir()):
-            return read_text_folder(path)
-        raise BadInputError(f"{path} is a folder without .txt files or a saved Hugging Face dataset.")
-    if not path.is_file():
-        raise BadInputError(f"No such file or folder: {path}")
-    reader = read_csv if csv else READERS.get(path.suffix.lower())
-    if reader is None:
-        raise BadInputError(f"Cannot read {path.suffix or 'files without a suffix'}: use {SUPPORTED}.")
-    if path.stat().st_size == 0:
-        raise BadInputError(f"{path} is empty.")
-    return reader(path)
 
 
 def _build(

@@ -1,6 +1,8 @@
 """Readers that turn a file or folder into one pyarrow table, or a one-sentence BadInputError.
 
-Each reader returns a :class:`RawTable`; :mod:`engine.data.datasets` then picks the text and label
+:func:`read_table` picks the reader for a path. It lives here, not beside the datasets, because
+the dataset probe's child (:mod:`engine.data.probe`) runs it too, and the datasets module starts
+that child. Each reader returns a :class:`RawTable`; :mod:`engine.data.datasets` then picks the text and label
 columns, skips blank texts and builds the :class:`~engine.data.datasets.Dataset`. Text formats
 (CSV, TSV, plain text) yield string columns only (``textual``), so numbers are inferred later
 for the columns that are not text or label; JSON, Parquet and Arrow keep their own types.
@@ -354,3 +356,32 @@ READERS: dict[str, Callable[[Path], RawTable]] = {
     ".arrow": read_arrow,
     ".txt": read_lines,
 }
+
+SUPPORTED = (
+    ".csv, .tsv, .tab, .json, .jsonl, .ndjson, .parquet, .arrow, .txt, "
+    "a folder of .txt files or a folder saved by Hugging Face datasets"
+)
+
+
+def is_hf_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder saved by Hugging Face ``datasets`` (Arrow files inside)."""
+    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+def read_table(path: Path, *, csv: bool = False) -> RawTable:
+    """The file's or folder's rows as one table (binary ones validated); BadInputError if unreadable."""
+    path = Path(path)
+    if path.is_dir():
+        if is_hf_folder(path):
+            return read_hf_folder(path)
+        if any(p.suffix.lower() == ".txt" for p in path.iterdir()):
+            return read_text_folder(path)
+        raise BadInputError(f"{path} is a folder without .txt files or a saved Hugging Face dataset.")
+    if not path.is_file():
+        raise BadInputError(f"No such file or folder: {path}")
+    reader = read_csv if csv else READERS.get(path.suffix.lower())
+    if reader is None:
+        raise BadInputError(f"Cannot read {path.suffix or 'files without a suffix'}: use {SUPPORTED}.")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path} is empty.")
+    return reader(path)

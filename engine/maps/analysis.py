@@ -20,6 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import BadInputError
+from engine.maps.isolated_tasks import TASKS as ISOLATED_TASKS
+from engine.maps.isolated_tasks import hdbscan_fit
+from engine.runtime.isolated import run_isolated
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
 FloatArray = npt.NDArray[np.float32]
@@ -106,7 +109,7 @@ def clusters(
     all noise.
 
     Above ``isolate_above`` rows (default :data:`ISOLATE_ABOVE_ROWS`) the fit runs in a child
-    process (:mod:`engine.runtime.isolated`) with the same labels: scikit-learn holds the GIL for the
+    process (:mod:`engine.maps.isolated_tasks`) with the same labels: scikit-learn holds the GIL for the
     whole fit, which froze the desktop for 155 s at 200,000 rows, and only a child can be
     stopped. ``token`` is checked every 0.1 s there (cancelling kills the child); an
     in-process fit cannot be interrupted, so it is checked only before it.
@@ -127,10 +130,8 @@ def clusters(
     if token is not None:
         token.raise_if_cancelled()
     if rows > limit:
-        from engine.runtime.isolated import run_isolated
-
         params = {"min_cluster_size": size, "min_samples": samples, "max_cluster_size": largest}
-        fitted = run_isolated("hdbscan", {"points": points}, params, token=token)
+        fitted = run_isolated(ISOLATED_TASKS, "hdbscan", {"points": points}, params, token=token)
         raw_labels, probabilities = fitted["labels"], fitted["probabilities"]
     else:
         raw_labels, probabilities = hdbscan_fit(
@@ -138,23 +139,6 @@ def clusters(
         )
     labels = _numbered_by_size(raw_labels)
     return ClusterResult(labels, np.asarray(probabilities, np.float32), size, samples, largest)
-
-
-def hdbscan_fit(
-    points: FloatArray, *, min_cluster_size: int, min_samples: int, max_cluster_size: int
-) -> tuple[npt.NDArray[np.intp], FloatArray]:
-    """scikit-learn's HDBSCAN labels (its numbering) and membership strengths for ``points``, with
-    parameters already checked by :func:`clusters`; what ``engine.runtime.isolated`` runs in a child."""
-    from sklearn.cluster import HDBSCAN
-
-    model = HDBSCAN(
-        min_cluster_size=min_cluster_size,
-        min_samples=min_samples,
-        max_cluster_size=max_cluster_size,
-        copy=True,
-    )
-    model.fit(points)
-    return np.asarray(model.labels_, np.intp), np.asarray(model.probabilities_, np.float32)
 
 
 def _numbered_by_size(labels: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
