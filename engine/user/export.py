@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from engine.runtime.atomic import write_text_atomic
 
 if TYPE_CHECKING:
+    from engine.api.types import EngineIdentity
     from engine.data.datasets import Dataset
     from engine.maps.projection import ProjectionParams
-    from engine.process.proxy import AnyEngine
 
 
 def provenance(
-    engine: AnyEngine,
+    identity: EngineIdentity,
     dataset: Dataset,
     params: ProjectionParams,
     layer: int,
@@ -30,8 +30,8 @@ def provenance(
 ) -> dict[str, Any]:
     """What a figure or data file shows and how it was made (the JSON sidecar's content).
 
-    ``engine`` is either kind the CLI or the window holds: the model's identity and pooling
-    come from its ``spec``, which the engine process resolves in the window's process too.
+    ``identity`` is what the engine said it computes with (``api.identify(Identify())``), asked
+    through the engine's API whichever engine the CLI or the window holds.
     """
     from importlib.metadata import version
 
@@ -46,7 +46,7 @@ def provenance(
             "rows": len(dataset),
             "text_column": dataset.text_column,
         },
-        "model": "precomputed vectors" if dataset.vectors is not None else engine.spec.identity,
+        "model": "precomputed vectors" if dataset.vectors is not None else identity.model_identity,
         "layer": layer,
         "method": params.method,
         "parameters": params.settings(),
@@ -56,7 +56,7 @@ def provenance(
     if trustworthiness is not None:
         record["trustworthiness"] = trustworthiness
     if dataset.vectors is None:
-        record["pooling"] = engine.spec.pooling
+        record["pooling"] = identity.pooling
     return record
 
 
