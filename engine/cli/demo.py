@@ -6,14 +6,17 @@ UMAP runs; this module is the headless path used by ``loupe demo --no-gui``.
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.cli.progress import end_progress_line
 from engine.core.engine import Engine
 from engine.data.demo_data import build_stdlib_dataset
 from engine.maps.projection import ProjectionParams
-from engine.runtime.jobs import CancelToken, Report, silent_report
+from engine.runtime.jobs import CancelToken, ProgressMeter, Report, silent_report
 from engine.user.export import save_map_figure, write_coords_csv
 
 DEMO_ROWS = 4000
@@ -56,3 +59,19 @@ def run_demo(
     )
     timings["files"] = time.perf_counter() - start
     return DemoResult(rows=len(dataset), computed=run.computed, files=files, timings=timings)
+
+
+def demo_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+    """``loupe demo --no-gui`` (or without a display): the demo's files and one summary line."""
+    start = time.perf_counter()
+    result = run_demo(engine, args.out, rows=args.rows, report=report)
+    end_progress_line(args.quiet)
+    if not args.quiet:
+        print(
+            f"loupe: demo: {result.rows} rows ({result.computed} embedded, {result.rows - result.computed} "
+            f"from cache), map in {result.timings['map']:.1f} s, total {time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+        for path in result.files:
+            print(f"loupe: wrote {path}", file=sys.stderr)
+    return 0
