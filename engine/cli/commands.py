@@ -1,7 +1,8 @@
 """The headless commands that are not maps: ``embed``, ``attention``, ``cache`` and ``logs``.
 
-``embed`` and ``attention TEXT`` work on texts and vectors, not on a map, so they use the
-vector-level :class:`~engine.core.engine.Engine` directly. Each command returns its exit code;
+``embed`` and ``attention TEXT`` work on a file's texts or one text given on the command line,
+not on a map or a row of an opened dataset, so they use the service's vector-level
+:class:`~engine.core.engine.Engine` (``EngineService.engine``) directly. Each command returns its exit code;
 messages a user reads go to stderr, data to files (``cache`` and ``logs`` print to stdout).
 """
 
@@ -19,17 +20,18 @@ from engine.cli.outputs import check_out
 from engine.cli.progress import end_progress_line
 
 if TYPE_CHECKING:  # numpy and the engine load when a command runs, not for ``loupe logs``
-    from engine.core.engine import Engine
+    from engine.core.service import EngineService
     from engine.runtime.jobs import ProgressMeter
 
 
-def embed_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+def embed_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe embed``: a dataset's embeddings at one layer (or every layer) to ``.npy``."""
     import numpy as np
 
     from engine.data.datasets import load_dataset
     from engine.runtime.atomic import atomic_path
 
+    engine = service.engine
     check_out(args.out, ".npy", [args.path])
     dataset = load_dataset(args.path, text_column=args.text_column)
     if args.layer == "all":
@@ -48,14 +50,14 @@ def embed_command(engine: Engine, args: argparse.Namespace, report: ProgressMete
     return 0
 
 
-def attention_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+def attention_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe attention --text T``: every layer's and head's attention of one text to ``.npz``."""
     import numpy as np
 
     from engine.runtime.atomic import atomic_path
 
     check_out(args.out, ".npz")
-    maps = engine.attention(args.text)
+    maps = service.engine.attention(args.text)
     if args.words:
         from engine.model.attention import words_of
 
@@ -72,9 +74,9 @@ def attention_command(engine: Engine, args: argparse.Namespace, report: Progress
     return 0
 
 
-def cache_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+def cache_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe cache stats|clear``: what the cache holds, or empty it (one kind or all)."""
-    cache = engine.cache
+    cache = service.cache
     if args.action == "clear":
         removed = cache.clear(args.kind)
         print(f"loupe: removed {removed} cached values from {cache.description}")

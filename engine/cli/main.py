@@ -98,13 +98,14 @@ def has_display() -> bool:
 
 
 def _run_headless(args: argparse.Namespace) -> int:
-    """Open the cache, make the engine and run ``args.command`` with progress on stderr."""
+    """Open the cache, make the in-process engine service and run ``args.command`` on it, with
+    progress on stderr. The service loads the model only when a command needs it."""
     from engine.cache.connect import open_cache
     from engine.cli.commands import attention_command, cache_command, embed_command
     from engine.cli.demo import demo_command
     from engine.cli.maps import export_command, project_command
     from engine.cli.progress import stderr_progress
-    from engine.core.engine import Engine
+    from engine.core.service import EngineService
     from engine.runtime.jobs import ProgressMeter
 
     commands = {
@@ -118,7 +119,7 @@ def _run_headless(args: argparse.Namespace) -> int:
     cache = open_cache(args.redis, args.no_cache)
     if not args.quiet and args.command != "cache":
         print(f"loupe: cache: {cache.description}", file=sys.stderr)
-    engine = Engine(
+    service = EngineService(
         cache,
         model=args.model,
         device=args.device,
@@ -128,8 +129,9 @@ def _run_headless(args: argparse.Namespace) -> int:
     )
     report = ProgressMeter(stderr_progress(args.quiet))
     try:
-        return commands[args.command](engine, args, report)
+        return commands[args.command](service, args, report)
     finally:
+        service.close()
         cache.close()
 
 

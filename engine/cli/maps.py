@@ -1,10 +1,15 @@
-"""The headless map commands: ``loupe project`` (coordinates to CSV) and ``loupe export``
-(figure and/or data file, each with a provenance sidecar), and ``project --layer all``."""
+"""The headless map commands: ``loupe project`` (coordinates to CSV), ``loupe export`` (figure
+and/or data file, each with a provenance sidecar) and ``project --layer all``.
+
+A map is made by the one map flow (:func:`engine.api.flow.map_flow`) on the engine's API, as the
+window and the demo make theirs; the ``--analyse`` columns and the trustworthiness are the API's
+scores (``score_map``, ``score_rows``). Without ``--analyse`` the flow first looks the map up
+from the texts alone, so a warm ``loupe project`` reads one cache value and never imports torch.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,17 +24,16 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from engine.core.engine import Engine
+    from engine.api.protocol import EngineAPI
+    from engine.core.service import EngineService
     from engine.data.datasets import Dataset
     from engine.maps.projection import ProjectionParams
     from engine.runtime.jobs import ProgressMeter
 
-log = logging.getLogger("loupe")
-
 
 @dataclass
-class ComputedMap:
-    """One map of a dataset, as ``project`` and ``export`` compute it, and its analysis columns."""
+class MadeMap:
+    """One map of a dataset, as ``project`` and ``export`` write it, and its ``--analyse`` columns."""
 
     dataset: Dataset
     params: ProjectionParams
@@ -38,13 +42,20 @@ class ComputedMap:
     trust: float | None = None
 
 
-def map_inputs(args: argparse.Namespace) -> tuple[Dataset, ProjectionParams]:
-    """The dataset and projection parameters that ``project`` and ``export`` were given."""
-    from engine.data.datasets import load_dataset
+def projection_params(args: argparse.Namespace) -> ProjectionParams:
+    """``--method/--param/--seed`` as checked parameters (before the dataset is read, as always)."""
     from engine.maps.projection import ProjectionParams
 
-    params = ProjectionParams.from_options(args.method, param_options(args.param), seed=args.seed)
-    return load_dataset(args.path, text_column=args.text_column, label_column=args.label_column), params
+    return ProjectionParams.from_options(args.method, param_options(args.param), seed=args.seed)
+
+
+def open_dataset(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> tuple[str, Dataset]:
+    """The dataset at ``args.path`` opened by the engine: its id and its table."""
+    from engine.api.types import OpenDataset
+
+    request = OpenDataset(args.path, text_column=args.text_column, label_column=args.label_column)
+    opened = api.open_dataset(request, report=report)
+    return opened.dataset_id, opened.dataset
 
 
 def param_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -58,56 +69,60 @@ def param_options(pairs: Sequence[str]) -> dict[str, str]:
     return options
 
 
-def compute_map(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> ComputedMap:
-    """The map asked for by ``--method/--param/--seed/--layer`` (cached where possible)."""
-    dataset, params = map_inputs(args)
-    # A cached map is found from the texts alone: no embeddings read, no model, no torch.
-    coords = None
-    if dataset.vectors is None:
-        coords = engine.cached_map(dataset.texts, params, layer=args.layer)
-    if coords is not None and coords.shape != (len(dataset), 2):
-        # A cached map not of this dataset's shape (a crafted value) is recomputed, never written.
-        log.warning("cached map has shape %s for %d rows; computing it again", coords.shape, len(dataset))
-        coords = None
-    run = None
-    if coords is None or args.analyse:
-        run = engine.dataset_embeddings(dataset, layer=args.layer, report=report)
-    if coords is None:
-        assert run is not None
-        coords = engine.projection(run.vectors, params, input_id=run.input_id, report=report)
-    result = ComputedMap(dataset, params, coords)
-    if args.analyse:
-        from engine.maps.analysis import trust_neighbours, trustworthiness
+def make_map(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> MadeMap:
+    """The map asked for by ``--method/--param/--seed/--layer`` (cached where possible), scored
+    by the engine when ``--analyse`` asks for its columns."""
+    from engine.api.flow import map_flow
+    from engine.api.types import MapScores, ProjectedMap, ScoreRows
 
-        assert run is not None
-        clustering = engine.clusters(coords, dataset.texts)
-        result.extra["cluster"] = [int(c) for c in clustering.labels]
-        result.extra["cluster_name"] = [clustering.names.get(int(c), "") for c in clustering.labels]
-        result.extra["faithfulness"] = [
-            float(v) for v in engine.faithfulness(run.vectors, coords, input_id=run.input_id, report=report)
-        ]
-        result.trust = trustworthiness(run.vectors, coords, k=trust_neighbours(len(coords)))
-    return result
+    params = projection_params(args)
+    dataset_id, dataset = open_dataset(api, args, report)
+    shown: ProjectedMap | None = None
+    scores: MapScores | None = None
+    # No PCA preview: nobody looks at a headless map before it is written.
+    for step in map_flow(
+        api,
+        dataset_id,
+        params,
+        layer=args.layer,
+        preview=False,
+        scores=args.analyse,
+        cached_first=True,
+        report=report,
+    ):
+        if isinstance(step, ProjectedMap):
+            shown = step
+        elif isinstance(step, MapScores):
+            scores = step
+    assert shown is not None, "the map flow always ends with a map (and its scores when asked)"
+    made = MadeMap(dataset, params, shown.coords)
+    if scores is not None:
+        faithful = api.score_rows(ScoreRows(shown.map_id), report=report)
+        made.extra["cluster"] = [int(c) for c in scores.labels]
+        made.extra["cluster_name"] = [scores.names.get(int(c), "") for c in scores.labels]
+        made.extra["faithfulness"] = [float(v) for v in faithful.values]
+        made.trust = scores.trustworthiness
+    return made
 
 
-def project_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+def project_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe project``: the map's coordinates (and ``--analyse`` columns) to CSV."""
     from engine.user.export import dataset_files, write_coords_csv
 
     check_out(args.out, ".csv", dataset_files(args.path))
     if args.layer == "all":
-        return project_layers(engine, *map_inputs(args), args, report)
-    computed = compute_map(engine, args, report)
+        return project_layers(service, args, report)
+    made = make_map(service, args, report)
     end_progress_line(args.quiet)
-    write_coords_csv(args.out, computed.coords, computed.dataset.labels, extra=computed.extra)
+    write_coords_csv(args.out, made.coords, made.dataset.labels, extra=made.extra)
     if not args.quiet:
-        print(f"loupe: wrote {args.out} ({len(computed.dataset)} rows)", file=sys.stderr)
-        if computed.trust is not None:
-            print(f"loupe: trustworthiness {computed.trust:.3f} (cosine)", file=sys.stderr)
+        print(f"loupe: wrote {args.out} ({len(made.dataset)} rows)", file=sys.stderr)
+        if made.trust is not None:
+            print(f"loupe: trustworthiness {made.trust:.3f} (cosine)", file=sys.stderr)
     return 0
 
 
-def export_command(engine: Engine, args: argparse.Namespace, report: ProgressMeter) -> int:
+def export_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe export``: the map as a figure and/or data file, each with a provenance sidecar."""
     from engine.user.export import (
         DATA_FORMATS,
@@ -132,16 +147,16 @@ def export_command(engine: Engine, args: argparse.Namespace, report: ProgressMet
             check_out(sidecar_path(path), ".json", inputs)
     if args.figure is not None:
         check_map_figure(args.figure, (args.width, args.height), args.dpi)
-    computed = compute_map(engine, args, report)
-    record = provenance(engine, computed.dataset, computed.params, args.layer, computed.trust)
+    made = make_map(service, args, report)
+    record = provenance(service.engine, made.dataset, made.params, args.layer, made.trust)
     end_progress_line(args.quiet)
     written: list[Path] = []
     if args.figure is not None:
         written.append(
             save_map_figure(
                 args.figure,
-                computed.coords,
-                computed.dataset.labels,
+                made.coords,
+                made.dataset.labels,
                 title=args.title,
                 dpi=args.dpi,
                 size=(args.width, args.height),
@@ -151,14 +166,14 @@ def export_command(engine: Engine, args: argparse.Namespace, report: ProgressMet
             )
         )
     if args.data is not None:
-        dataset = computed.dataset
+        dataset = made.dataset
         written.append(
             write_data(
                 args.data,
-                computed.coords,
+                made.coords,
                 dataset.labels,
                 texts=dataset.texts,  # as the window's Export data…: which text each point is
-                extra=computed.extra,
+                extra=made.extra,
                 provenance=record,
             )
         )
@@ -169,19 +184,16 @@ def export_command(engine: Engine, args: argparse.Namespace, report: ProgressMet
     return 0
 
 
-def project_layers(
-    engine: Engine,
-    dataset: Dataset,
-    params: ProjectionParams,
-    args: argparse.Namespace,
-    report: ProgressMeter,
-) -> int:
+def project_layers(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe project --layer all``: every layer's map, aligned, in one long CSV."""
     import csv
 
+    from engine.api.types import MapLayers
     from engine.runtime.atomic import atomic_path
 
-    maps = engine.layer_maps(dataset.texts, params, report=report)
+    params = projection_params(args)
+    dataset_id, dataset = open_dataset(api, args, report)
+    maps = api.map_layers(MapLayers(dataset_id, params), report=report).maps
     end_progress_line(args.quiet)
     with atomic_path(args.out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
