@@ -18,12 +18,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from engine.cli.parser import MAX_DPI, MIN_DPI, build_parser
+from engine.cli.parser import build_parser
 from engine.errors import LoupeError
 
 GuiOpener = Callable[[argparse.Namespace], int]
 
-__all__ = ["MAX_DPI", "MIN_DPI", "GuiOpener", "build_parser", "has_display", "main"]
+__all__ = ["GuiOpener", "build_parser", "has_display", "main"]
 
 
 def main(argv: Sequence[str] | None = None, open_gui: GuiOpener | None = None) -> int:
