@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from engine.api.protocol import EngineAPI
-    from engine.core.service import EngineService
+    from engine.api.types import EngineIdentity
     from engine.data.datasets import Dataset
     from engine.maps.projection import ProjectionParams
     from engine.runtime.jobs import ProgressMeter
@@ -105,14 +105,14 @@ def make_map(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) ->
     return made
 
 
-def project_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
+def project_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe project``: the map's coordinates (and ``--analyse`` columns) to CSV."""
     from engine.user.export import dataset_files, write_coords_csv
 
     check_out(args.out, ".csv", dataset_files(args.path))
     if args.layer == "all":
-        return project_layers(service, args, report)
-    made = make_map(service, args, report)
+        return project_layers(api, args, report)
+    made = make_map(api, args, report)
     end_progress_line(args.quiet)
     write_coords_csv(args.out, made.coords, made.dataset.labels, extra=made.extra)
     if not args.quiet:
@@ -122,7 +122,7 @@ def project_command(service: EngineService, args: argparse.Namespace, report: Pr
     return 0
 
 
-def export_command(service: EngineService, args: argparse.Namespace, report: ProgressMeter) -> int:
+def export_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:
     """``loupe export``: the map as a figure and/or data file, each with a provenance sidecar."""
     from engine.user.export import (
         DATA_FORMATS,
@@ -147,8 +147,8 @@ def export_command(service: EngineService, args: argparse.Namespace, report: Pro
             check_out(sidecar_path(path), ".json", inputs)
     if args.figure is not None:
         check_map_figure(args.figure, (args.width, args.height), args.dpi)
-    made = make_map(service, args, report)
-    record = provenance(service.engine, made.dataset, made.params, args.layer, made.trust)
+    made = make_map(api, args, report)
+    record = provenance(model_identity(api, made.dataset), made.dataset, made.params, args.layer, made.trust)
     end_progress_line(args.quiet)
     written: list[Path] = []
     if args.figure is not None:
@@ -182,6 +182,25 @@ def export_command(service: EngineService, args: argparse.Namespace, report: Pro
         for path in written:
             print(f"loupe: wrote {path}", file=sys.stderr)
     return 0
+
+
+def model_identity(api: EngineAPI, dataset: Dataset) -> EngineIdentity:
+    """What the engine computes with, for the provenance record; for a dataset mapped with its own
+    vectors no model is asked for (the configured one need not even exist), and the record says
+    "precomputed vectors" without reading this placeholder."""
+    from engine.api.types import EngineIdentity, Identify
+
+    if dataset.vectors is None:
+        return api.identify(Identify())
+    return EngineIdentity(
+        model_name="",
+        model_identity="precomputed vectors",
+        display_name="precomputed vectors",
+        pooling="",
+        device="",
+        max_length=0,
+        layers=None,
+    )
 
 
 def project_layers(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:
