@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main as cli
+from engine.cli import parser
 from engine.errors import BadInputError
 from engine.runtime.atomic import atomic_path
 from engine.user.data_files import write_coords_csv, write_data
@@ -168,7 +168,7 @@ def test_a_session_is_never_saved_over_its_dataset(tmp_path: Path) -> None:
 
 
 def test_the_cli_and_the_figure_writer_agree_on_the_dpi_range() -> None:
-    assert (cli.MIN_DPI, cli.MAX_DPI) == (MIN_DPI, MAX_DPI)
+    assert (parser.MIN_DPI, parser.MAX_DPI) == (MIN_DPI, MAX_DPI)
 
 
 @pytest.mark.parametrize("spelling", ["same", "dotdot", "link"])

@@ -64,3 +64,20 @@ def test_bad_export_is_one_sentence(tmp_path: Path, data_csv: Path, args: list[s
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("loupe: ") and message in result.stderr, result.stderr
     assert not list(tmp_path.glob("map.*"))
+
+
+def test_a_table_with_its_own_vectors_is_exported_without_a_model(tmp_path: Path) -> None:
+    """The sidecar says "precomputed vectors": no model is asked for, so a model that cannot be
+    found (here a folder that does not exist) does not stop the export."""
+    import numpy as np
+
+    table = tmp_path / "points.csv"
+    table.write_text("text\n" + "\n".join(f"point {i}" for i in range(12)) + "\n", encoding="utf-8")
+    np.save(tmp_path / "points.npy", np.random.default_rng(0).normal(size=(12, 5)).astype(np.float32))
+    data = tmp_path / "map.csv"
+    nowhere = tmp_path / "nowhere"
+    result = ok(run_loupe("export", table, "--data", data, "--method", "pca", "--model", nowhere))
+    assert "Embedding" not in result.stderr
+    record = json.loads((tmp_path / "map.csv.json").read_text(encoding="utf-8"))
+    assert record["model"] == "precomputed vectors" and "pooling" not in record
+    assert len(data.read_text(encoding="utf-8").splitlines()) == 13

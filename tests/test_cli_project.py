@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,3 +80,37 @@ def test_vectors_next_to_the_table_are_mapped_without_a_model(tmp_path: Path) ->
     assert (np.sign(xs[:20]) != np.sign(xs[20:].mean())).all() or (
         np.sign(xs[20:]) != np.sign(xs[:20].mean())
     ).all()
+
+
+def test_analysis_columns_are_the_engines_scores(
+    tmp_path: Path,
+    data_csv: Path,  # noqa: F811
+    cache: Any,
+    minilm: Any,
+) -> None:
+    """``--analyse`` writes what the engine's API scores (score_map, score_rows), not a copy of it:
+    the same map flow run here, in this process, on the same cache gives the same columns."""
+    from engine.api.flow import map_flow
+    from engine.api.types import MapScores, OpenDataset, ProjectedMap, ScoreRows
+    from engine.core.service import EngineService
+    from engine.maps.projection import ProjectionParams
+
+    out = tmp_path / "map.csv"
+    result = ok(run_loupe("project", data_csv, "--out", out, "--method", "pca", "--analyse", *CPU))
+    rows = read_rows(out)
+
+    service = EngineService(cache, device="cpu")
+    service.engine._spec, service.engine._loaded = minilm.spec, minilm
+    try:
+        dataset_id = service.open_dataset(OpenDataset(data_csv)).dataset_id
+        steps = list(map_flow(service, dataset_id, ProjectionParams(method="pca"), preview=False))
+        shown, scores = steps[-2], steps[-1]
+        assert isinstance(shown, ProjectedMap) and isinstance(scores, MapScores)
+        faithful = service.score_rows(ScoreRows(shown.map_id)).values
+    finally:
+        service.close()
+    assert [int(row["cluster"]) for row in rows] == scores.labels.tolist()
+    assert [row["cluster_name"] for row in rows] == [scores.names.get(int(c), "") for c in scores.labels]
+    np.testing.assert_allclose([float(row["faithfulness"]) for row in rows], faithful, atol=1e-6)
+    np.testing.assert_allclose([[float(row["x"]), float(row["y"])] for row in rows], shown.coords, rtol=1e-5)
+    assert f"loupe: trustworthiness {scores.trustworthiness:.3f} (cosine)" in result.stderr
