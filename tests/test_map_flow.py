@@ -148,11 +148,6 @@ def test_cancelling_between_steps_stops_the_flow(service: Any, data_csv: Path) -
         next(flow)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="map_flow (engine/api/flow.py, the lead's) does not check the token between steps yet, "
-    "and a cached projection never reaches the check inside Engine.projection",
-)
 def test_cancelling_between_steps_stops_the_flow_on_a_warm_cache(service: Any, data_csv: Path) -> None:
     """Every step here is a cache hit, so no step checks the token inside: the flow itself must."""
     dataset_id = open_rows(service, data_csv)

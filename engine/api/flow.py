@@ -49,18 +49,28 @@ def map_flow(
     which need the embeddings anyway).
     """
     params.validate()
+
+    def next_step() -> None:  # a cached step returns at once, so check between steps too
+        if token is not None:
+            token.raise_if_cancelled()
+
+    next_step()
     if cached_first and run is None and not scores:
         found = api.find_cached_map(FindCachedMap(dataset_id, params, layer), token=token, report=report).map
         if found is not None:
             yield found
             return
     if run is None:
+        next_step()
         run = api.embed(Embed(dataset_id, layer), token=token, report=report)
         yield run
     if preview and params.method != "pca":
+        next_step()
         quick = api.project(Project(run.run_id, ProjectionParams(method="pca")), token=token, report=report)
         yield Preview(quick)
+    next_step()
     shown = api.project(Project(run.run_id, params), token=token, report=report)
     yield shown
     if scores:
+        next_step()
         yield api.score_map(ScoreMap(shown.map_id), token=token, report=report)

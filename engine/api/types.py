@@ -35,7 +35,7 @@ class Identify:
 class EngineIdentity:
     model_name: str  # as configured ("minilm", a folder)
     model_identity: str  # the model's content identity, as in cache keys
-    display_name: str  # what a title shows ("all-MiniLM-L6-v2")
+    display_name: str  # what a title shows: "all-MiniLM-L6-v2", or a model folder's name
     pooling: str
     device: str  # as configured ("auto", "cpu", "cuda:0")
     max_length: int
@@ -70,7 +70,8 @@ class OpenedDataset:
     """The dataset the engine now holds as ``dataset_id``, and its table for the views."""
 
     dataset_id: str
-    dataset: Dataset
+    dataset: Dataset  # without its vectors: they stay with the engine (see own_vectors)
+    own_vectors: bool = False  # it came with its own vectors (a .npy): its maps need no model
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.api.flow import map_flow
-from engine.api.types import EmbeddedRun, EngineIdentity, Identify, OpenDataset, ProjectedMap
+from engine.api.types import EmbeddedRun, Identify, OpenDataset, ProjectedMap
 from engine.cli.progress import end_progress_line
 from engine.maps.projection import ProjectionParams
 from engine.runtime.jobs import CancelToken, Report, silent_report
@@ -67,7 +67,7 @@ def run_demo(
             shown = step
     assert shown is not None, "the map flow always ends with the map"
     timings["map"] = time.perf_counter() - start
-    title = f"{dataset.name}: {len(dataset)} rows, {model_title(api.identify(Identify()))}, UMAP"
+    title = f"{dataset.name}: {len(dataset)} rows, {api.identify(Identify()).display_name}, UMAP"
     files = (
         save_map_figure(out_dir / "map.png", shown.coords, dataset.labels, title=title),
         save_map_figure(out_dir / "map.svg", shown.coords, dataset.labels, title=title),
@@ -75,14 +75,6 @@ def run_demo(
     )
     timings["files"] = time.perf_counter() - start
     return DemoResult(rows=len(dataset), computed=computed, files=files, timings=timings)
-
-
-def model_title(identity: EngineIdentity) -> str:
-    """The model's name as a figure's title shows it: the built-in one by its own name, a folder by
-    the folder's name (``display_name`` may be a whole path, as it was configured)."""
-    if identity.model_name == "minilm":
-        return "all-MiniLM-L6-v2"
-    return Path(identity.display_name).absolute().name
 
 
 def demo_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:

