@@ -16,12 +16,11 @@ from PySide6.QtWidgets import QApplication
 from desktop.operations.bridge import EngineBridge
 from desktop.theme import apply_theme, follow_system
 from desktop.window.main_window import MainWindow
-from engine.cache.connect import open_cache
 from engine.core.engine import Engine
 from engine.maps.projection import warm_up_in_background
 from engine.model.models import Pooling
 from engine.process.proxy import start_engine
-from engine.user.settings import default_projection, load_settings
+from engine.user.settings import default_projection, load_settings, open_configured_cache
 
 
 def create_window(
@@ -35,7 +34,7 @@ def create_window(
     while the first dataset embeds, so the first map does not wait for them.
 
     What the command line leaves out comes from the settings: the command line has already
-    taken model and device from them, and :func:`open_cache` the Redis URL and the embedded
+    taken model and device from them, and :func:`open_configured_cache` the Redis URL and the embedded
     server's memory limit; pooling (``--pooling``, absent = None), the layer and the default
     projection are taken here. The theme is applied before the window is built, so its plots
     are born in the right colours.
@@ -47,7 +46,7 @@ def create_window(
         apply_theme(app, settings.theme)
     # Both are checked already: argparse's choices, and load_settings() against POOLINGS.
     pooling = cast(Pooling | None, getattr(args, "pooling", None) or settings.pooling or None)
-    cache = open_cache(args.redis, args.no_cache)
+    cache = open_configured_cache(args.redis, args.no_cache)
     rows = getattr(args, "rows", None) if getattr(args, "command", None) == "demo" else None
     if in_process is None:
         in_process = os.environ.get("LOUPE_ENGINE_IN_PROCESS") == "1"

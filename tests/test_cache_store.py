@@ -54,7 +54,7 @@ TEXTS = [
 
 def embedded_client() -> redis.Redis:
     """A raw client to the embedded server of this test's LOUPE_HOME."""
-    from engine.user.paths import cache_dir
+    from engine.runtime.paths import cache_dir
 
     paths = ServerPaths.in_directory(cache_dir() / "valkey")
     return redis.Redis(unix_socket_path=str(paths.socket), socket_timeout=5)

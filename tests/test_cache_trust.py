@@ -50,7 +50,7 @@ def seal(header: dict[str, Any] | bytes, payload: bytes, key: str) -> bytes:
 
 
 def raw_client() -> redis.Redis:
-    from engine.user.paths import cache_dir
+    from engine.runtime.paths import cache_dir
 
     return redis.Redis(
         unix_socket_path=str(ServerPaths.in_directory(cache_dir() / "valkey").socket), socket_timeout=5

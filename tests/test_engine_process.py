@@ -31,9 +31,9 @@ from engine.cache.store import Cache
 from engine.core.service import EngineService
 from engine.data.demo_data import build_stdlib_dataset
 from engine.errors import BadInputError, JobCancelled, LoupeError
-from engine.logs.records import log_context
 from engine.maps.projection import ProjectionParams
 from engine.process.proxy import EngineCallFailed, EngineProcess, EngineProcessStopped, start_engine
+from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken
 
 PCA = ProjectionParams(method="pca")

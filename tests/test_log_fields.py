@@ -10,7 +10,8 @@ import pytest
 
 from engine.cache.store import Cache
 from engine.core.engine import Engine
-from engine.logs.records import log_context, reset_logging, setup_logging
+from engine.logs.records import reset_logging, setup_logging
+from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, JobRunner, Report
 
 

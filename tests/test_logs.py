@@ -33,15 +33,15 @@ from engine.logs.records import (
     LogEntry,
     add_listener,
     forward_server_log,
-    log_context,
     recent_entries,
     redact,
     reset_logging,
     setup_logging,
     timed,
 )
+from engine.runtime.context import log_context
 from engine.runtime.jobs import JobRunner
-from engine.user.paths import log_dir
+from engine.runtime.paths import log_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("engine.test_logs")

@@ -21,7 +21,7 @@ import pytest
 from engine.cache.store import Cache
 from engine.core.engine import Engine
 from engine.model.models import resolve_model
-from engine.user.paths import cache_dir
+from engine.runtime.paths import cache_dir
 
 TEXTS = ["Der Hund bellt.", "Le Chat Noir", "ＦＵＬＬＷＩＤＴＨ and UPPER case"]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cache.connect import open_cache
 from engine.maps.projection import ProjectionParams
 from engine.user.settings import (
     SCHEMA_VERSION,
     Settings,
     default_projection,
     load_settings,
+    open_configured_cache,
     save_settings,
     settings_path,
 )
@@ -118,7 +118,7 @@ def test_bad_stored_projection_values_fall_back_to_defaults_with_a_warning(
 
 def test_the_embedded_cache_takes_its_memory_limit_from_the_settings(loupe_home: Path) -> None:
     save_settings(Settings(cache_maxmemory="64mb"))
-    cache = open_cache()
+    cache = open_configured_cache()
     try:
         cache.set("emb", "loupe:v1:emb:probe", np.ones(3, np.float32))
         memory = cache.memory()

@@ -50,12 +50,12 @@ from engine.data.column_codes import as_numbers, is_numeric, text_codes, value_c
 from engine.data.datasets import Dataset, load_dataset
 from engine.data.row_filter import is_numeric_column
 from engine.errors import BadInputError, LoupeError
-from engine.logs.records import log_context
 from engine.maps.projection import PARAMETERS, ProjectionParams
 from engine.maps.sweep import SweepCell, SweepResult
 from engine.model.attention_stats import AttentionStatistics
 from engine.model.models import Pooling
 from engine.process.proxy import AnyEngine
+from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, JobFn, JobHandle, Progress, Report
 from engine.user.session import SUFFIX as SESSION_SUFFIX
 from engine.user.settings import load_settings, save_settings

@@ -47,11 +47,20 @@ QUERY_OPTIONS = ("db", "username", "password", "client_name")
 _WARNED: set[str] = set()
 
 
-def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
+def open_cache(
+    redis_url: str | None = None,
+    no_cache: bool = False,
+    *,
+    saved_url: str = "",
+    saved_maxmemory: str = "1gb",
+) -> Cache:
     """Open the cache the user asked for; never raises for an unreachable server.
 
-        ``redis_url`` is the command line's ``--redis``; without it ``LOUPE_REDIS_URL``, then the
-    settings' ``redis_url`` (saved without a password) is used.
+        ``redis_url`` is the command line's ``--redis``; without it ``LOUPE_REDIS_URL``, then
+    ``saved_url`` (the settings' ``redis_url``, saved without a password) is used;
+    ``saved_maxmemory`` is the settings' size for the embedded server (``LOUPE_CACHE_MAXMEMORY``
+    overrides it). The settings are read by :func:`engine.user.settings.open_configured_cache`,
+    which callers use: the cache sits below the user's files and does not read them itself.
         Raises :class:`BadInputError` (one sentence, without the password) only for a URL that
         cannot be read at all. The team key, if any (:mod:`engine.cache.team_key`), seals and
         checks every value; one that is configured but unreadable turns the cache off, with a
@@ -59,10 +68,7 @@ def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
     """
     if no_cache:
         return Cache(None)
-    from engine.user.settings import load_settings
-
-    settings = load_settings()
-    url = redis_url or os.environ.get("LOUPE_REDIS_URL") or settings.redis_url
+    url = redis_url or os.environ.get("LOUPE_REDIS_URL") or saved_url
     try:  # before any server starts: a configured key that cannot be read turns the cache off
         team_key = find_team_key(shared=bool(url))
     except TeamKeyError as exc:
@@ -72,7 +78,7 @@ def open_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
     if url:
         cache = _open_remote(url, on_command_line=bool(redis_url))
     else:
-        cache = _open_embedded(os.environ.get("LOUPE_CACHE_MAXMEMORY") or settings.cache_maxmemory)
+        cache = _open_embedded(os.environ.get("LOUPE_CACHE_MAXMEMORY") or saved_maxmemory)
     cache.use_team_key(team_key)
     return cache
 
@@ -113,7 +119,7 @@ def _open_remote(url: str, on_command_line: bool) -> Cache:
 
 def _open_embedded(maxmemory: str = DEFAULT_MAXMEMORY) -> Cache:
     from engine.cache.server import EmbeddedServer, ServerPaths
-    from engine.user.paths import cache_dir, log_dir
+    from engine.runtime.paths import cache_dir, log_dir
 
     paths = ServerPaths.in_directory(cache_dir() / "valkey", log_directory=log_dir())
     try:

@@ -78,7 +78,7 @@ def find_team_key(*, shared: bool) -> TeamKey | None:
     named = os.environ.get("LOUPE_CACHE_KEY_FILE")
     if named:
         return _from_file(Path(named).expanduser(), "LOUPE_CACHE_KEY_FILE")
-    from engine.user.paths import config_dir
+    from engine.runtime.paths import config_dir
 
     default = config_dir() / KEY_FILE_NAME
     if default.exists():

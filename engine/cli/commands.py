@@ -95,7 +95,7 @@ def cache_command(service: EngineService, args: argparse.Namespace, report: Prog
 def logs_command(args: argparse.Namespace) -> int:
     """``loupe logs``: the JSON-lines log's path; with ``--follow``, its new lines until Ctrl-C."""
     from engine.logs.records import LOG_FILE
-    from engine.user.paths import log_dir
+    from engine.runtime.paths import log_dir
 
     path = log_dir() / LOG_FILE
     if not args.follow:

@@ -100,13 +100,13 @@ def has_display() -> bool:
 def _run_headless(args: argparse.Namespace) -> int:
     """Open the cache, make the in-process engine service and run ``args.command`` on it, with
     progress on stderr. The service loads the model only when a command needs it."""
-    from engine.cache.connect import open_cache
     from engine.cli.commands import attention_command, cache_command, embed_command
     from engine.cli.demo import demo_command
     from engine.cli.maps import export_command, project_command
     from engine.cli.progress import stderr_progress
     from engine.core.service import EngineService
     from engine.runtime.jobs import ProgressMeter
+    from engine.user.settings import open_configured_cache
 
     commands = {
         "demo": demo_command,
@@ -116,7 +116,7 @@ def _run_headless(args: argparse.Namespace) -> int:
         "attention": attention_command,
         "cache": cache_command,
     }
-    cache = open_cache(args.redis, args.no_cache)
+    cache = open_configured_cache(args.redis, args.no_cache)
     if not args.quiet and args.command != "cache":
         print(f"loupe: cache: {cache.description}", file=sys.stderr)
     service = EngineService(

@@ -24,7 +24,7 @@ from engine.cache.store import Cache, as_float32
 from engine.core import cached_values
 from engine.core.runs import Clustering, EmbeddingRun, input_id, matrix_digest
 from engine.errors import BadInputError
-from engine.logs.records import log_context, timed
+from engine.logs.records import timed
 from engine.maps.projection import ProjectionParams, project
 from engine.maps.sweep import SweepResult
 from engine.model.attention_stats import (
@@ -45,6 +45,7 @@ from engine.model.models import (
     pick_device,
     resolve_model,
 )
+from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
 __all__ = ["Clustering", "EmbeddingRun", "Engine", "input_id"]

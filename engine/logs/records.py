@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import contextvars
 import datetime
 import json
 import logging
@@ -28,12 +27,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
+
+from engine.runtime.context import context_fields
 
 SESSION_ID = uuid.uuid4().hex[:12]
 OUR_LOGGERS = ("loupe", "engine", "desktop")
@@ -42,9 +42,6 @@ MAX_BYTES, BACKUPS = 5 * 1024 * 1024, 5
 RECENT = 5_000
 VALKEY_LOGGER = "engine.cache.valkey"
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "loupe_log_context", default=MappingProxyType({})
-)
 
 
 # Secrets that end up in messages: URL passwords (redis://user:pw@host), key=value pairs
@@ -89,24 +86,9 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")}
 
 
-def context_fields() -> dict[str, Any]:
-    """The fields :func:`log_context` has set on this thread, to log records made elsewhere with."""
-    return dict(_context.get())
-
-
 def is_standard_field(name: str) -> bool:
     """Whether ``name`` is a LogRecord attribute of its own (``extra=`` may not set it)."""
     return name in _STANDARD
-
-
-@contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    """Add ``fields`` to every record logged inside the block, on this thread (contextvars)."""
-    token = _context.set(MappingProxyType({**_context.get(), **fields}))
-    try:
-        yield
-    finally:
-        _context.reset(token)
 
 
 @contextmanager
@@ -133,7 +115,7 @@ class _Stamp(logging.Filter):
         if getattr(record, "_loupe_stamped", False):
             return True
         record._loupe_stamped = True
-        for key, value in {"session_id": SESSION_ID, **_context.get()}.items():
+        for key, value in {"session_id": SESSION_ID, **context_fields()}.items():
             if not hasattr(record, key):  # an explicit extra= wins over the context
                 setattr(record, key, value)
         try:
@@ -387,7 +369,7 @@ def setup_logging(*, verbose: bool = False, gelf_url: str | None = None) -> Logg
     The setup is closed at exit if nobody closed it before.
     """
     global _current
-    from engine.user.paths import log_dir
+    from engine.runtime.paths import log_dir
 
     log_path = log_dir() / LOG_FILE
     with _setup_lock:

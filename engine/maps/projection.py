@@ -448,7 +448,7 @@ def _ignore_precomputed_metric_warning() -> None:
 def prepare_numba_cache() -> None:
     """Point numba's on-disk cache at Loupe's cache directory (before umap is imported)."""
     if "NUMBA_CACHE_DIR" not in os.environ:
-        from engine.user.paths import cache_dir
+        from engine.runtime.paths import cache_dir
 
         os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
 

@@ -268,7 +268,7 @@ def _content_digest(files: list[Path]) -> str:
     time. That file is only a memo: unreadable, corrupt or of the wrong shape, it is ignored
     (and rewritten), and a failure to write it is logged; neither stops a command.
     """
-    from engine.user.paths import cache_dir
+    from engine.runtime.paths import cache_dir
 
     memo_path = cache_dir() / "model-digests.json"
     with _digest_lock:

@@ -41,7 +41,7 @@ from engine.api.protocol import EngineAPI
 from engine.cache.store import Cache
 from engine.core.service import EngineService, pooling_named
 from engine.errors import LoupeError
-from engine.logs.records import context_fields, is_standard_field
+from engine.logs.records import is_standard_field
 from engine.model.models import DEFAULT_MODEL, Pooling
 from engine.process.wire import Encoder, WireError, decode
 from engine.runtime.channel import (
@@ -54,6 +54,7 @@ from engine.runtime.channel import (
     python_command,
     wait_for_event,
 )
+from engine.runtime.context import context_fields
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
 log = logging.getLogger(__name__)

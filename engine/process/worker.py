@@ -192,11 +192,11 @@ class _ForwardLogs(logging.Handler):
 
 
 def _service_from(config: Mapping[str, Any]) -> EngineService:
-    from engine.cache.connect import open_cache
     from engine.core.service import EngineService, pooling_named
+    from engine.user.settings import open_configured_cache
 
     pooling = config.get("pooling")
-    cache = open_cache(config.get("redis_url"), bool(config.get("no_cache")))
+    cache = open_configured_cache(config.get("redis_url"), bool(config.get("no_cache")))
     return EngineService(
         cache,
         model=str(config.get("model")),

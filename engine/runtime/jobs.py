@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.errors import JobCancelled, LoupeError
-from engine.logs.records import log_context
+from engine.runtime.context import log_context
 
 log = logging.getLogger(__name__)
 LANES = ("model", "compute", "interactive")

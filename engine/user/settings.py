@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import unquote
 
+from engine.cache.store import Cache
 from engine.errors import BadInputError
 from engine.maps.projection import METHODS, PARAMETERS, ProjectionParams, Value, param_spec
 from engine.model.models import Pooling
 from engine.runtime.atomic import write_text_atomic
-from engine.user.paths import config_dir
+from engine.runtime.paths import config_dir
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
@@ -233,3 +234,14 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         "projection_seed": 42,
         "theme": "system",
     }
+
+
+def open_configured_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
+    """The cache the user configured: ``--redis``, else ``LOUPE_REDIS_URL``, else the saved URL;
+    the embedded server with the saved size otherwise (see :func:`engine.cache.connect.open_cache`)."""
+    from engine.cache.connect import open_cache
+
+    settings = load_settings()
+    return open_cache(
+        redis_url, no_cache, saved_url=settings.redis_url, saved_maxmemory=settings.cache_maxmemory
+    )
