@@ -124,7 +124,8 @@ def test_a_new_dataset_clears_everything_made_from_the_last(model: AppModel) -> 
     assert len(model.selection) == 0 and model.filter is None and model.search == Search()
     assert model.bookmarks == {}
     # The colouring is the user's choice and stays; where they looked does not.
-    assert model.view.colouring == "cluster" and model.view.x_range is None and model.view.layer_slider is None
+    assert model.view.colouring == "cluster"
+    assert model.view.x_range is None and model.view.layer_slider is None
     # Results of the old dataset arriving now are dropped.
     model.set_dataset(_opened("d2", rows=3))
     assert not model.set_run(_run("d1"))
