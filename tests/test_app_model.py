@@ -14,7 +14,7 @@ import pytest
 from desktop.model.document import AppModel, RowFilter, Search, Source, ViewOptions
 from engine.api.types import EmbeddedRun, Faithfulness, LayerMaps, MapScores, OpenedDataset, ProjectedMap
 from engine.data.datasets import Dataset
-from engine.maps.projection import ProjectionParams
+from engine.maps.projection import Method, ProjectionParams
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = (
@@ -43,7 +43,7 @@ def _run(dataset_id: str = "d1", run_id: str = "r1", rows: int = 5) -> EmbeddedR
     return EmbeddedRun(run_id, dataset_id, -1, rows, 4, rows, 0, 0, f"input-{run_id}")
 
 
-def _map(map_id: str, run_id: str = "r1", rows: int = 5, method: str = "umap") -> ProjectedMap:
+def _map(map_id: str, run_id: str = "r1", rows: int = 5, method: Method = "umap") -> ProjectedMap:
     coords = np.arange(rows * 2, dtype=np.float32).reshape(rows, 2)
     return ProjectedMap(map_id, run_id, ProjectionParams(method=method), coords)
 
