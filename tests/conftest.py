@@ -156,6 +156,16 @@ def engine(cache: Any, minilm: Any) -> Any:
     return made
 
 
+@pytest.fixture
+def service(engine: Any) -> Any:
+    """The engine's API in this process (EngineService) over ``engine``: the session's model."""
+    from engine.core.service import EngineService
+
+    made = EngineService(engine.cache, device="cpu")
+    made.engine = engine
+    return made
+
+
 # -- the window, as users run it -----------------------------------------------------------------
 
 
