@@ -82,7 +82,7 @@ def test_a_newer_dataset_drops_everything_the_older_one_still_delivers(
 ) -> None:
     model = _model("pca")
     datasets: list[str | None] = []
-    model.dataset_changed.connect(lambda opened: datasets.append(opened and opened.dataset.name))
+    model.dataset_changed.connect(lambda opened: datasets.append(opened.dataset.name if opened else None))
     failures = _failures(operations)
     first = _csv(tmp_path / "first.csv", ("cats", "ships"))
     second = _csv(tmp_path / "second.csv", ("trains", "bread", "rain"), rows=5)
