@@ -157,8 +157,12 @@ class AppModel:
         self._set_dataset(opened)
 
     def _set_dataset(self, opened: OpenedDataset | None) -> None:
-        had_scores, had_faith, had_maps = self.scores, self.faithfulness, self.layer_maps
-        had_filter, had_search, had_view = self.filter, self.search, self.view
+        # What held something before: only those fire (once per change, never "nothing to nothing").
+        cleared_scores, cleared_faith = self.scores is not None, self.faithfulness is not None
+        cleared_maps, cleared_filter = bool(self.layer_maps), self.filter is not None
+        cleared_search = self.search.query != "" or self.search.matches is not None
+        view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
+        cleared_view = view != self.view
         self.opened = opened
         self.run = None
         self.shown = None
@@ -169,24 +173,25 @@ class AppModel:
         self.filter = None
         self.search = Search()
         self.bookmarks = {}
-        self.view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
+        self.view = view
+        # A view may answer one of these by changing the model again (the table runs its search
+        # box's text on the new rows): each event then carries the model's value as it is now.
         self.dataset_changed.emit(opened)
-        self.run_changed.emit(None)
-        self.map_changed.emit(None)
-        # The rest only when they held something: "once per change", never a change to nothing.
-        if had_scores is not None:
-            self.scores_changed.emit(None)
-        if had_faith is not None:
-            self.faithfulness_changed.emit(None)
-        if had_maps:
-            self.layer_maps_changed.emit(())
+        self.run_changed.emit(self.run)
+        self.map_changed.emit(self.shown)
+        if cleared_scores:
+            self.scores_changed.emit(self.scores)
+        if cleared_faith:
+            self.faithfulness_changed.emit(self.faithfulness)
+        if cleared_maps:
+            self.layer_maps_changed.emit(self.layer_maps)
         self.selection_changed.emit(self.selection)
-        if had_filter is not None:
-            self.filter_changed.emit(None)
-        if had_search != self.search:
+        if cleared_filter:
+            self.filter_changed.emit(self.filter)
+        if cleared_search:
             self.search_changed.emit(self.search)
         self.bookmarks_changed.emit(self.bookmarks)
-        if had_view != self.view:
+        if cleared_view:
             self.view_changed.emit(self.view)
 
     def set_run(self, run: EmbeddedRun) -> bool:
@@ -302,6 +307,10 @@ class AppModel:
         if view != self.view:
             self.view = view
             self.view_changed.emit(view)
+
+    def kept_rows_or_none(self) -> Rows | None:
+        """The rows the filter keeps; None without a filter (every row)."""
+        return self.filter.rows if self.filter is not None else None
 
     def kept_rows(self) -> Rows:
         """The rows the filter keeps (every row without a filter)."""
