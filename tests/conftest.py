@@ -178,6 +178,23 @@ def window_args(**overrides: object) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
+def exported(qtbot: Any, window: Any, what: str, path: Path, timeout: int = 120_000) -> tuple[Path, Path]:
+    """Export the window's map ("map") or data ("data") to ``path`` and wait for the job to write
+    it: the file and its provenance sidecar."""
+    window.status_label.setText("")
+    (window.export_map if what == "map" else window.export_data)(path)
+    done = ("Wrote", "Export failed")
+    qtbot.waitUntil(lambda: window.status_label.text().startswith(done), timeout=timeout)
+    assert window.status_label.text() == f"Wrote {path}, {path}.json", window.status_label.text()
+    return path, path.with_name(path.name + ".json")
+
+
+def shown_method(window: Any) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else str(shown.map.params.method)
+
+
 @pytest.fixture
 def window(qtbot: Any) -> Iterator[Any]:
     """The window as the app makes it: its engine (and the model) in a child process.
