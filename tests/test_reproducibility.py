@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from engine.api.types import Embed, EmbeddedRun, OpenDataset, Project
 from engine.cache.connect import open_cache
 from engine.cache.store import Cache
-from engine.data.datasets import load_dataset
 from engine.data.demo_data import build_stdlib_dataset
 from engine.maps.projection import METHODS, ProjectionParams
 from engine.model.inference import embed_texts
@@ -112,13 +112,15 @@ def cached_engine() -> Iterator[EngineProcess]:
     cache.close()
 
 
+def embedded(engine: EngineProcess, path: Path) -> EmbeddedRun:
+    return engine.embed(Embed(engine.open_dataset(OpenDataset(path)).dataset_id))
+
+
 def window_maps(engine: EngineProcess, path: Path) -> dict[str, np.ndarray[Any, Any]]:
-    """What the window does on opening a dataset: dataset_embeddings, then each method's map."""
-    run = engine.dataset_embeddings(load_dataset(path))
+    """What the window does on opening a dataset: open it, embed it, then each method's map."""
+    run = embedded(engine, path)
     return {
-        method: engine.projection(
-            run.vectors, ProjectionParams.from_options(method, seed=1), input_id=run.input_id
-        )
+        method: engine.project(Project(run.run_id, ProjectionParams.from_options(method, seed=1))).coords
         for method in METHODS
     }
 
@@ -130,9 +132,9 @@ def test_the_window_engine_gives_the_same_map_warm_cold_and_without_cache(
     data = write_rows(tmp_path / "rows.csv", texts)
     cold = window_maps(cached_engine, data)
     cached_engine.cache.clear()
-    cached_engine.embeddings(warm_subset(texts))
+    embedded(cached_engine, write_rows(tmp_path / "warm.csv", warm_subset(texts)))
     warm = window_maps(cached_engine, data)
-    assert cached_engine.embeddings(texts).computed == 0
+    assert embedded(cached_engine, data).computed == 0
     uncached = EngineProcess(Cache(None), "minilm", "cpu", no_cache=True)
     try:
         none = window_maps(uncached, data)

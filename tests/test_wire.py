@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.core.engine import Clustering, EmbeddingRun
+from engine.api.types import EmbeddedRun, MapScores
 from engine.data.datasets import Dataset
 from engine.maps.projection import ProjectionParams
 from engine.maps.sweep import SweepCell, SweepResult
@@ -53,7 +53,7 @@ def test_long_text_lists_go_to_a_file_and_come_back_equal(tmp_path: Path) -> Non
     assert Encoder(tmp_path).encode(short) == short  # a few texts stay in the message
 
 
-def test_every_engine_result_type_round_trips(tmp_path: Path) -> None:
+def test_engine_result_types_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
 
     def grid() -> np.ndarray:
@@ -61,9 +61,7 @@ def test_every_engine_result_type_round_trips(tmp_path: Path) -> None:
 
     params = ProjectionParams.from_options("umap", {"n_neighbors": 5}, seed=3)
     values: list[Any] = [
-        EmbeddingRun(
-            rng.random((4, 3), dtype=np.float32), computed=3, from_cache=1, truncated=0, input_id="abc"
-        ),
+        EmbeddedRun("r1", "d1", -1, rows=4, width=3, computed=3, from_cache=1, truncated=0, input_id="abc"),
         AttentionMaps(
             "hi there",
             ("[CLS]", "hi", "there"),
@@ -72,7 +70,7 @@ def test_every_engine_result_type_round_trips(tmp_path: Path) -> None:
             rng.random((2, 2, 3, 3), dtype=np.float32),
         ),
         AttentionStatistics(grid(), grid(), grid(), rows=5, requested=9),
-        Clustering(np.array([0, 1, -1], np.int32), {0: "cats", 1: "ships"}),
+        MapScores("m1", np.array([0, 1, -1], np.int32), {0: "cats", 1: "ships"}, 0.9, ((0.5, 1.0, "cats"),)),
         Dataset("d", ("a", "b"), ("x", "y"), columns={"score": [1.5, None]}, path=Path("/tmp/d.csv")),
         params,
         SweepResult(

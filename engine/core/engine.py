@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    """The cache-aware pipeline used by the CLI, the desktop and tests alike."""
+    """The vector-level, cache-aware computations (texts and vectors in, arrays out).
+
+    Front ends use :class:`engine.core.service.EngineService` (the engine's API), which holds
+    the datasets and runs and calls these; benchmarks and ``loupe cache`` may call them directly.
+    """
 
     def __init__(
         self,

@@ -1,20 +1,26 @@
-"""The desktop's engine in a child process: :class:`EngineProcess` has the Engine's methods.
+"""The engine in a child process: :class:`EngineProcess` is an :class:`~engine.api.protocol.EngineAPI`.
 
-Each call is sent to :mod:`engine.process.worker` (see its docstring for the protocol) and waited for
-on the calling thread, which is a job lane's worker thread, never the GUI thread. While it
-waits that thread only sleeps on an event, so the GUI thread has the interpreter to itself:
-model loading, torch imports, UMAP and PCA run in the child. Progress lines from the child
-reach the job's ``report``; a cancelled ``token`` is passed on to the child and the call
+Its remote methods are not written here: there is one per entry of
+:func:`engine.api.methods.calls`, made from that table when this module is imported, so the
+proxy cannot have a method the API (and the worker's dispatch) does not. Each call sends its
+request to :mod:`engine.process.worker` (see its docstring for the protocol), where an
+:class:`~engine.core.service.EngineService` holds the datasets, embedding runs and maps; calls
+pass their ids, so texts and vectors stay in the child once a dataset is open.
+
+A call waits on the calling thread, which is a job lane's worker thread, never the GUI thread.
+While it waits that thread only sleeps on an event, so the GUI thread has the interpreter to
+itself: model loading, torch imports, UMAP and PCA run in the child. Progress lines from the
+child reach the job's ``report``; a cancelled ``token`` is passed on to the child and the call
 returns at once (a step that cannot stop halfway finishes in the child and lands in the cache).
 
 The child starts with the first call (or :meth:`EngineProcess.start`), as ``python -P`` in a
 private working folder, so nothing in the folder Loupe was started from runs in it. If it dies
 (the out-of-memory killer, a crash in native code), every call waiting on it fails with one
-sentence and the next call starts a new child; what it had computed is in the cache. A reply
-line that is not a message of the protocol is handled the same way (the child is stopped),
-never ignored: the call it was meant for would otherwise wait forever. In a frozen build there
-is no Python to start, so :func:`start_engine` returns an in-process
-:class:`~engine.core.engine.Engine` instead.
+sentence and the next call starts a new child; what it had computed is in the cache, but the
+datasets it held are gone (their ids say so: open the dataset again). A reply line that is not a
+message of the protocol is handled the same way (the child is stopped), never ignored: the call
+it was meant for would otherwise wait forever. In a frozen build there is no Python to start, so
+:func:`start_engine` returns an in-process :class:`~engine.core.service.EngineService` instead.
 """
 
 from __future__ import annotations
@@ -23,33 +29,31 @@ import contextlib
 import itertools
 import json
 import logging
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-import numpy.typing as npt
-
-from engine import errors
+from engine.api.methods import Call, calls
+from engine.api.protocol import EngineAPI
 from engine.cache.store import Cache
-from engine.core.engine import Clustering, EmbeddingRun, Engine
-from engine.core.runs import precomputed_run
-from engine.data.datasets import Dataset
-from engine.errors import JobCancelled, LoupeError
+from engine.core.service import EngineService, pooling_named
+from engine.errors import LoupeError
 from engine.logs.records import context_fields, is_standard_field
-from engine.maps.projection import ProjectionParams
-from engine.maps.sweep import SweepResult
-from engine.model.attention_stats import AttentionStatistics
-from engine.model.inference import AttentionMaps
-from engine.model.models import DEFAULT_MODEL, ModelSpec, Pooling
+from engine.model.models import DEFAULT_MODEL, Pooling
 from engine.process.wire import Encoder, WireError, decode
-from engine.runtime.isolated import child_env, exit_detail, python_command
+from engine.runtime.channel import (
+    PrivateFolder,
+    UnexpectedError,
+    can_start_child,
+    child_env,
+    error_from_record,
+    exit_detail,
+    python_command,
+    wait_for_event,
+)
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
 log = logging.getLogger(__name__)
@@ -64,12 +68,15 @@ class EngineProcessStopped(LoupeError):
     """The engine process ended while calls were waiting on it."""
 
 
-class EngineCallFailed(Exception):
-    """An unexpected error in the engine process (its traceback is in ``details`` and the log)."""
+# An unexpected error in the engine process (a bug, not the user's input): its traceback is in
+# ``details`` and the log.
+EngineCallFailed = UnexpectedError
 
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
+# The error kinds the engine process's replies may rebuild besides the channel's own.
+_KNOWN_ERRORS: Mapping[str, type[Exception]] = {
+    EngineProcessStopped.__name__: EngineProcessStopped,
+    WireError.__name__: WireError,
+}
 
 
 @dataclass
@@ -90,16 +97,16 @@ def start_engine(
     no_cache: bool = False,
     warm_up_rows: int | bool | None = False,
     in_process: bool = False,
-) -> Engine | EngineProcess:
+) -> EngineAPI:
     """The desktop's engine: a child process, or this process where none can be started.
 
     ``warm_up_rows`` as for :class:`EngineProcess`; in this process the caller warms up itself.
     """
-    if in_process or getattr(sys, "frozen", False) or not sys.executable:
+    if in_process or not can_start_child():
         if not in_process:
             log.info("the engine runs in this process: a frozen build has no separate Python to run it in")
-        return Engine(cache, model=model, device=device, pooling=pooling)
-    engine = EngineProcess(
+        return EngineService(cache, model=model, device=device, pooling=pooling)
+    return EngineProcess.started(
         cache,
         model,
         device,
@@ -108,13 +115,13 @@ def start_engine(
         no_cache=no_cache,
         warm_up_rows=warm_up_rows,
     )
-    engine.start()
-    return engine
 
 
-class EngineProcess:
-    """The Engine's desktop-facing methods, computed in ``python -m engine.process.worker``.
+class EngineProcess(EngineAPI):
+    """:class:`EngineAPI` computed in ``python -m engine.process.worker``.
 
+    The API's calls (``embed``, ``project``, …) are added to this class from
+    :func:`engine.api.methods.calls` below; the class itself holds the child's life.
     ``cache`` is this process's own connection to the same cache, for the status bar; the
     child's cache counters are added to its ``stats`` as its replies arrive.
     """
@@ -132,7 +139,7 @@ class EngineProcess:
     ) -> None:
         """``warm_up_rows``: False, or compile UMAP's kernels in the child at start (see
         ``engine.maps.projection.warm_up``; None = for any size, a number = for that many rows)."""
-        self.cache = cache
+        self._cache = cache
         self.model_name = model
         self.device = device
         self.pooling = pooling
@@ -145,7 +152,35 @@ class EngineProcess:
         self._ids = itertools.count(1)
         self._child_counters: dict[str, int] = {}
         self._closed = False
-        self._spec: ModelSpec | None = None  # see the spec property
+
+    @classmethod
+    def started(
+        cls,
+        cache: Cache,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        *,
+        pooling: Pooling | None = None,
+        redis_url: str | None = None,
+        no_cache: bool = False,
+        warm_up_rows: int | bool | None = False,
+    ) -> EngineProcess:
+        """A new engine process whose child starts now (it imports and connects meanwhile)."""
+        engine = cls(
+            cache,
+            model,
+            device,
+            pooling=pooling,
+            redis_url=redis_url,
+            no_cache=no_cache,
+            warm_up_rows=warm_up_rows,
+        )
+        engine.start()
+        return engine
+
+    @property
+    def cache(self) -> Cache:
+        return self._cache
 
     # -- the child -----------------------------------------------------------------------
 
@@ -168,7 +203,7 @@ class EngineProcess:
         # A fixed command line: this interpreter and the worker module, without the working
         # folder on its path, in a private working folder (removed when it ends); the
         # configuration, including a cache URL that may hold a password, goes through the pipe.
-        workdir = Path(tempfile.mkdtemp(prefix="loupe-engine-"))
+        workdir = PrivateFolder("loupe-engine-")
         try:
             process = subprocess.Popen(
                 python_command("engine.process.worker"),
@@ -178,11 +213,11 @@ class EngineProcess:
                 text=True,
                 encoding="utf-8",
                 bufsize=1,
-                cwd=workdir,
+                cwd=workdir.path,
                 env=child_env(),
             )
         except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.remove()
             raise
         assert process.stdin is not None and process.stdout is not None
         config = {
@@ -210,7 +245,7 @@ class EngineProcess:
         log.info("engine process started (pid %d)", process.pid)
         return process
 
-    def _read_replies(self, process: subprocess.Popen[str], replies: IO[str], workdir: Path) -> None:
+    def _read_replies(self, process: subprocess.Popen[str], replies: IO[str], workdir: PrivateFolder) -> None:
         """The reader thread: hands each reply to its call; on EOF fails whatever still waits.
 
         A line it cannot read (not JSON, or not a message of the protocol) means the stream can no
@@ -234,7 +269,7 @@ class EngineProcess:
                 break
         replies.close()
         code = process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.remove()
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()
@@ -249,7 +284,7 @@ class EngineProcess:
             log.warning("engine process (pid %d) ended with exit code %s: %s", process.pid, code, reason)
         for call_id, _stranded in stranded:
             self._deliver(
-                call_id, {"error": {"type": "EngineProcessStopped", "message": reason, "details": ""}}
+                call_id, {"error": {"type": EngineProcessStopped.__name__, "message": reason, "details": ""}}
             )
 
     def _handle(self, line: str) -> str | None:
@@ -338,38 +373,38 @@ class EngineProcess:
             process.kill()
             process.wait()
 
-    def reconfigured(self, model: str, device: str, pooling: Pooling | None) -> EngineProcess:
+    def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineProcess:
         """A new engine process for another model, device or pooling, on the same cache."""
-        engine = EngineProcess(
-            self.cache, model, device, pooling=pooling, redis_url=self._redis_url, no_cache=self._no_cache
+        engine = EngineProcess.started(
+            self.cache,
+            model,
+            device,
+            pooling=pooling_named(pooling),
+            redis_url=self._redis_url,
+            no_cache=self._no_cache,
         )
-        engine.start()
         self.close()
         return engine
 
     # -- calls ---------------------------------------------------------------------------
 
     def call(
-        self,
-        name: str,
-        *args: Any,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-        **kwargs: Any,
-    ) -> Any:
-        """Run ``name`` (a name in ``engine.process.worker.CALLS``) in the child and wait for its result."""
+        self, name: str, request: object, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> object:
+        """Run the call ``name`` with ``request`` in the child and wait for its result.
+
+        The child checks both (a name in :func:`~engine.api.methods.calls`, a request of its
+        type); the result must be of the call's result type.
+        """
         if token is not None:
             token.raise_if_cancelled()
-        folder = Path(tempfile.mkdtemp(prefix="loupe-call-"))
-        try:
-            encoder = Encoder(folder)
+        with PrivateFolder("loupe-call-") as folder:
             call_id = next(self._ids)
             message = {
                 "id": call_id,
                 "call": name,
                 "folder": str(folder),
-                "args": encoder.encode(list(args)),
-                "kwargs": encoder.encode(kwargs),
+                "request": Encoder(folder).encode(request),
             }
             call = _Call(report, context_fields())
             with self._lock:
@@ -381,16 +416,15 @@ class EngineProcess:
                     process.stdin.flush()
                 except OSError:
                     pass  # the child is gone; its reader thread fails this call in a moment
-            while not call.done.wait(POLL_S):
-                if token is not None and token.cancelled:
-                    self._give_up(call_id, process)
-                    raise JobCancelled
+            wait_for_event(call.done, token, poll_s=POLL_S, on_cancel=lambda: self._give_up(call_id, process))
             assert call.reply is not None
             if "error" in call.reply:
                 raise _error_from(name, call.reply["error"])
-            return decode(call.reply["result"], folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            result = decode(call.reply["result"], folder)
+        expected = calls().get(name)
+        if expected is not None and type(result) is not expected.result:
+            raise WireError(f"The engine process answered {name} with a {type(result).__name__}.")
+        return result
 
     def _give_up(self, call_id: int, process: subprocess.Popen[str]) -> None:
         with self._lock:
@@ -402,150 +436,34 @@ class EngineProcess:
             except (OSError, ValueError):
                 pass  # already gone
 
-    # -- the Engine's methods, as the desktop uses them -----------------------------------
 
-    def dataset_embeddings(
-        self,
-        dataset: Dataset,
-        *,
-        layer: int = -1,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> EmbeddingRun:
-        if dataset.vectors is not None:
-            return precomputed_run(dataset.vectors, report)
-        result: EmbeddingRun = self.call("embeddings", dataset.texts, layer=layer, token=token, report=report)
-        return result
+def _remote(call: Call) -> Callable[..., object]:
+    """The proxy's method for ``call``: sends its request to the child, returns the child's result."""
 
-    def embeddings(
-        self,
-        texts: Sequence[str],
-        *,
-        layer: int = -1,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> EmbeddingRun:
-        result: EmbeddingRun = self.call("embeddings", texts, layer=layer, token=token, report=report)
-        return result
-
-    def projection(
-        self,
-        vectors: npt.NDArray[np.float32],
-        params: ProjectionParams,
-        *,
-        input_id: str | None = None,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> npt.NDArray[np.float32]:
-        coords: npt.NDArray[np.float32] = self.call(
-            "projection", vectors, params, input_id=input_id, token=token, report=report
-        )
-        return coords
-
-    def attention(self, text: str) -> AttentionMaps:
-        maps: AttentionMaps = self.call("attention", text)
-        return maps
-
-    def attention_statistics(
-        self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
-    ) -> AttentionStatistics:
-        stats: AttentionStatistics = self.call("attention_statistics", texts, token=token, report=report)
-        return stats
-
-    def layer_maps(
-        self,
-        texts: Sequence[str],
-        params: ProjectionParams,
+    def remote(
+        self: EngineProcess,
+        request: object,
         *,
         token: CancelToken | None = None,
         report: Report = silent_report,
-    ) -> list[npt.NDArray[np.float32]]:
-        maps: list[npt.NDArray[np.float32]] = self.call(
-            "layer_maps", texts, params, token=token, report=report
-        )
-        return maps
+    ) -> object:
+        return self.call(call.name, request, token=token, report=report)
 
-    def sweep(
-        self,
-        run: EmbeddingRun,
-        base: ProjectionParams,
-        axis_x: tuple[str, Sequence[Any]],
-        axis_y: tuple[str, Sequence[Any]],
-        *,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> SweepResult:
-        result: SweepResult = self.call("sweep", run, base, axis_x, axis_y, token=token, report=report)
-        return result
-
-    def clusters(
-        self,
-        coords: npt.NDArray[np.float32],
-        texts: Sequence[str],
-        min_cluster_size: int | None = None,
-        *,
-        token: CancelToken | None = None,
-    ) -> Clustering:
-        clustering: Clustering = self.call("clusters", coords, texts, min_cluster_size, token=token)
-        return clustering
-
-    def faithfulness(
-        self,
-        vectors: npt.NDArray[np.float32],
-        coords: npt.NDArray[np.float32],
-        k: int = 10,
-        *,
-        input_id: str | None = None,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> npt.NDArray[np.float32]:
-        values: npt.NDArray[np.float32] = self.call(
-            "faithfulness", vectors, coords, k, input_id=input_id, token=token, report=report
-        )
-        return values
-
-    def trustworthiness(
-        self,
-        vectors: npt.NDArray[np.float32],
-        coords: npt.NDArray[np.float32],
-        *,
-        token: CancelToken | None = None,
-    ) -> float:
-        return float(self.call("trustworthiness", vectors, coords, token=token))
-
-    def demo_dataset(
-        self, rows: int, *, token: CancelToken | None = None, report: Report = silent_report
-    ) -> Dataset:
-        dataset: Dataset = self.call("demo_dataset", rows, token=token, report=report)
-        return dataset
-
-    def preload_model(self, *, token: CancelToken | None = None) -> str:
-        """Load the model in the child; its compute precision."""
-        return str(self.call("preload_model", token=token))
-
-    @property
-    def spec(self) -> ModelSpec:
-        """The model the child computes with, as its Engine resolves it (the same name and
-        pooling through the same code), without a call to the child: export's provenance asks
-        on the GUI thread. Resolving reads the folder's config and the memoised weights digest."""
-        if self._spec is None:
-            self._spec = Engine(self.cache, self.model_name, self.device, pooling=self.pooling).spec
-        return self._spec
+    remote.__name__ = remote.__qualname__ = call.name
+    remote.__doc__ = getattr(EngineAPI, call.name).__doc__
+    return remote
 
 
-def _error_from(name: str, error: Mapping[str, Any]) -> BaseException:
-    kind, message, details = str(error.get("type")), str(error.get("message")), str(error.get("details", ""))
-    if kind == "JobCancelled":
-        return JobCancelled()
-    if kind == "EngineProcessStopped":
-        return EngineProcessStopped(message)
-    if kind == "WireError":
-        return WireError(message)
-    known = getattr(errors, kind, None)
-    if isinstance(known, type) and issubclass(known, LoupeError):
-        return known(message)
-    log.error("%s failed in the engine process:\n%s", name, details or f"{kind}: {message}")
-    return EngineCallFailed(f"{kind}: {message}" if message else kind, details)
+# One remote method per call of the API, from the one table (engine.api.methods.calls).
+for _call in calls().values():
+    setattr(EngineProcess, _call.name, _remote(_call))
+
+
+def _error_from(name: str, error: Mapping[str, Any]) -> Exception:
+    failure = error_from_record(error, "the engine process", _KNOWN_ERRORS)
+    if isinstance(failure, UnexpectedError):
+        log.error("%s failed in the engine process:\n%s", name, failure.details or failure.summary)
+    return failure
 
 
 def _model_for_child(model: str) -> str:
@@ -565,7 +483,3 @@ def _exit_sentence(code: int | None) -> str:
         f"The engine process {how.removeprefix('it ')}. "
         "It starts again with the next job; what it computed is in the cache."
     )
-
-
-# What the desktop holds: either kind has the same methods.
-AnyEngine = Engine | EngineProcess

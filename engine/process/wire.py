@@ -1,14 +1,14 @@
 """Values between the desktop and its engine process: JSON plus ``.npy`` files, never a pickle.
 
-The engine process (:mod:`engine.process.worker`) takes arguments and returns results that are plain
-values, numpy arrays and a few engine dataclasses. :func:`encode` turns such a value into
-JSON-able data, writing each array into a folder with ``np.save(allow_pickle=False)``;
-:func:`decode` reads it back. Only the dataclasses named in :data:`TYPES` are rebuilt, through
-their constructors, so a message can never make the other side run code of its choosing
-(DESIGN §6). Long lists of strings are written one JSON string per line, in chunks, so that neither side
-holds the interpreter for one long call while it does it: the desktop's GUI thread shares that
-interpreter. A dataset's own Arrow text column goes as an Arrow IPC file, written and read by
-Arrow itself (no Python loop over 200,000 rows while the window paints).
+The engine process (:mod:`engine.process.worker`) takes the requests of the engine's API
+(:mod:`engine.api.types`) and returns its results: plain values, numpy arrays and dataclasses.
+:class:`Encoder` turns such a value into JSON-able data, writing each array into a folder with
+``np.save(allow_pickle=False)``; :func:`decode` reads it back. Only the dataclasses named in
+:data:`TYPES` are rebuilt, through their constructors, so a message can never make the other side
+run code of its choosing (DESIGN §6). Long lists of strings are written one JSON string per line, in
+chunks, so that neither side holds the interpreter for one long call while it does it: the desktop's
+GUI thread shares that interpreter. A dataset's own Arrow text column goes as an Arrow IPC file,
+written and read by Arrow itself (no Python loop over 200,000 rows while the window paints).
 """
 
 from __future__ import annotations
@@ -22,14 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.engine import Clustering, EmbeddingRun
+from engine.api.methods import wire_types
 from engine.data.arrow import ArrowSequence
-from engine.data.datasets import Dataset
 from engine.errors import LoupeError
-from engine.maps.projection import ProjectionParams
-from engine.maps.sweep import SweepCell, SweepResult
-from engine.model.attention_stats import AttentionStatistics
-from engine.model.inference import AttentionMaps
 
 # Lists of strings longer than this go to a file, one JSON string per line.
 TEXTS_INLINE_MAX = 256
@@ -39,20 +34,9 @@ TEXTS_CHUNK_BYTES = 1 << 16
 _NAME = re.compile(r"^v[0-9]{1,9}$")
 
 
-# The only classes a message may rebuild, by name (each through its own constructor).
-TYPES: Mapping[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        AttentionMaps,
-        AttentionStatistics,
-        Clustering,
-        Dataset,
-        EmbeddingRun,
-        ProjectionParams,
-        SweepCell,
-        SweepResult,
-    )
-}
+# The only classes a message may rebuild, by name (each through its own constructor): the API's
+# requests and results and the dataclasses their fields hold, read from the API itself.
+TYPES: Mapping[str, type] = wire_types()
 
 
 class WireError(LoupeError):

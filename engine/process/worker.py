@@ -1,29 +1,30 @@
 """The engine process: a child Python that runs the desktop's heavy work (``python -P -m
 engine.process.worker``).
 
-Why a process and not threads: model loading, torch and numba imports, PCA's ``eigh`` and
-other C code hold the interpreter lock for hundreds of milliseconds at a time, and the
-desktop's GUI thread shares that lock with its worker threads; a probe saw the window freeze
-for up to 466 ms while jobs ran. In a child process none of that touches the GUI thread.
+Why a process and not threads: model loading, torch and numba imports, PCA's ``eigh`` and other C
+code hold the interpreter lock for hundreds of milliseconds at a time, and the desktop's GUI thread
+shares that lock with its worker threads; a probe saw the window freeze for up to 466 ms while jobs
+ran. In a child process none of that touches the GUI thread.
 
 Protocol, one JSON object per line (the parent's side is :mod:`engine.process.proxy`):
 
-* stdin, first line: the configuration ``{"model", "device", "pooling", "redis_url",
-  "no_cache", "warm_up", "warm_up_rows"}``; the child opens its own connection to the same
-  cache, builds a :class:`~engine.core.engine.Engine` and, with ``warm_up``, compiles UMAP's
-  kernels in the background.
-* stdin, then: ``{"id", "call", "folder", "args", "kwargs"}`` runs ``call`` (a name in
-  :data:`CALLS`, nothing else) on a thread of its own, with arguments encoded by
-  :mod:`engine.process.wire` in ``folder``; ``{"cancel": id}`` sets that call's cancel token.
-* stdout: ``{"id", "progress": [done, total, message]}``; then ``{"id", "result", "cache"}``
-  with the result's arrays written into the call's folder, or ``{"id", "error": {"type",
-  "message", "details"}}``; ``{"log": {...}}`` carries the child's log records to the parent's
-  log; ``{"ready": true}`` once the engine exists. A line the parent cannot read makes it stop
-  this process and fail the calls waiting on it.
+* stdin, first line: the configuration ``{"model", "device", "pooling", "redis_url", "no_cache",
+  "warm_up", "warm_up_rows"}``; the child opens its own connection to the same cache, builds an
+  :class:`~engine.core.service.EngineService` (which holds the datasets, runs and maps the parent
+  names by id) and, with ``warm_up``, compiles UMAP's kernels in the background.
+* stdin, then: ``{"id", "call", "folder", "request"}`` runs ``call`` (a name in
+  :func:`engine.api.methods.calls`, nothing else) on a thread of its own, with its request (of
+  exactly that call's request type) encoded by :mod:`engine.process.wire` in ``folder``;
+  ``{"cancel": id}`` sets that call's cancel token.
+* stdout: ``{"id", "progress": [done, total, message]}``; then ``{"id", "result", "cache"}`` with
+  the result's arrays written into the call's folder, or ``{"id", "error": {...}}`` (an error record
+  of :mod:`engine.runtime.channel`); ``{"log": {...}}`` carries the child's log records to the
+  parent's log; ``{"ready": true}`` once the engine exists. A line the parent cannot read makes it
+  stop this process and fail the calls waiting on it.
 
-The real standard output is kept for the protocol; file descriptor 1 is pointed at standard
-error first, so a library that prints cannot corrupt a message. The child exits when its
-stdin closes (the parent went away), so it never outlives the desktop.
+The real standard output is kept for the protocol; file descriptor 1 is pointed at standard error
+first, so a library that prints cannot corrupt a message. The child exits when its stdin closes (the
+parent went away), so it never outlives the desktop.
 """
 
 from __future__ import annotations
@@ -39,10 +40,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from engine.errors import JobCancelled, LoupeError
+from engine.api.methods import calls
+from engine.errors import LoupeError
+from engine.runtime.channel import error_record
 from engine.runtime.jobs import CancelToken, Report
+
+if TYPE_CHECKING:
+    from engine.core.service import EngineService
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +62,16 @@ PROGRESS_INTERVAL_S = 0.05
 # The id of the call this thread is running, for the log records it makes.
 _current_call = threading.local()
 
-# The Engine methods the parent may call; each takes ``token``/``report`` if listed so.
-ENGINE_METHODS: Mapping[str, tuple[bool, bool]] = {  # name: (takes token, takes report)
-    "embeddings": (True, True),
-    "all_layer_embeddings": (True, True),
-    "projection": (True, True),
-    "attention": (False, False),
-    "attention_statistics": (True, True),
-    "layer_maps": (True, True),
-    "sweep": (True, True),
-    "clusters": (True, False),
-    "faithfulness": (True, True),
-    "trustworthiness": (True, False),
-    "demo_dataset": (True, True),
-    "preload_model": (True, False),
-}
-
-
-# Test only: the call's one reply is its argument, a raw line with "{id}" replaced by the call's
+# Test only: the call's one reply is its request, a raw line with "{id}" replaced by the call's
 # id, so tests can check how the parent takes a reply it cannot read.
 RAW_REPLY_FOR_TESTS = "_raw_reply_for_tests"
-CALLS = frozenset(ENGINE_METHODS) | {RAW_REPLY_FOR_TESTS}
 
 
 class Worker:
     """Reads calls from ``commands``, runs them on threads, writes replies to ``replies``."""
 
-    def __init__(self, engine: Any, commands: IO[str], replies: IO[str]) -> None:
-        self.engine = engine
+    def __init__(self, service: EngineService | None, commands: IO[str], replies: IO[str]) -> None:
+        self.service = service  # None until main() has built it
         self._commands = commands
         self._replies = replies
         self._write_lock = threading.Lock()
@@ -130,43 +118,39 @@ class Worker:
         _current_call.id = call_id
         try:
             name = str(message["call"])
-            if name not in CALLS:
+            if name not in calls() and name != RAW_REPLY_FOR_TESTS:
                 raise LoupeError(f"The engine process has no call named {name!r}.")
             folder = Path(str(message["folder"]))
-            args = decode(message.get("args", []), folder)
-            kwargs = decode(message.get("kwargs", {"$dict": []}), folder)
+            request = decode(message.get("request"), folder)
             if name == RAW_REPLY_FOR_TESTS:
-                self._send_line(" ".join(str(args[0]).split()).replace("{id}", str(call_id)))
+                self._send_line(" ".join(str(request).split()).replace("{id}", str(call_id)))
                 return
-            result = self._call(name, args, kwargs, token, self._reporter(call_id))
+            result = self.dispatch(name, request, token, self._reporter(call_id))
             token.raise_if_cancelled()
             encoded = Encoder(folder).encode(result)
-            self.send({"id": call_id, "result": encoded, "cache": self.engine.cache.stats.as_counters()})
-        except JobCancelled:
-            self.send({"id": call_id, "error": {"type": "JobCancelled", "message": "", "details": ""}})
+            assert self.service is not None
+            self.send({"id": call_id, "result": encoded, "cache": self.service.cache.stats.as_counters()})
         except BaseException as exc:  # every failure goes back to the parent, in words
-            details = "" if isinstance(exc, LoupeError) else traceback.format_exc()
-            self.send(
-                {
-                    "id": call_id,
-                    "error": {"type": type(exc).__name__, "message": str(exc), "details": details},
-                }
-            )
+            self.send({"id": call_id, "error": error_record(exc)})
         finally:
             _current_call.id = None
             with self._tokens_lock:
                 self._tokens.pop(call_id, None)
 
-    def _call(
-        self, name: str, args: list[Any], kwargs: dict[str, Any], token: CancelToken, report: Report
-    ) -> Any:
-        takes_token, takes_report = ENGINE_METHODS[name]
-        extra: dict[str, Any] = {}
-        if takes_token:
-            extra["token"] = token
-        if takes_report:
-            extra["report"] = report
-        return getattr(self.engine, name)(*args, **kwargs, **extra)
+    def dispatch(self, name: str, request: object, token: CancelToken, report: Report) -> object:
+        """Run the API's call ``name`` on the service; a request of another type is refused."""
+        call = calls().get(name)
+        if call is None:
+            raise LoupeError(f"The engine process has no call named {name!r}.")
+        if type(request) is not call.request:
+            raise LoupeError(
+                f"The engine process's call {name} takes a {call.request.__name__}, "
+                f"not a {type(request).__name__}."
+            )
+        if self.service is None:
+            raise LoupeError("The engine process has not started its engine yet.")
+        method: Callable[..., object] = getattr(self.service, name)
+        return method(request, token=token, report=report)
 
     def _reporter(self, call_id: int) -> Report:
         last_time, last_message = [0.0], [""]
@@ -207,18 +191,17 @@ class _ForwardLogs(logging.Handler):
             self.handleError(record)
 
 
-def _engine_from(config: Mapping[str, Any]) -> Any:
+def _service_from(config: Mapping[str, Any]) -> EngineService:
     from engine.cache.connect import open_cache
-    from engine.core.engine import Engine
-    from engine.model.models import Pooling
+    from engine.core.service import EngineService, pooling_named
 
-    pooling: Pooling | None = config.get("pooling")
+    pooling = config.get("pooling")
     cache = open_cache(config.get("redis_url"), bool(config.get("no_cache")))
-    return Engine(
+    return EngineService(
         cache,
         model=str(config.get("model")),
         device=str(config.get("device", "auto")),
-        pooling=pooling,
+        pooling=pooling_named(None if pooling is None else str(pooling)),
     )
 
 
@@ -238,7 +221,7 @@ def main() -> int:
     root.setLevel(logging.INFO)
     root.addHandler(_ForwardLogs(worker.send))
     try:
-        worker.engine = _engine_from(config)
+        service = worker.service = _service_from(config)
     except LoupeError as exc:
         worker.send({"fatal": str(exc)})
         return 2
@@ -251,7 +234,7 @@ def main() -> int:
     try:
         worker.serve()
     finally:
-        worker.engine.cache.close()
+        service.cache.close()
     return 0
 
 

@@ -32,9 +32,9 @@ from engine.runtime.atomic import atomic_path, write_text_atomic
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from engine.api.types import EngineIdentity
     from engine.data.datasets import Dataset
     from engine.maps.projection import ProjectionParams
-    from engine.process.proxy import AnyEngine
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 # Below 30 dpi points blur into each other; above 1200 no printer gains, and a PNG's memory
@@ -199,7 +199,7 @@ def write_data(
 
 
 def provenance(
-    engine: AnyEngine,
+    identity: EngineIdentity,
     dataset: Dataset,
     params: ProjectionParams,
     layer: int,
@@ -207,8 +207,8 @@ def provenance(
 ) -> dict[str, Any]:
     """What a figure or data file shows and how it was made (the JSON sidecar's content).
 
-    ``engine`` is either kind the CLI or the window holds: the model's identity and pooling
-    come from its ``spec``, which the engine process resolves in the window's process too.
+    ``identity`` is what the engine said it computes with (``api.identify(Identify())``), asked
+    through the engine's API whichever engine the CLI or the window holds.
     """
     from importlib.metadata import version
 
@@ -223,7 +223,7 @@ def provenance(
             "rows": len(dataset),
             "text_column": dataset.text_column,
         },
-        "model": "precomputed vectors" if dataset.vectors is not None else engine.spec.identity,
+        "model": "precomputed vectors" if dataset.vectors is not None else identity.model_identity,
         "layer": layer,
         "method": params.method,
         "parameters": params.settings(),
@@ -233,7 +233,7 @@ def provenance(
     if trustworthiness is not None:
         record["trustworthiness"] = trustworthiness
     if dataset.vectors is None:
-        record["pooling"] = engine.spec.pooling
+        record["pooling"] = identity.pooling
     return record
 
 
