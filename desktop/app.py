@@ -17,7 +17,6 @@ from desktop.model.document import AppModel, EngineChoice
 from desktop.operations.bridge import EngineBridge
 from desktop.theme import apply_theme, follow_system
 from desktop.window.main_window import MainWindow
-from engine.api.protocol import EngineAPI
 from engine.cache.connect import open_cache
 from engine.core.service import EngineService
 from engine.maps.projection import warm_up_in_background
@@ -53,19 +52,16 @@ def create_window(
     rows = getattr(args, "rows", None) if getattr(args, "command", None) == "demo" else None
     if in_process is None:
         in_process = os.environ.get("LOUPE_ENGINE_IN_PROCESS") == "1"
-    engine: EngineAPI
-    if in_process:
-        engine = EngineService(cache, model=args.model, device=args.device, pooling=pooling)
-    else:
-        engine = start_engine(
-            cache,
-            model=args.model,
-            device=args.device,
-            pooling=pooling,
-            redis_url=args.redis,
-            no_cache=args.no_cache,
-            warm_up_rows=rows if warm_up else False,
-        )
+    engine = start_engine(
+        cache,
+        model=args.model,
+        device=args.device,
+        pooling=pooling,
+        redis_url=args.redis,
+        no_cache=args.no_cache,
+        warm_up_rows=rows if warm_up else False,
+        in_process=in_process,
+    )
     if warm_up and isinstance(engine, EngineService):
         warm_up_in_background(rows=rows)
     model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer))
