@@ -231,3 +231,25 @@ def test_errors_in_jobs_are_one_sentence(qtbot: QtBot, operations: Operations) -
     Operation("broken", job).run(operations)
     qtbot.waitUntil(lambda: bool(failures), timeout=10_000)
     assert failures == ["That column is not there."]
+
+
+def test_dropped_operations_deliver_nothing_not_even_failures(qtbot: QtBot, operations: Operations) -> None:
+    """A new engine replaces the old one: what was asked of the old one is dropped, failures too."""
+    import threading
+
+    release = threading.Event()
+    failures = _failures(operations)
+    delivered: list[object] = []
+
+    def failing(*, token: CancelToken, report: Report) -> None:
+        release.wait(10)
+        raise LoupeError("The engine process has stopped.")
+
+    Operation("old", failing, key="map").success(delivered.append).run(operations)
+    assert operations.busy
+    operations.drop_all()
+    assert not operations.busy and not operations.running("map")
+    release.set()
+    qtbot.waitUntil(lambda: not operations.bridge.running, timeout=10_000)
+    qtbot.wait(100)
+    assert failures == [] and delivered == []

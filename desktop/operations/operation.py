@@ -107,6 +107,14 @@ class Operations(QObject):
                 handle.cancel()
                 self._forget(handle)
 
+    def drop_all(self) -> None:
+        """Cancel every operation and drop whatever they still deliver, failures included (the
+        engine they asked is being replaced)."""
+        for handle in self.bridge.running:
+            handle.cancel()
+            self._forget(handle)
+        self._by_key.clear()
+
     def cancel_all(self) -> None:
         """Cancel every running job (the Cancel button, Escape); they report as cancelled."""
         self.bridge.cancel_all()

@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.identity: EngineIdentity | None = None  # the engine's model, for provenance
         self.operations = Operations(bridge, self)
         self.sweep_dialog: SweepDialog | None = None
+        self._faithfulness_asked: str | None = None  # the map whose faithfulness was asked for
 
         self.map_view, self.map_controls, self.filter_bar = MapView(), MapControls(), FilterBar()
         self.table_view, self.attention_tabs = TableView(), QTabWidget()
@@ -166,7 +167,6 @@ class MainWindow(QMainWindow):
             view.exported.connect(lambda paths: self.status.say(engine_ops.wrote(paths)))
             view.export_failed.connect(lambda message: self.status.say(f"Export failed: {message}"))
         self.operations.failed.connect(self._on_failed)
-        self.model.map_changed.connect(lambda shown: self.operations.cancel("faithfulness"))
 
     def _set_identity(self, identity: EngineIdentity) -> None:
         self.identity = identity
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         choice = EngineChoice(model, device, pooling or None, layer)
         if choice == self.model.engine:
             return
-        self.operations.cancel_all()  # their results belong to the old engine
+        self.operations.drop_all()  # their results (and failures) belong to the old engine
         self.engine = self.engine.reconfigured(model, device, pooling or None)
         self.model.choose_engine(choice)
         self.identity = None
@@ -316,7 +316,10 @@ class MainWindow(QMainWindow):
         show_shortcuts(self, self.menus)
 
     def _start_faithfulness(self) -> None:
-        if self.model.shown is not None and not self.operations.running("faithfulness"):
+        """Faithfulness of the map on show, asked once per map (a newer map's supersedes it)."""
+        shown = self.model.shown
+        if shown is not None and self._faithfulness_asked != shown.map.map_id:
+            self._faithfulness_asked = shown.map.map_id
             engine_ops.faithfulness(self.engine, self.model).run(self.operations)
 
     def start_layer_maps(self) -> None:
