@@ -22,6 +22,10 @@ ROWS = 60
 @pytest.fixture
 def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     """A 60-row CSV (text, label, score) mapped with PCA, which is quick."""
+    return _open_rows(qtbot, window, tmp_path)
+
+
+def _open_rows(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     lines = ["text,label,score"]
     for row in range(ROWS):
         topic = ("cats and their naps", "taxes and forms", "rivers and boats")[row % 3]
@@ -113,3 +117,19 @@ def test_export_draws_the_kept_rows_and_marks_them_in_the_data(
     table = pq.read_table(data).to_pydict()
     assert sum(table["kept"]) == ROWS // 3 and table["kept"][2] and not table["kept"][0]
     assert [row for row, chosen in enumerate(table["selected"]) if chosen] == [2, 5]
+
+
+def test_a_colouring_chosen_before_the_map_is_drawn_when_it_lands(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    window.model.set_view(replace(window.model.view, colouring="faithfulness"))
+    _open_rows(qtbot, window, tmp_path)
+    assert window.map_controls.colouring.currentData() == "faithfulness"
+    qtbot.waitUntil(lambda: window.model.faithfulness is not None, timeout=WAIT_MS)
+    shown = window.model.shown
+    assert shown is not None and window.model.faithfulness.map_id == shown.map.map_id  # type: ignore[union-attr]
+    window.map_view.draw_pending()
+    [item] = window.map_view._items  # one item, a colour per point
+    assert len({brush.color().name() for brush in item.data["brush"]}) > 3
