@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop.model.document import AppModel, RowFilter, Search, Source, ViewOptions
+from desktop.model.document import AppModel, LabelCodes, RowFilter, Search, Source, ViewOptions
 from engine.api.types import EmbeddedRun, Faithfulness, LayerMaps, MapScores, OpenedDataset, ProjectedMap
 from engine.data.datasets import Dataset
 from engine.maps.projection import Method, ProjectionParams
@@ -131,6 +131,15 @@ def test_a_new_dataset_clears_everything_made_from_the_last(model: AppModel) -> 
     assert not model.set_run(_run("d1"))
     assert not model.set_layer_maps(LayerMaps((np.zeros((5, 2), np.float32),)))
     assert model.run is None and model.layer_maps == ()
+
+
+def test_label_codes_count_only_for_the_open_dataset(model: AppModel) -> None:
+    assert not model.set_label_codes(LabelCodes("another", ["x"], np.zeros(5, np.intp)))
+    assert model.label_codes is None
+    assert model.set_label_codes(LabelCodes("d1", ["a", "b"], np.array([0, 1, 0, 1, 0])))
+    assert model.label_codes is not None
+    model.open(Source("next"))
+    assert model.label_codes is None
 
 
 def test_selection_filter_search_and_bookmarks_hold_only_rows_of_the_dataset(model: AppModel) -> None:

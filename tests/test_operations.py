@@ -69,6 +69,10 @@ def test_opening_a_dataset_fills_the_model_step_by_step(
 
     assert model.opened is not None and len(model.opened.dataset) == 24
     assert model.run is not None and model.run.dataset_id == model.opened.dataset_id
+    assert model.label_codes is not None and model.label_codes.names == [
+        "cats",
+        "ships",
+    ]  # numbered on the job
     maps = [each for each in shown if each is not None]
     assert [each.preview for each in maps] == [True, False]  # the PCA preview, then the map
     assert maps[-1].map.params.method == "umap" and maps[-1].coords.shape == (24, 2)

@@ -147,11 +147,16 @@ class MapPresenter(QObject):
     # -- drawing -----------------------------------------------------------------------------
 
     def labels(self) -> CodedCategories:
-        """The dataset's labels, numbered once per dataset."""
-        dataset = self.model.dataset
+        """The dataset's labels, numbered once per dataset: on the opening job's thread when
+        they came from there, else now."""
+        dataset, coded = self.model.dataset, self.model.label_codes
         assert dataset is not None
         if self._labels is None:
-            self._labels = CodedCategories(*value_codes(dataset.labels))
+            self._labels = (
+                CodedCategories(coded.names, coded.codes)
+                if coded is not None
+                else CodedCategories(*value_codes(dataset.labels))
+            )
         return self._labels
 
     def _apply_points(self) -> None:

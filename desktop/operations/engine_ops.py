@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from desktop.model.document import AppModel, Source
+from desktop.model.document import AppModel, LabelCodes, Source
 from desktop.operations.operation import Operation
 from engine.api.flow import MapStep, Preview, map_flow
 from engine.api.protocol import EngineAPI
@@ -38,6 +38,7 @@ from engine.api.types import (
     Sweep,
     SweepResult,
 )
+from engine.data.column_codes import value_codes
 from engine.errors import LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.runtime.jobs import CancelToken, Report
@@ -60,10 +61,11 @@ def open_dataset(api: EngineAPI, model: AppModel, source: Source, notify: Notify
     params, layer = model.params, model.engine.layer
     model.open(source)
 
-    def job(*, token: CancelToken, report: Report) -> Iterator[OpenedDataset | MapStep]:
+    def job(*, token: CancelToken, report: Report) -> Iterator[OpenedDataset | LabelCodes | MapStep]:
         report(0, 1, f"Reading {source.name}")
         opened = api.open_dataset(request, token=token, report=report)
         yield opened
+        yield LabelCodes(opened.dataset_id, *value_codes(opened.dataset.labels))
         yield from map_flow(api, opened.dataset_id, params, layer=layer, token=token, report=report)
 
     return Operation(f"Embedding {source.name}", job, lane="model", key="map").partial(
@@ -91,6 +93,8 @@ def deliver_map_step(model: AppModel, step: object, notify: Notify) -> None:
     """One step of the map flow into the model (GUI thread); the model drops a stale one."""
     if isinstance(step, OpenedDataset):
         model.set_dataset(step)
+    elif isinstance(step, LabelCodes):
+        model.set_label_codes(step)
     elif isinstance(step, EmbeddedRun):
         if model.set_run(step):
             notify(f"{step.rows} rows embedded ({step.computed} computed, {step.from_cache} from cache)")
