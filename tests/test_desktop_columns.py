@@ -38,6 +38,9 @@ def _wait_for_map(qtbot: QtBot, window: MainWindow, failures: list[str], before:
     assert not failures, failures
 
 
+_shown_method = shown_method  # the name tests/test_session_columns.py imports
+
+
 def choose_columns(window: MainWindow) -> ColumnsDialog | None:
     """Dataset ▸ Columns…, as the menu runs it: the dialog it opened, if it opened one."""
     window.choose_columns()
