@@ -180,13 +180,18 @@ def window_args(**overrides: object) -> argparse.Namespace:
 
 def exported(qtbot: Any, window: Any, what: str, path: Path, timeout: int = 120_000) -> tuple[Path, Path]:
     """Export the window's map ("map") or data ("data") to ``path`` and wait for the job to write
-    it: the file and its provenance sidecar."""
+    it: the file and its provenance sidecar (written last). The status line may have moved on by
+    then (a job finishing): a failure is looked for in it while waiting."""
+    sidecar = path.with_name(path.name + ".json")
     window.status_label.setText("")
     (window.export_map if what == "map" else window.export_data)(path)
-    done = ("Wrote", "Export failed")
-    qtbot.waitUntil(lambda: window.status_label.text().startswith(done), timeout=timeout)
-    assert window.status_label.text() == f"Wrote {path}, {path}.json", window.status_label.text()
-    return path, path.with_name(path.name + ".json")
+
+    def failed() -> bool:
+        return bool(window.status_label.text().startswith("Export failed"))
+
+    qtbot.waitUntil(lambda: failed() or sidecar.is_file(), timeout=timeout)  # renamed into place whole
+    assert not failed(), window.status_label.text()
+    return path, sidecar
 
 
 def shown_method(window: Any) -> str | None:

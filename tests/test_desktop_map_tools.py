@@ -34,7 +34,10 @@ def _open_rows(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     window.model.set_params(ProjectionParams(method="pca"))
     window.open_path(path)
-    qtbot.waitUntil(lambda: shown_method(window) == "pca", timeout=WAIT_MS)
+    # With its scores: nothing else is left to finish (and rewrite the status line) meanwhile.
+    qtbot.waitUntil(
+        lambda: shown_method(window) == "pca" and window.model.scores is not None, timeout=WAIT_MS
+    )
     return window
 
 

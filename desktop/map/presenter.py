@@ -39,6 +39,7 @@ class MapPresenter(QObject):
         super().__init__(view)
         self.model, self.view, self.controls = model, view, controls
         self._labels: CodedCategories | None = None  # the dataset's labels, numbered once
+        self._view = model.view  # the options last drawn
         self._range_timer = QTimer(self, singleShot=True, interval=_RANGE_SETTLE_MS)
         self._range_timer.timeout.connect(self._keep_range)
         model.dataset_changed.connect(self._on_dataset)
@@ -124,9 +125,15 @@ class MapPresenter(QObject):
             controls.density.blockSignals(True)
             controls.density.setChecked(options.density)
             controls.density.blockSignals(False)
-        self._apply_points()
-        self._recolour()
-        self._show_layer(options.layer_slider)
+        # Only what changed is drawn again: a pan changes the range alone, many times a minute,
+        # and recolouring 200,000 points costs the GUI thread tens of ms.
+        before, self._view = self._view, options
+        if (options.size_by, options.density) != (before.size_by, before.density):
+            self._apply_points()
+        if options.colouring != before.colouring:
+            self._recolour()
+        if options.layer_slider != before.layer_slider:
+            self._show_layer(options.layer_slider)
         if options.x_range is not None and options.y_range is not None:
             wanted = (*options.x_range, *options.y_range)
             if not np.allclose(wanted, self.view.view_range(), rtol=1e-6, atol=1e-9):
