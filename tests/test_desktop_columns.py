@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
@@ -12,7 +13,6 @@ from pytestqt.qtbot import QtBot
 from desktop.window.columns_dialog import ColumnsDialog
 from desktop.window.main_window import MainWindow
 from engine.maps.projection import ProjectionParams
-from tests.conftest import shown_method
 
 WAIT_MS = 240_000
 SECTIONS = ("Küche", "Путешествия", "音楽")
@@ -29,20 +29,19 @@ def _notes(path: Path) -> Path:
     return path
 
 
-def _wait_for_map(qtbot: QtBot, window: MainWindow, failures: list[str], before: object = None) -> None:
-    """Until a real PCA map other than ``before`` is on show."""
-    qtbot.waitUntil(
-        lambda: bool(failures) or (shown_method(window) == "pca" and window.model.shown is not before),
-        timeout=WAIT_MS,
-    )
+def _shown_method(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else shown.map.params.method
+
+
+def _wait_for_map(qtbot: QtBot, window: MainWindow, failures: list[str]) -> None:
+    qtbot.waitUntil(lambda: bool(failures) or _shown_method(window) == "pca", timeout=WAIT_MS)
     assert not failures, failures
 
 
-_shown_method = shown_method  # the name tests/test_session_columns.py imports
-
-
 def choose_columns(window: MainWindow) -> ColumnsDialog | None:
-    """Dataset ▸ Columns…, as the menu runs it: the dialog it opened, if it opened one."""
+    """Dataset ▸ Columns… as the menu runs it; the dialog it opened (None: it said why instead)."""
     window.choose_columns()
     shown = [dialog for dialog in window.findChildren(ColumnsDialog) if dialog.isVisible()]
     return shown[-1] if shown else None
@@ -66,9 +65,9 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
     assert offered[0] == "title" and "body" in offered  # the current text column first
     dialog.text.setCurrentIndex(dialog.text.findData("body"))
     dialog.label.setCurrentIndex(dialog.label.findData("section"))
-    before = window.model.shown
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
-    _wait_for_map(qtbot, window, failures, before)
+    assert window.model.shown is None  # the file is read again: its map follows
+    _wait_for_map(qtbot, window, failures)
     dataset = window.model.dataset
     assert dataset is not None and dataset.text_column == "body"
     assert dataset.texts[0].startswith("Ein längerer Text") and tuple(dataset.labels[:3]) == SECTIONS
@@ -76,11 +75,12 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
     assert shown_again is not None
     assert (shown_again.text.currentData(), shown_again.label.currentData()) == ("body", "section")
     shown_again.reject()
+    qtbot.waitUntil(lambda: not shown_again.isVisible())
     legend = window.map_view.legend
     qtbot.waitUntil(lambda: sorted(label.text for _, label in legend.items) == sorted(SECTIONS))
-    table = window.table_view.model
-    assert table is not None
-    headers = [table.headerData(c, Qt.Orientation.Horizontal) for c in range(table.columnCount())]
+    model = window.table_view.model
+    assert model is not None
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
     assert headers == ["row", "text", "label", "title"]
 
     # The same column twice is refused in the dialog, in one sentence.
@@ -96,3 +96,25 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
 def test_columns_need_a_dataset_file(window: MainWindow) -> None:
     assert choose_columns(window) is None
     assert window.status_label.text() == "Open a dataset file first: its columns can then be chosen."
+
+
+def test_the_dialog_reads_the_model_and_calls_back_without_a_window(qtbot: QtBot, tmp_path: Path) -> None:
+    from desktop.model.document import AppModel, Source
+    from desktop.window.columns_dialog import open_columns_dialog
+    from engine.api.types import OpenedDataset
+    from engine.data.datasets import load_dataset
+    from engine.errors import LoupeError
+
+    model = AppModel()
+    with pytest.raises(LoupeError, match=r"Open a dataset file first: its columns can then be chosen\."):
+        open_columns_dialog(model, lambda *chosen: None)
+    path = _notes(tmp_path / "notes.csv")
+    model.open(Source(path.name, path, text_column="title"))
+    model.set_dataset(OpenedDataset("d", load_dataset(path, text_column="title")))
+    chosen: list[tuple[Path, str, str | None]] = []
+    dialog = open_columns_dialog(model, lambda *args: chosen.append(args))
+    qtbot.addWidget(dialog)
+    assert dialog.text.currentData() == "title" and dialog.label.currentData() == "section"  # the guess
+    dialog.text.setCurrentIndex(dialog.text.findData("body"))
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert chosen == [(path, "body", "section")]
