@@ -218,7 +218,8 @@ def test_an_event_callback_may_disconnect_itself(model: AppModel) -> None:
 def test_the_model_imports_no_qt() -> None:
     """The model (and the map flow it is fed from) loads without Qt or pyqtgraph."""
     code = (
-        "import sys, desktop.model, desktop.model.document, desktop.model.events, engine.api.flow;"
+        "import sys, desktop.model, desktop.model.document, desktop.model.events, desktop.model.labels,"
+        " engine.api.flow;"
         "print(sorted({'PySide6', 'pyqtgraph', 'shiboken6'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

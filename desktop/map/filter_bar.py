@@ -19,7 +19,7 @@ from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from desktop.model.document import AppModel, RowFilter
-from desktop.panels.table_view import has_labels
+from desktop.model.labels import has_labels
 from engine.data.column_codes import text_codes
 from engine.data.datasets import Dataset
 from engine.data.row_filter import is_numeric_column, matching_rows, parse_condition

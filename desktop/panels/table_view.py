@@ -42,10 +42,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.model.document import AppModel, RowFilter, Search
-from engine.data.arrow import ArrowSequence
+from desktop.model.labels import has_labels
 from engine.data.column_codes import as_numbers, rows_containing, text_order
 from engine.data.datasets import Dataset
 from engine.data.row_filter import is_numeric_column
+
+__all__ = ["DatasetTableModel", "TableView", "has_labels"]  # has_labels: where callers found it
 
 Index = QModelIndex | QPersistentModelIndex
 Rows = npt.NDArray[np.intp]
@@ -53,20 +55,6 @@ _SHOWN_CHARACTERS = 300  # a cell shows the start of a long text; the tooltip sh
 _QT_SELECTION_LIMIT = 2000  # larger groups are tinted, not put in Qt's (slow) selection model
 _SEARCH_DELAY_MS = 200  # typing pauses this long before the search runs
 _GROUP_TINT = QBrush(QColor(255, 150, 0, 70))  # readable on light and dark palettes
-
-
-def has_labels(labels: Sequence[str]) -> bool:
-    """Whether any row has a label: a dataset read without a label column has "" in every row.
-
-    An Arrow column is asked in Arrow (a million labels in a few milliseconds)."""
-    if isinstance(labels, ArrowSequence):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        column = labels.arrow
-        blank = pa.scalar("", pa.string())
-        return len(column) > 0 and bool(pc.any(pc.not_equal(column, blank)).as_py())  # null: no label
-    return any(labels)
 
 
 class DatasetTableModel(QAbstractTableModel):
