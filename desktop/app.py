@@ -13,10 +13,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop.model.document import AppModel, EngineChoice
 from desktop.operations.bridge import EngineBridge
 from desktop.theme import apply_theme, follow_system
 from desktop.window.main_window import MainWindow
-from engine.core.engine import Engine
+from engine.core.service import EngineService
 from engine.maps.projection import warm_up_in_background
 from engine.model.models import Pooling
 from engine.process.proxy import start_engine
@@ -60,11 +61,12 @@ def create_window(
         warm_up_rows=rows if warm_up else False,
         in_process=in_process,
     )
-    if warm_up and isinstance(engine, Engine):
+    if warm_up and isinstance(engine, EngineService):
         warm_up_in_background(rows=rows)
-    window = MainWindow(engine, EngineBridge())
-    window.pooling, window.layer = pooling, settings.layer
-    window.map_controls.set_params(default_projection(settings))
+    model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer))
+    model.set_params(default_projection(settings))
+    window = MainWindow(engine, EngineBridge(), model)
+    window.map_controls.set_params(model.params)
     if isinstance(app, QApplication):
         apply_theme(app, settings.theme)  # again, now that the window's views can take set_dark
     return window

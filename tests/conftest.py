@@ -156,6 +156,16 @@ def engine(cache: Any, minilm: Any) -> Any:
     return made
 
 
+@pytest.fixture
+def service(engine: Any) -> Any:
+    """The engine's API in this process (EngineService) over ``engine``: the session's model."""
+    from engine.core.service import EngineService
+
+    made = EngineService(engine.cache, device="cpu")
+    made.engine = engine
+    return made
+
+
 # -- the window, as users run it -----------------------------------------------------------------
 
 
@@ -166,6 +176,28 @@ def window_args(**overrides: object) -> argparse.Namespace:
     }  # fmt: skip
     values.update(overrides)
     return argparse.Namespace(**values)
+
+
+def exported(qtbot: Any, window: Any, what: str, path: Path, timeout: int = 120_000) -> tuple[Path, Path]:
+    """Export the window's map ("map") or data ("data") to ``path`` and wait for the job to write
+    it: the file and its provenance sidecar (written last). The status line may have moved on by
+    then (a job finishing): a failure is looked for in it while waiting."""
+    sidecar = path.with_name(path.name + ".json")
+    window.status_label.setText("")
+    (window.export_map if what == "map" else window.export_data)(path)
+
+    def failed() -> bool:
+        return bool(window.status_label.text().startswith("Export failed"))
+
+    qtbot.waitUntil(lambda: failed() or sidecar.is_file(), timeout=timeout)  # renamed into place whole
+    assert not failed(), window.status_label.text()
+    return path, sidecar
+
+
+def shown_method(window: Any) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else str(shown.map.params.method)
 
 
 @pytest.fixture
@@ -200,11 +232,11 @@ def reopened(qtbot: Any) -> Iterator[list[Any]]:
 def in_process_window(qtbot: Any, minilm: object) -> Iterator[Any]:
     """The window with its engine in this process, sharing the session's model (no second load)."""
     from desktop.app import create_window
-    from engine.core.engine import Engine
+    from engine.core.service import EngineService
 
     shown = create_window(window_args(), in_process=True)
-    assert isinstance(shown.engine, Engine)
-    shown.engine._loaded = minilm  # the session's model: no second load
+    assert isinstance(shown.engine, EngineService)
+    shown.engine.engine._loaded = minilm  # the session's model: no second load
     qtbot.addWidget(shown)
     shown.show()
     yield shown

@@ -58,17 +58,21 @@ def main() -> int:
             time.sleep(0.05)
         return bool(condition())  # type: ignore[operator]
 
-    ready = wait(lambda: window.scores is not None and window.shown_method == "umap", options.timeout)
+    def mapped() -> bool:
+        shown = window.model.shown
+        real = shown is not None and not shown.preview and shown.map.params.method == "umap"
+        return real and window.model.scores is not None
+
+    ready = wait(mapped, options.timeout)
     if ready:
         window.map_controls.colouring.setCurrentIndex(window.map_controls.colouring.findData("cluster"))
         window.map_view.click_row(options.click)
         wait(lambda: window.neighbours_view.list.count() > 0, 60)
-        if options.group and window.scores is not None:
+        scores = window.model.scores
+        if options.group and scores is not None:
             import numpy as np
 
-            group = np.flatnonzero(
-                window.scores.clustering.labels == window.scores.clustering.labels[options.click]
-            )
+            group = np.flatnonzero(scores.labels == scores.labels[options.click])
             window.map_view.set_selection(group)
             window.map_view.rows_selected.emit(group)
             wait(lambda: window.group_view.stats is not None, 120)

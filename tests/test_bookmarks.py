@@ -61,3 +61,31 @@ def test_double_click_or_enter_chooses_and_delete_removes(qtbot: QtBot) -> None:
     with qtbot.waitSignal(view.changed):
         QTest.keyClick(view.tree, Qt.Key.Key_Delete)
     assert view.bookmarks() == [(4, ""), (8, "")]
+
+
+def test_the_dock_shows_the_models_bookmarks_and_writes_back_what_changes(qtbot: QtBot) -> None:
+    import numpy as np
+
+    from desktop.model.document import AppModel, Source
+    from engine.api.types import OpenedDataset
+    from engine.data.datasets import Dataset
+
+    model = AppModel()
+    model.open(Source("t"))
+    model.set_dataset(OpenedDataset("d", Dataset("t", [f"text {i}" for i in range(10)], [""] * 10)))
+    view = _view(qtbot)
+    view.bind(model)
+    model.bookmark(4, "four")
+    model.bookmark(2)
+    assert view.bookmarks() == [(4, "four"), (2, "")]
+    first = view.tree.topLevelItem(0)
+    assert first is not None and first.text(PREVIEW) == "text 4"
+    first.setText(NOTE, "edited")  # the user edits a note
+    assert model.bookmarks == {4: "edited", 2: ""}
+    view.tree.setFocus()
+    view.tree.setCurrentItem(view.tree.topLevelItem(1))
+    QTest.keyClick(view.tree, Qt.Key.Key_Delete)
+    assert model.bookmarks == {4: "edited"}
+    model.select(np.array([1]))
+    model.open(Source("next"))  # a new dataset: no bookmarks
+    assert view.bookmarks() == []

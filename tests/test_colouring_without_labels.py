@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from desktop.map.controls import MapControls
 from desktop.window.main_window import MainWindow
 from engine.maps.projection import ProjectionParams
+from tests.conftest import shown_method
 
 WAIT_MS = 240_000
 
@@ -34,7 +35,7 @@ def test_the_colour_by_list_offers_no_label_the_rows_do_not_have(qtbot: QtBot) -
 
 
 def _wait_for_map(qtbot: QtBot, window: MainWindow, failures: list[str]) -> None:
-    qtbot.waitUntil(lambda: bool(failures) or window.shown_method == "pca", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(failures) or shown_method(window) == "pca", timeout=WAIT_MS)
     assert not failures, failures
 
 
@@ -50,10 +51,10 @@ def test_a_file_without_labels_opens_uncoloured(qtbot: QtBot, window: MainWindow
     path.write_text("text,score\n" + "\n".join(rows) + "\n", encoding="utf-8")
     failures: list[str] = []
     window.job_failed.connect(failures.append)
-    window.map_controls.set_params(ProjectionParams(method="pca"))
+    window.model.set_params(ProjectionParams(method="pca"))
     window.open_path(path)
     _wait_for_map(qtbot, window, failures)
-    assert window.dataset is not None and not window.dataset.has_labels
+    assert window.model.dataset is not None and not window.model.dataset.has_labels
     assert window.map_controls.colouring.currentData() == "none"
     assert offered(window.map_controls) == ["none", "cluster", "faithfulness", "column:score"]
     assert legend_entries(window) == []

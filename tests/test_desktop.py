@@ -50,7 +50,7 @@ def test_demo_runs_with_progress_then_pca_preview_then_umap(qtbot: QtBot, window
         window.map_view.click_row(7)
     assert blocker.args == [7]
     maps = window.attention_view.maps
-    assert maps is not None and maps.text == window.dataset.texts[7]  # type: ignore[union-attr]
+    assert maps is not None and maps.text == window.model.dataset.texts[7]  # type: ignore[union-attr]
     assert maps.attentions.shape[:2] == (6, 12)
     matrix, tokens = window.attention_view.shown_matrix()
     assert "[CLS]" not in tokens and len(tokens) == matrix.shape[0]
@@ -90,7 +90,8 @@ def test_cancel_stops_the_embedding_job(qtbot: QtBot, window: MainWindow) -> Non
         window.cancel_button.click()
     assert window.status_label.text().startswith("Cancelled")
     assert not window.cancel_button.isVisible()
-    assert window.dataset is None
+    # The rows were open (the table shows them) before embedding began; nothing embedded or mapped.
+    assert window.model.run is None and window.model.shown is None
 
 
 def test_open_csv_maps_its_rows_with_their_labels(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
@@ -103,7 +104,8 @@ def test_open_csv_maps_its_rows_with_their_labels(qtbot: QtBot, window: MainWind
     window.map_ready.connect(shown.append)
     window.open_csv(path)
     qtbot.waitUntil(lambda: "umap" in shown, timeout=120_000)
-    assert window.dataset is not None and window.dataset.labels == tuple(label for _, label in rows)
+    dataset = window.model.dataset  # as the engine process sent it (a sequence of labels)
+    assert dataset is not None and list(dataset.labels) == [label for _, label in rows]
     assert window.map_view.coords.shape == (24, 2)
     assert window.windowTitle() == "Loupe — mine.csv"
 
@@ -124,7 +126,7 @@ def test_bare_loupe_opens_an_empty_window(qtbot: QtBot) -> None:
     window = create_window(args)
     qtbot.addWidget(window)
     window.show()
-    assert window.dataset is None and window.status_label.text() == "Ready"
+    assert window.model.dataset is None and window.status_label.text() == "Ready"
     window.close()
 
 

@@ -16,8 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.window.main_window import MainWindow
+from engine.api.types import FindNeighbours
 from engine.process.proxy import EngineProcess
-from tests.conftest import valkey_pids_under, window_args
+from tests.conftest import exported, valkey_pids_under, window_args
 from tests.test_desktop import ROWS
 
 WAIT_MS = 240_000
@@ -56,28 +57,30 @@ def mapped(qtbot: QtBot, returning_home: Path, monkeypatch: pytest.MonkeyPatch) 
     window.show()
     window.start_demo(rows=ROWS)
     wait_for_map(qtbot, window)
-    qtbot.waitUntil(lambda: window.scores is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.model.scores is not None, timeout=WAIT_MS)
     yield window
     window.close()
 
 
 def test_the_map_shows_trustworthiness_and_cluster_names(qtbot: QtBot, mapped: MainWindow) -> None:
-    assert mapped.scores is not None
-    assert 0.5 < mapped.scores.trustworthiness <= 1.0
+    scores = mapped.model.scores
+    assert scores is not None
+    assert 0.5 < scores.trustworthiness <= 1.0
     assert "trustworthiness 0." in mapped.map_controls.score.text()
     mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("cluster"))
-    names = set(mapped.scores.clustering.names.values())
+    assert mapped.model.view.colouring == "cluster"
+    names = set(scores.names.values())
     assert names and set(mapped.map_view.annotations) == names
     # Cluster names are drawn on the map, so the legend (of the dataset's labels) is hidden,
     # and each cluster (noise aside, in grey) has a colour of its own.
     assert not mapped.map_view.legend.isVisible()
-    assert len(mapped.map_view._items) == len(names) + (mapped.scores.clustering.labels == -1).any()
+    assert len(mapped.map_view._items) == len(names) + (scores.labels == -1).any()
 
 
 def test_faithfulness_colours_each_point_by_its_value(qtbot: QtBot, mapped: MainWindow) -> None:
     mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("faithfulness"))
-    qtbot.waitUntil(lambda: mapped.faithfulness is not None, timeout=WAIT_MS)
-    values = mapped.faithfulness.values  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: mapped.model.faithfulness is not None, timeout=WAIT_MS)
+    values = mapped.model.faithfulness.values  # type: ignore[union-attr]
     assert values.shape == (ROWS,) and values.min() >= 0 and values.max() <= 1
     [item] = mapped.map_view._items  # one item, a colour per point
     brushes = {brush.color().name() for brush in item.data["brush"]}
@@ -89,11 +92,13 @@ def test_clicking_a_row_lists_its_model_space_neighbours(qtbot: QtBot, mapped: M
     qtbot.waitUntil(lambda: mapped.neighbours_view.list.count() == 10, timeout=WAIT_MS)
     rows = mapped.neighbours_view.rows()
     assert 5 not in rows
-    assert mapped.embedded is not None
-    vectors = mapped.embedded.vectors
-    similarity = vectors @ vectors[5]
-    similarity[5] = -np.inf
-    assert rows[0] == int(np.argmax(similarity))
+    # The list is the engine's answer for the run on show: its 10 nearest of every row, in order
+    # (the engine's own tests check them against the vectors, which stay in the engine's process).
+    run = mapped.model.run
+    assert run is not None
+    everyone = mapped.engine.find_neighbours(FindNeighbours(run.run_id, 5, k=ROWS - 1))
+    assert rows == [int(row) for row in everyone.indices[:10]]
+    assert np.all(np.diff(everyone.distances) >= 0)
     # Choosing a neighbour selects it.
     with qtbot.waitSignal(mapped.map_view.row_clicked) as blocker:
         mapped.neighbours_view.row_chosen.emit(rows[0])
@@ -122,14 +127,16 @@ def test_apply_maps_with_the_chosen_method_and_parameters(qtbot: QtBot, mapped: 
 @pytest.mark.slow
 def test_layer_slider_glides_between_aligned_layer_maps(qtbot: QtBot, mapped: MainWindow) -> None:
     mapped.map_controls.layers_button.click()
-    qtbot.waitUntil(lambda: len(mapped.layer_maps) == 7, timeout=WAIT_MS)
+    model = mapped.model
+    qtbot.waitUntil(lambda: len(model.layer_maps) == 7, timeout=WAIT_MS)
     assert mapped.map_controls.layer.isEnabled() and mapped.map_controls.layer.maximum() == 6
     mapped.map_controls.layer.setValue(0)
-    qtbot.waitUntil(lambda: np.allclose(mapped.map_view.coords, mapped.layer_maps[0]), timeout=5000)
+    assert model.view.layer_slider == 0
+    qtbot.waitUntil(lambda: np.allclose(mapped.map_view.coords, model.layer_maps[0]), timeout=5000)
     assert "Layer 0 of 6" in mapped.map_view.plot.titleLabel.text
     # The last layer's map is the main map (same cached projection, aligned frame of reference).
-    assert mapped.coords is not None
-    np.testing.assert_allclose(mapped.layer_maps[-1], mapped.coords, atol=1e-5)
+    assert model.shown is not None
+    np.testing.assert_allclose(model.layer_maps[-1], model.shown.coords, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -143,23 +150,34 @@ def test_sweep_grid_cell_becomes_the_main_map(qtbot: QtBot, mapped: MainWindow) 
     qtbot.waitUntil(lambda: len(dialog.cells) == 4, timeout=WAIT_MS)
     assert "4 maps, trustworthiness" in dialog.message.text()
     _, cell = dialog.cells[3]
-    dialog.choose(cell)
-    assert mapped.coords is cell.coords
-    assert mapped.map_controls.params() == cell.params
+    dialog.choose(cell)  # the main map, from the cache the sweep filled
+    model = mapped.model
+    qtbot.waitUntil(
+        lambda: model.shown is not None and model.shown.map.params == cell.params, timeout=WAIT_MS
+    )
+    np.testing.assert_array_equal(model.shown.coords, cell.coords)  # type: ignore[union-attr]
+    form = mapped.map_controls.params()  # the form shows the cell's parameters (every one, filled in)
+    assert (form.method, form.seed, form.settings()) == (
+        cell.params.method,
+        cell.params.seed,
+        cell.params.settings(),
+    )
     dialog.close()
 
 
 def test_table_and_map_share_one_selection_and_search(qtbot: QtBot, mapped: MainWindow) -> None:
     table = mapped.table_view
     assert table.model.rowCount() == ROWS
-    mapped.map_view.click_row(7)  # map → table
-    assert list(table.selected_rows()) == [7]
+    mapped.map_view.click_row(7)  # map → model → table
+    assert list(table.selected_rows()) == [7] and mapped.model.selection.tolist() == [7]
     table.select_rows([2, 9])
     table.selection_changed.emit(table.selected_rows())  # as a user's selection would
-    assert mapped.map_view.selected_rows == [2, 9]  # table → map
+    assert mapped.model.selection.tolist() == [2, 9]
+    assert mapped.map_view.selected_rows == [2, 9]  # table → model → map
     table.search.setText("the")
     table.flush_search()
     assert mapped.map_view.match_count == table.model.rowCount() > 0
+    assert mapped.model.search.query == "the" and mapped.model.search.matches is not None
     table.search.setText("")
     table.flush_search()
     assert mapped.map_view.match_count == 0
@@ -172,13 +190,13 @@ def test_export_from_the_window_with_provenance(qtbot: QtBot, mapped: MainWindow
 
     mapped.map_controls.colouring.setCurrentIndex(mapped.map_controls.colouring.findData("cluster"))
     mapped.map_view.click_row(4)
-    figure, sidecar = mapped.export_map(tmp_path / "map.svg")
+    figure, sidecar = exported(qtbot, mapped, "map", tmp_path / "map.svg")
     svg = figure.read_text(encoding="utf-8")
     assert svg.count("<use") >= ROWS and "<image" not in svg
     record = json.loads(sidecar.read_text(encoding="utf-8"))
     assert record["method"] == "umap" and record["colouring"] == "cluster" and record["selection"] == [4]
-    assert record["dataset"]["fingerprint"] == mapped.dataset.fingerprint  # type: ignore[union-attr]
-    data, _ = mapped.export_data(tmp_path / "map.parquet")
+    assert record["dataset"]["fingerprint"] == mapped.model.dataset.fingerprint  # type: ignore[union-attr]
+    data, _ = exported(qtbot, mapped, "data", tmp_path / "map.parquet")
     table = pq.read_table(data)
     assert {"cluster", "cluster_name", "selected"} <= set(table.schema.names)
     assert table.column("selected").to_pylist().count(True) == 1

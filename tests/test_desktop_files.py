@@ -38,7 +38,7 @@ def test_dropping_a_file_opens_it_and_remembers_it(qtbot: QtBot, window: MainWin
     assert event.isAccepted()
     assert window.windowTitle() == "Loupe — dropped.csv"
     qtbot.waitUntil(lambda: bool(shown), timeout=120_000)
-    assert window.dataset is not None and len(window.dataset) == 12
+    assert window.model.dataset is not None and len(window.model.dataset) == 12
     assert load_settings().recent_files[0] == str(path.resolve())
 
 

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.window.main_window import MainWindow
 from engine.maps.projection import ProjectionParams
+from tests.conftest import exported, shown_method
 
 WAIT_MS = 240_000
 ROWS = 60
@@ -21,15 +22,22 @@ ROWS = 60
 @pytest.fixture
 def mapped_csv(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     """A 60-row CSV (text, label, score) mapped with PCA, which is quick."""
+    return _open_rows(qtbot, window, tmp_path)
+
+
+def _open_rows(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> MainWindow:
     lines = ["text,label,score"]
     for row in range(ROWS):
         topic = ("cats and their naps", "taxes and forms", "rivers and boats")[row % 3]
         lines.append(f'"Row {row} is about {topic}.",{("pets", "money", "water")[row % 3]},{row / 10}')
     path = tmp_path / "rows.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    window.map_controls.set_params(ProjectionParams(method="pca"))
+    window.model.set_params(ProjectionParams(method="pca"))
     window.open_path(path)
-    qtbot.waitUntil(lambda: window.shown_method == "pca" and window.shown_params is not None, timeout=WAIT_MS)
+    # With its scores: nothing else is left to finish (and rewrite the status line) meanwhile.
+    qtbot.waitUntil(
+        lambda: shown_method(window) == "pca" and window.model.scores is not None, timeout=WAIT_MS
+    )
     return window
 
 
@@ -37,13 +45,17 @@ def test_a_column_filter_narrows_the_map_and_the_table(qtbot: QtBot, mapped_csv:
     win = mapped_csv
     assert win.filter_bar.set_filter("score", "2..3")
     kept = np.arange(20, 31)
+    assert win.model.filter is not None and (win.model.filter.column, win.model.filter.condition) == (
+        "score",
+        "2..3",
+    )
     assert win.map_view.visible_rows.tolist() == kept.tolist()
     assert win.table_view.model is not None and win.table_view.model.rowCount() == len(kept)
     assert win.status_label.text() == "Filter score: 2..3: 11 of 60 rows shown."
     assert win.filter_bar.set_filter("label", "!= money")
     assert len(win.map_view.visible_rows) == 40
     win.filter_bar.clear()
-    assert len(win.map_view.visible_rows) == ROWS
+    assert len(win.map_view.visible_rows) == ROWS and win.model.filter is None
 
 
 def test_the_tool_keys_choose_box_lasso_and_pan(qtbot: QtBot, mapped_csv: MainWindow) -> None:
@@ -96,15 +108,31 @@ def test_export_draws_the_kept_rows_and_marks_them_in_the_data(
     import pyarrow.parquet as pq
 
     win = mapped_csv
-    everything, _ = win.export_map(tmp_path / "all.svg")
+    everything, _ = exported(qtbot, win, "map", tmp_path / "all.svg")
     win.filter_bar.set_filter("label", "water")
     win.select_rows([2, 5])
-    figure, sidecar = win.export_map(tmp_path / "map.svg")
+    figure, sidecar = exported(qtbot, win, "map", tmp_path / "map.svg")
     marks = [path.read_text(encoding="utf-8").count("<use ") for path in (everything, figure)]
     assert marks[0] - marks[1] >= ROWS - ROWS // 3  # one mark per point: the filtered-out ones are gone
     record = json.loads(sidecar.read_text(encoding="utf-8"))
     assert record["filter"] == "label: water" and record["selection"] == [2, 5]
-    data, _ = win.export_data(tmp_path / "map.parquet")
+    data, _ = exported(qtbot, win, "data", tmp_path / "map.parquet")
     table = pq.read_table(data).to_pydict()
     assert sum(table["kept"]) == ROWS // 3 and table["kept"][2] and not table["kept"][0]
     assert [row for row, chosen in enumerate(table["selected"]) if chosen] == [2, 5]
+
+
+def test_a_colouring_chosen_before_the_map_is_drawn_when_it_lands(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    window.model.set_view(replace(window.model.view, colouring="faithfulness"))
+    _open_rows(qtbot, window, tmp_path)
+    assert window.map_controls.colouring.currentData() == "faithfulness"
+    qtbot.waitUntil(lambda: window.model.faithfulness is not None, timeout=WAIT_MS)
+    shown = window.model.shown
+    assert shown is not None and window.model.faithfulness.map_id == shown.map.map_id  # type: ignore[union-attr]
+    window.map_view.draw_pending()
+    [item] = window.map_view._items  # one item, a colour per point
+    assert len({brush.color().name() for brush in item.data["brush"]}) > 3

@@ -91,6 +91,7 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
     qtbot: QtBot, app: QApplication
 ) -> None:
     from desktop.app import create_window
+    from engine.api.types import Identify
     from engine.process.proxy import EngineProcess
     from engine.user.settings import Settings, save_settings
     from tests.conftest import window_args
@@ -101,15 +102,16 @@ def test_startup_takes_the_theme_and_the_embedding_recipe_from_the_settings(
     try:
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 100
         assert window.map_view._dark  # the map was told too
-        assert (window.pooling, window.layer) == ("cls", 2)
+        assert (window.model.engine.pooling, window.model.engine.layer) == ("cls", 2)
         assert isinstance(window.engine, EngineProcess)  # the recipe goes to the child
-        assert window.engine.pooling == "cls"
+        assert window.engine.identify(Identify()).pooling == "cls"
+        assert (window.model.params.method, window.model.params.seed) == ("pca", 5)
         params = window.map_controls.params()
         assert (params.method, params.seed) == ("pca", 5)
         # The command line's --pooling wins over the settings.
         window.close()
         window = create_window(window_args(command=None, pooling="mean"))
         qtbot.addWidget(window)
-        assert window.pooling == "mean"
+        assert window.model.engine.pooling == "mean"
     finally:
         window.close()

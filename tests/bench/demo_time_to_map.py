@@ -39,7 +39,8 @@ def child(rows: int, started: float) -> None:
         if method == "umap":
             app.processEvents()  # let the repaint happen before the clock stops
             result["seconds_to_map"] = time.time() - started
-            result["model_loaded"] = window.engine.model_loaded
+            run = window.model.run  # the model was loaded when any row was computed, not all cached
+            result["model_loaded"] = run is not None and run.computed > 0
             app.quit()
 
     window.map_ready.connect(on_map)

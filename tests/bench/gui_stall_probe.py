@@ -128,12 +128,12 @@ def run(rows: int, vectors: int | None, where: float | None) -> None:
         probe.restart()
         started = time.perf_counter()
         if vectors:
-            window.map_controls.set_params(ProjectionParams(method="pca"))
+            window.model.set_params(ProjectionParams(method="pca"))
             window.open_path(files[number])
         else:
             window.start_demo(rows=size)
         final = "pca" if vectors else "umap"
-        wait_until(app, lambda final=final: window.shown_method == final and not window.bridge.running, 1800)
+        wait_until(app, lambda final=final: shown(window) == final and not window.bridge.running, 1800)
         pipeline_s = time.perf_counter() - started
         interactions(app, window)
         report(name, probe.take(), pipeline_s, vectors * size // rows if vectors else size)
@@ -144,17 +144,24 @@ def run(rows: int, vectors: int | None, where: float | None) -> None:
     window.close()
 
 
+def shown(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or the PCA preview)."""
+    on_show = window.model.shown
+    return None if on_show is None or on_show.preview else on_show.map.params.method
+
+
 def interactions(app: QApplication, window: MainWindow) -> None:
     """What a person does while looking: clicks, a big selection, a filter, colours, density."""
-    assert window.dataset is not None
-    rows = len(window.dataset)
+    dataset = window.model.dataset
+    assert dataset is not None
+    rows = len(dataset)
     for row in range(0, rows, max(1, rows // 5)):
         window.map_view.click_row(row)
         wait_until(app, lambda: not window.bridge.running, 120)
     # One action per turn of the event loop, as a person's clicks arrive.
-    window._on_map_selection(np.arange(0, rows, 3, dtype=np.intp))
+    window.map_view.rows_selected.emit(np.arange(0, rows, 3, dtype=np.intp))  # what a lasso emits
     app.processEvents()
-    window.filter_bar.set_filter("label", str(window.dataset.labels[0]))
+    window.filter_bar.set_filter("label", str(dataset.labels[0]))
     app.processEvents()
     window.filter_bar.clear()
     app.processEvents()
