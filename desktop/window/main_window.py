@@ -43,7 +43,15 @@ from desktop.panels.jobs_view import JobsView, show_progress
 from desktop.panels.log_view import LogView
 from desktop.panels.neighbours_view import NeighboursView
 from desktop.panels.table_view import TableView
-from desktop.window.export import choose_export, export_data, export_map, window_provenance, wrote
+from desktop.window.export import (
+    choose_export,
+    export_data,
+    export_map,
+    window_provenance,
+    window_snapshot,
+    wrote,
+)
+from desktop.window.layout_store import load_layout, save_layout
 from desktop.window.menus import build_menus, shortcuts, show_shortcuts
 from engine.core.engine import Clustering, EmbeddingRun
 from engine.data.column_codes import as_numbers, is_numeric, text_codes, value_codes
@@ -192,7 +200,8 @@ class MainWindow(QMainWindow):
         self.bookmarks_view.row_chosen.connect(self.map_view.click_row)
         self.open_action: QAction
         self.recent_menu: QMenu
-        self.menus = build_menus(self)
+        built = build_menus(self)
+        self.menus, self.open_action, self.recent_menu = built.menus, built.open_action, built.recent_menu
         self.setAcceptDrops(True)  # drop a dataset file or folder on the window to open it
         self._restore_layout()
 
@@ -328,7 +337,16 @@ class MainWindow(QMainWindow):
         dialog = SettingsDialog(old, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(
-            lambda: self.status_label.setText(" ".join(apply_settings(self, old, dialog.result_settings())))
+            lambda: self.status_label.setText(
+                " ".join(
+                    apply_settings(
+                        old,
+                        dialog.result_settings(),
+                        reconfigure=self.configure_engine,
+                        use_projection=self.map_controls.set_params,
+                    )
+                )
+            )
         )
         dialog.open()  # window-modal, not exec'd: jobs keep reporting while it is open
 
@@ -661,10 +679,29 @@ class MainWindow(QMainWindow):
         self.select_rows([])
 
     def shortcuts(self) -> list[tuple[str, str]]:
-        return shortcuts(self)
+        return shortcuts(self, self.menus)
 
     def show_shortcuts(self) -> None:
-        show_shortcuts(self)
+        show_shortcuts(self, self.menus)
+
+    # The menus' actions (desktop.window.menus.MenuHost).
+    def set_map_tool(self, name: str) -> None:
+        self.map_controls.set_tool(name)
+
+    def toggle_density(self) -> None:
+        self.map_controls.density.toggle()
+
+    def reset_zoom(self) -> None:
+        self.map_view.plot.enableAutoRange()
+
+    def clear_filter(self) -> None:
+        self.filter_bar.clear()
+
+    def apply_parameters(self) -> None:
+        self.map_controls.apply()
+
+    def focus_search(self) -> None:
+        self.table_view.search.setFocus()
 
     # -- per-layer maps and sweeps -------------------------------------------------------
 
@@ -789,10 +826,10 @@ class MainWindow(QMainWindow):
         choose_export(self, "data")
 
     def export_map(self, path: Path) -> list[Path]:
-        return export_map(self, path)
+        return export_map(window_snapshot(self), path)
 
     def export_data(self, path: Path) -> list[Path]:
-        return export_data(self, path)
+        return export_data(window_snapshot(self), path)
 
     def _provenance(self) -> dict[str, object]:
         return window_provenance(self)
@@ -800,16 +837,14 @@ class MainWindow(QMainWindow):
     # -- window layout -----------------------------------------------------------------
 
     def _restore_layout(self) -> None:
-        settings = load_settings()
-        if settings.window_geometry:
-            self.restoreGeometry(QByteArray.fromBase64(settings.window_geometry.encode()))
-        if settings.window_state:
-            self.restoreState(QByteArray.fromBase64(settings.window_state.encode()))
+        geometry, state = load_layout()
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        if state:
+            self.restoreState(QByteArray(state))
 
     def _save_layout(self) -> None:
-        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        state = bytes(self.saveState().toBase64().data()).decode()
-        save_settings(load_settings().with_changes(window_geometry=geometry, window_state=state))
+        save_layout(bytes(self.saveGeometry().data()), bytes(self.saveState().data()))
 
     # -- shutdown ----------------------------------------------------------------------
 
