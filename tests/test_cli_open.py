@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from desktop.window.export import export_data
+from desktop.window.export import export_data, window_snapshot
 from desktop.window.main_window import MainWindow
 from engine.cli import main as cli
 from engine.errors import LoupeError
@@ -58,5 +58,5 @@ def test_the_window_opens_a_dataset_with_the_columns_given(
     # An export never replaces the dataset it maps, however the path is spelled.
     (tmp_path / "x").mkdir()
     with pytest.raises(LoupeError, match="is the input"):
-        export_data(window, tmp_path / "x" / ".." / "rows.csv")
+        export_data(window_snapshot(window), tmp_path / "x" / ".." / "rows.csv")
     assert path.read_bytes() == before

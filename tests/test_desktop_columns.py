@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
@@ -81,3 +82,25 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
 def test_columns_need_a_dataset_file(window: MainWindow) -> None:
     assert choose_columns(window) is None
     assert window.status_label.text() == "Open a dataset file first: its columns can then be chosen."
+
+
+def test_the_dialog_reads_the_model_and_calls_back_without_a_window(qtbot: QtBot, tmp_path: Path) -> None:
+    from desktop.model.document import AppModel, Source
+    from desktop.window.columns_dialog import open_columns_dialog
+    from engine.api.types import OpenedDataset
+    from engine.data.datasets import load_dataset
+    from engine.errors import LoupeError
+
+    model = AppModel()
+    with pytest.raises(LoupeError, match=r"Open a dataset file first: its columns can then be chosen\."):
+        open_columns_dialog(model, lambda *chosen: None)
+    path = _notes(tmp_path / "notes.csv")
+    model.open(Source(path.name, path, text_column="title"))
+    model.set_dataset(OpenedDataset("d", load_dataset(path, text_column="title")))
+    chosen: list[tuple[Path, str, str | None]] = []
+    dialog = open_columns_dialog(model, lambda *args: chosen.append(args))
+    qtbot.addWidget(dialog)
+    assert dialog.text.currentData() == "title" and dialog.label.currentData() == "section"  # the guess
+    dialog.text.setCurrentIndex(dialog.text.findData("body"))
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert chosen == [(path, "body", "section")]

@@ -13,13 +13,14 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.window.main_window import MainWindow
-from desktop.window.sessions import save_session_as
+from desktop.window.sessions import save_session_as, window_model
 from engine.data.datasets import Dataset
 from engine.errors import BadInputError
 from engine.maps.projection import ProjectionParams
 from engine.user.session import (
     Bookmark,
     DatasetRef,
+    SavedFilter,
     Session,
     ViewState,
     check_dataset,
@@ -40,7 +41,7 @@ def _session(**changes: Any) -> Session:
         "projection": ProjectionParams.from_options("umap", {"n_neighbors": "30", "metric": "euclidean"}, 7),
         "view": ViewState(
             x_range=(-1.5, 2.25), y_range=(0.0, 3.0), colouring="column:stars", size_by="length",
-            density=True, layer_slider=3, search="refund", filter="stars > 3",
+            density=True, layer_slider=3, search="refund", filter=SavedFilter("stars", "> 3"),
         ),
         "selection": (3, 1, 4),
         "bookmarks": (Bookmark(5, "odd one"), Bookmark(9)),
@@ -54,7 +55,8 @@ def test_a_session_round_trips_through_its_file(tmp_path: Path) -> None:
     path = save_session(tmp_path / "s.loupe.json", session)
     assert load_session(path) == session
     data = json.loads(path.read_text())
-    assert (data["format"], data["version"]) == ("loupe-session", 1)
+    assert (data["format"], data["version"]) == ("loupe-session", 2)
+    assert data["view"]["filter"] == {"column": "stars", "condition": "> 3"}
     assert data["projection"] == {
         "method": "umap",
         "params": {"n_neighbors": 30, "min_dist": 0.1, "spread": 1.0, "metric": "euclidean"},
@@ -110,6 +112,12 @@ def _changed(path: str, value: object) -> dict[str, Any]:
         (_changed("view.x_range", [1, "2"]), "view.x_range should be two numbers, low to high."),
         (_changed("view.y_range", [3.0, 1.0]), "view.y_range should be two numbers, low to high."),
         (_changed("view.search", ...), "it has no view.search."),
+        (_changed("view.filter", "stars: > 3"), 'view.filter should be an object, not "stars: > 3".'),
+        (_changed("view.filter", {"column": "stars"}), "it has no view.filter.condition."),
+        (
+            _changed("view.filter", {"column": 3, "condition": "> 3"}),
+            "view.filter.column should be text, not 3.",
+        ),
         (_changed("selection", [1, -2]), "selection should hold row numbers, not -2."),
         (_changed("selection", "1,2"), "selection should be a list"),
         (_changed("bookmarks", [{"row": 1}]), "it has no bookmarks.note."),
@@ -134,9 +142,9 @@ def test_bad_input_is_refused_in_one_sentence(tmp_path: Path, data: object, mess
 
 
 def test_a_session_from_a_newer_loupe_is_refused_in_plain_words(tmp_path: Path) -> None:
-    path = _write(tmp_path, _changed("version", 2))
+    path = _write(tmp_path, _changed("version", 3))
     with pytest.raises(
-        BadInputError, match=r"saved by a newer Loupe \(session version 2\); this Loupe reads version 1"
+        BadInputError, match=r"saved by a newer Loupe \(session version 3\); this Loupe reads version 2"
     ):
         load_session(path)
 
@@ -212,7 +220,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     window.map_view.plot.setRange(**zoomed, padding=0)
     on_screen = np.array(window.map_view.plot.viewRange())
     window.table_view.search.setText("marathon")
-    saved = save_session_as(window, tmp_path / "look")
+    saved = save_session_as(window_model(window), tmp_path / "look")
     assert saved.name == "look.loupe.json"
     window.close()  # as if Loupe were quit and started again later
 
@@ -266,7 +274,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         again.open_path(broken)
         assert again.status_label.text() == (
             "Cannot open the session: broken.loupe.json was saved by a newer Loupe (session version 9);"
-            " this Loupe reads version 1, so update Loupe to open it."
+            " this Loupe reads version 2, so update Loupe to open it."
         )
     finally:
         again.close()

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.window.main_window import MainWindow
-from desktop.window.sessions import open_session, save_session_as
+from desktop.window.sessions import open_session, save_session_as, window_model
 from engine.data.datasets import NO_LABEL
 from engine.errors import BadInputError
 from engine.maps.projection import ProjectionParams
@@ -73,7 +73,7 @@ def test_a_reopened_session_reads_the_data_with_the_chosen_columns(
     assert not failures, failures
     assert window.dataset is not None and window.dataset.texts[3] == "Note 3"
     assert not window.dataset.has_labels
-    session = save_session_as(window, tmp_path / "notes.loupe.json")
+    session = save_session_as(window_model(window), tmp_path / "notes.loupe.json")
     window.close()
 
     again = create_window(window_args(command=None))  # Loupe again, the engine in its child process
