@@ -13,11 +13,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication
 
+from desktop.model.document import AppModel, EngineChoice
 from desktop.operations.bridge import EngineBridge
 from desktop.theme import apply_theme, follow_system
 from desktop.window.main_window import MainWindow
+from engine.api.protocol import EngineAPI
 from engine.cache.connect import open_cache
-from engine.core.engine import Engine
+from engine.core.service import EngineService
 from engine.maps.projection import warm_up_in_background
 from engine.model.models import Pooling
 from engine.process.proxy import start_engine
@@ -51,21 +53,25 @@ def create_window(
     rows = getattr(args, "rows", None) if getattr(args, "command", None) == "demo" else None
     if in_process is None:
         in_process = os.environ.get("LOUPE_ENGINE_IN_PROCESS") == "1"
-    engine = start_engine(
-        cache,
-        model=args.model,
-        device=args.device,
-        pooling=pooling,
-        redis_url=args.redis,
-        no_cache=args.no_cache,
-        warm_up_rows=rows if warm_up else False,
-        in_process=in_process,
-    )
-    if warm_up and isinstance(engine, Engine):
+    engine: EngineAPI
+    if in_process:
+        engine = EngineService(cache, model=args.model, device=args.device, pooling=pooling)
+    else:
+        engine = start_engine(
+            cache,
+            model=args.model,
+            device=args.device,
+            pooling=pooling,
+            redis_url=args.redis,
+            no_cache=args.no_cache,
+            warm_up_rows=rows if warm_up else False,
+        )
+    if warm_up and isinstance(engine, EngineService):
         warm_up_in_background(rows=rows)
-    window = MainWindow(engine, EngineBridge())
-    window.pooling, window.layer = pooling, settings.layer
-    window.map_controls.set_params(default_projection(settings))
+    model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer))
+    model.set_params(default_projection(settings))
+    window = MainWindow(engine, EngineBridge(), model)
+    window.map_controls.set_params(model.params)
     if isinstance(app, QApplication):
         apply_theme(app, settings.theme)  # again, now that the window's views can take set_dark
     return window

@@ -156,6 +156,16 @@ def engine(cache: Any, minilm: Any) -> Any:
     return made
 
 
+@pytest.fixture
+def service(engine: Any) -> Any:
+    """The engine's API in this process (EngineService) over ``engine``: the session's model."""
+    from engine.core.service import EngineService
+
+    made = EngineService(engine.cache, device="cpu")
+    made.engine = engine
+    return made
+
+
 # -- the window, as users run it -----------------------------------------------------------------
 
 
@@ -200,11 +210,11 @@ def reopened(qtbot: Any) -> Iterator[list[Any]]:
 def in_process_window(qtbot: Any, minilm: object) -> Iterator[Any]:
     """The window with its engine in this process, sharing the session's model (no second load)."""
     from desktop.app import create_window
-    from engine.core.engine import Engine
+    from engine.core.service import EngineService
 
     shown = create_window(window_args(), in_process=True)
-    assert isinstance(shown.engine, Engine)
-    shown.engine._loaded = minilm  # the session's model: no second load
+    assert isinstance(shown.engine, EngineService)
+    shown.engine.engine._loaded = minilm  # the session's model: no second load
     qtbot.addWidget(shown)
     shown.show()
     yield shown

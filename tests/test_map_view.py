@@ -188,7 +188,7 @@ def test_a_move_glides_to_the_new_layout_and_draws_it(qtbot: QtBot, view: MapVie
     target = grid() * 2 + 1
     view.move_to(target)
     assert not np.allclose(view.coords, target), "it glides, it does not jump"
-    qtbot.waitUntil(lambda: not view._animation.isActive(), timeout=2000)
+    qtbot.waitUntil(lambda: not view._glide.moving, timeout=2000)
     assert np.array_equal(view.coords, target)
     drawn = {
         int(row): (float(x), float(y))

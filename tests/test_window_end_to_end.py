@@ -93,12 +93,25 @@ def _answer_dialogs_with(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", picked)
 
 
+def _shown_method(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else shown.map.params.method
+
+
 def _wait_for_scored_map(qtbot: QtBot, window: MainWindow, failures: list[str]) -> None:
     qtbot.waitUntil(
-        lambda: bool(failures) or (window.shown_method == "umap" and window.scores is not None),
+        lambda: bool(failures) or (_shown_method(window) == "umap" and window.model.scores is not None),
         timeout=WAIT_MS,
     )
     assert not failures, failures
+
+
+def _written(qtbot: QtBot, window: MainWindow) -> str:
+    """The status line once an export (a job) has finished: "Wrote …" or "Export failed: …"."""
+    done = ("Wrote ", "Export failed")
+    qtbot.waitUntil(lambda: window.status_label.text().startswith(done), timeout=WAIT_MS)
+    return window.status_label.text()
 
 
 def test_a_multilingual_dataset_end_to_end_in_the_window(
@@ -116,10 +129,11 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
     # Open → map, with clusters and trustworthiness (they failed on any non-ASCII text).
     window.open_path(data)
     _wait_for_scored_map(qtbot, window, failures)
-    assert window.dataset is not None and len(window.dataset) == 60
-    assert list(window.dataset.texts) == texts and list(window.dataset.labels) == labels
+    dataset = window.model.dataset
+    assert dataset is not None and len(dataset) == 60
+    assert list(dataset.texts) == texts and list(dataset.labels) == labels
     assert window.map_view.coords.shape == (60, 2) and np.isfinite(window.map_view.coords).all()
-    assert 0.5 < window.scores.trustworthiness <= 1.0  # type: ignore[union-attr]
+    assert 0.5 < window.model.scores.trustworthiness <= 1.0  # type: ignore[union-attr]
     assert "failed" not in window.status_label.text().lower()
 
     # Click a point (a real mouse click where it is drawn) → its attention.
@@ -147,13 +161,15 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
         target = tmp_path / "out" / f"карта 地図{suffix}"  # a non-ASCII file name too
         target.parent.mkdir(exist_ok=True)
         _answer_dialogs_with(monkeypatch, target)
-        _action(window, action).trigger()
-        assert window.status_label.text().startswith("Wrote "), window.status_label.text()
+        window.status_label.setText("")
+        _action(window, action).trigger()  # written as a job: the window goes on meanwhile
+        said = _written(qtbot, window)
+        assert said.startswith("Wrote "), said
         assert target.is_file() and target.stat().st_size > 0
         written[suffix] = target
         record = json.loads(target.with_name(target.name + ".json").read_text(encoding="utf-8"))
         assert record["model"].startswith("model@") and record["pooling"] == "mean"
-        assert record["dataset"]["fingerprint"] == window.dataset.fingerprint
+        assert record["dataset"]["fingerprint"] == dataset.fingerprint
         assert record["dataset"]["rows"] == 60 and record["method"] == "umap"
         assert record["selection"] == [CLICKED] and record["colouring"] == "cluster"
 
@@ -182,11 +198,11 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
     assert table.column("row").to_pylist() == list(range(60))
     assert table.column("label").to_pylist() == labels
     assert table.column("text").to_pylist() == texts
-    scores = window.scores
+    scores = window.model.scores
     assert scores is not None
-    assert set(table.column("cluster_name").to_pylist()) - {""} <= set(scores.clustering.names.values())
+    assert set(table.column("cluster_name").to_pylist()) - {""} <= set(scores.names.values())
     embedded = json.loads(table.schema.metadata[b"loupe"])
-    assert embedded["dataset"]["fingerprint"] == window.dataset.fingerprint
+    assert embedded["dataset"]["fingerprint"] == dataset.fingerprint
 
     # File ▸ Save session… with a selection, then quit.
     window.select_rows(SELECTED)
@@ -209,8 +225,8 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
     _action(again, "Open session…").trigger()
     qtbot.waitUntil(lambda: bool(again_failures) or again.map_view.selected_rows == SELECTED, timeout=WAIT_MS)
     assert not again_failures, again_failures
-    assert again.dataset is not None and list(again.dataset.texts) == texts
-    assert again.shown_method == "umap"
+    assert again.model.dataset is not None and list(again.model.dataset.texts) == texts
+    assert _shown_method(again) == "umap"
     np.testing.assert_array_equal(again.map_view.coords, coords)  # the same map, bit for bit
     assert again.statusBar().currentMessage() == "Session mixed.loupe.json restored."
 

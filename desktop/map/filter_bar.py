@@ -3,6 +3,10 @@
 The condition is typed the way :mod:`engine.data.row_filter` reads it (``> 3``, ``2..10``,
 ``positive, neutral``, ``!= negative``); the most common values of a text column are offered
 as completions. A bad condition is one sentence under the bar, never an exception.
+
+The filter lives in the application model: :meth:`FilterBar.bind` makes the bar write each
+filter there as a :class:`~desktop.model.document.RowFilter` (column, condition, rows: nothing to
+parse back) and show the model's filter, whoever set it (a session).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy.typing as npt
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
+from desktop.model.document import AppModel, RowFilter
 from desktop.panels.table_view import has_labels
 from engine.data.column_codes import text_codes
 from engine.data.datasets import Dataset
@@ -54,11 +59,18 @@ class FilterBar(QWidget):
             layout.addWidget(widget)
         layout.addWidget(self.error, 1)
         self._columns: dict[str, Sequence[object]] = {}
+        self._model: AppModel | None = None
         self.rows: npt.NDArray[np.intp] | None = None
         self.condition.returnPressed.connect(self.apply)
         self.condition.textChanged.connect(self._on_text_changed)
         self.column.currentIndexChanged.connect(self._on_column_changed)
         self.clear_button.clicked.connect(self.clear)
+
+    def bind(self, model: AppModel) -> None:
+        """Follow ``model``'s dataset and filter, and write the filters typed here into it."""
+        self._model = model
+        model.dataset_changed.connect(lambda opened: self.set_dataset(opened.dataset) if opened else None)
+        model.filter_changed.connect(self._show_filter)
 
     def set_dataset(self, dataset: Dataset) -> None:
         """Offer the label (if the rows have one) and every other column; drops any filter of
@@ -118,11 +130,34 @@ class FilterBar(QWidget):
         self._set_rows(None)
 
     def _set_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
+        self._show_rows(rows)
+        if self._model is not None:
+            condition = self.condition.text().strip()
+            made = None if rows is None else RowFilter(self.column.currentText(), condition, rows)
+            self._model.set_filter(made)
+        self.filter_changed.emit(rows)
+
+    def _show_rows(self, rows: npt.NDArray[np.intp] | None) -> None:
         self.rows = rows
         self.clear_button.setEnabled(rows is not None)
         total = len(next(iter(self._columns.values()), ()))
         self.count.setText("" if rows is None else f"{len(rows):,} of {total:,} rows kept")
-        self.filter_changed.emit(rows)
+
+    def _show_filter(self, row_filter: RowFilter | None) -> None:
+        """The model's filter (a session's, or this bar's own coming back): shown, not applied again."""
+        if row_filter is not None:
+            for widget in (self.column, self.condition):
+                widget.blockSignals(True)
+            self.column.setCurrentIndex(max(self.column.findText(row_filter.column), 0))
+            self.condition.setText(row_filter.condition)
+            for widget in (self.column, self.condition):
+                widget.blockSignals(False)
+            self._on_column_changed()
+        elif self.rows is not None:
+            self.condition.blockSignals(True)
+            self.condition.clear()
+            self.condition.blockSignals(False)
+        self._show_rows(None if row_filter is None else row_filter.rows)
 
     def _on_text_changed(self, text: str) -> None:
         if not text.strip() and self.rows is not None:

@@ -14,7 +14,6 @@ moves. Clicks pick the nearest row with numpy either way, and box and lasso sele
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,17 +27,12 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from desktop.map import density as map_density
 from desktop.map.colours import CodedCategories, category_colours, value_shades
 from desktop.map.density import Rows
+from desktop.map.glide import Glide
+from desktop.map.groups import PointGroups
+from desktop.map.labels import BACKGROUND, FOREGROUND, LEGEND_FILL, MUTED, MapLabels, hover_text
 from desktop.map.layers import DrawnRange, Points, Rings, add_image, fill_density
 from desktop.map.selection import RegionTool
 
-# A move between layouts takes a quarter of a second, in as many frames as fit: at a million
-# points a frame costs tens of ms, so the move keeps its time and takes fewer steps.
-_ANIMATION_S = 0.25
-_FRAME_MS = 16
-_MUTED = {False: "#d0d0d0", True: "#555555"}
-_BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
-_FOREGROUND = {False: "#222222", True: "#dddddd"}
-_LEGEND_FILL = {False: (255, 255, 255, 210), True: (40, 40, 40, 210)}
 _POINT_PX = 6
 # More points than this near the view are drawn as a density image: pyqtgraph paints about
 # 0.2 µs a point plus a few ms, so 40k keeps a frame near 15 ms (tests/bench/map_fps.py).
@@ -73,14 +67,12 @@ class MapView(QWidget):
         self.legend = self.plot.addLegend(
             offset=(10, 10),
             labelTextSize="9pt",
-            brush=pg.mkBrush(*_LEGEND_FILL[False]),
-            labelTextColor=_FOREGROUND[False],
+            brush=pg.mkBrush(*LEGEND_FILL[False]),
+            labelTextColor=FOREGROUND[False],
         )
         self.coords: npt.NDArray[np.float32] = np.zeros((0, 2), np.float32)
         self._dark = False
-        self._items: list[Points] = []  # an item per group of rows (category), in drawing order
-        self._pool: list[Points] = []  # the items made so far, _items first; the rest hidden
-        self._shown: tuple[list[tuple[str, int]], bool] | None = None  # the groups the items show, legend
+        self._groups = PointGroups(self.plot, self.legend, self._new_points)
         self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
         self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
         self._shades: npt.NDArray[np.object_] | None = None  # the brush of each shade in _shade_table
@@ -91,7 +83,7 @@ class MapView(QWidget):
         self._visible: Rows | None = None
         self._density_forced = False
         self._muted: int | None = None  # the item of the muted category (grey), if any
-        self._annotations: list[pg.TextItem] = []
+        self._labels = MapLabels(self.plot)
         self._texts: Sequence[str] = ()
         self._selected_rows: Rows = np.zeros(0, np.intp)
         self._match_rows: Rows | None = None
@@ -106,8 +98,6 @@ class MapView(QWidget):
         self._refresh_timer.timeout.connect(self._refresh)
         # What the setters change is drawn in later turns of the event loop, once: see draw_pending.
         self._redraw_wanted = False
-        self._legend_wanted = False
-        self._legend_on = True  # whether the items are named in the legend (or some other way)
         self._pending_timer = QTimer(self, singleShot=True, interval=0)
         self._pending_timer.timeout.connect(self._pending_step)
         self._drawn: DrawnRange = ((0.0, 0.0), (0.0, 0.0))  # what the last refresh drew: view and margin
@@ -117,16 +107,12 @@ class MapView(QWidget):
         self.region_tool = RegionTool(self.plot_widget)
         self.region_tool.region_drawn.connect(self._on_region)
         self.region_tool.clicked.connect(self._pick)
-        self._animation = QTimer(self)
-        self._animation.setInterval(_FRAME_MS)
-        self._animation.timeout.connect(self._animation_step)
-        self._from = self._to = self.coords
-        self._started = 0.0  # time.monotonic() when the move began
+        self._glide = Glide(self._glide_to, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
         # Made now, while nothing runs, rather than when the first map lands with jobs running.
-        self._grow_pool(_PREMADE_ITEMS)
+        self._groups.grow(_PREMADE_ITEMS)
 
     # -- what is shown -------------------------------------------------------------------
 
@@ -141,7 +127,7 @@ class MapView(QWidget):
 
         Sizes and the row filter are cleared: they belonged to the previous rows.
         """
-        self._animation.stop()
+        self._glide.stop()
         self._texts = texts
         self.coords = np.asarray(coords, np.float32)
         self._sizes, self._visible = None, None
@@ -173,7 +159,7 @@ class MapView(QWidget):
         ``muted`` (for example cluster noise) is drawn grey, under the others; without
         ``legend`` the categories are named some other way (cluster names drawn on the map).
         """
-        groups, group_of, self._colours = category_colours(categories, muted, _MUTED[self._dark])
+        groups, group_of, self._colours = category_colours(categories, muted, MUTED[self._dark])
         self._brushes = None
         self._muted = 0 if muted is not None and groups and groups[0][0] == muted else None
         self._rebuild(
@@ -234,20 +220,17 @@ class MapView(QWidget):
     def set_dark(self, dark: bool) -> None:
         """A dark background with light text, or the light look."""
         self._dark = dark
-        foreground = _FOREGROUND[dark]
-        self.plot_widget.setBackground(_BACKGROUND[dark])
+        foreground = FOREGROUND[dark]
+        self.plot_widget.setBackground(BACKGROUND[dark])
         # LabelItem keeps the colour in its options, so later titles are light too.
         self.plot.titleLabel.setText(self.plot.titleLabel.text, color=foreground)
-        self.legend.setBrush(pg.mkBrush(*_LEGEND_FILL[dark]))
+        self.legend.setBrush(pg.mkBrush(*LEGEND_FILL[dark]))
         self.legend.setLabelTextColor(foreground)
-        self.set_annotations(
-            [(item.pos().x(), item.pos().y(), item.toPlainText()) for item in self._annotations]
-        )
+        self._labels.set_dark(dark)
         if self._muted is not None:  # light grey on dark would shout; dark grey recedes
-            self._items[self._muted].setBrush(pg.mkBrush(_MUTED[dark]))
-            self._shown = None  # the items no longer show the colours they were given
+            self._groups.recoloured(self._muted, pg.mkBrush(MUTED[dark]))
             self._colours = self._colours.copy()  # a new array: the density image is redrawn
-            self._colours[self._group_of == self._muted] = pg.mkColor(_MUTED[dark]).getRgb()
+            self._colours[self._group_of == self._muted] = pg.mkColor(MUTED[dark]).getRgb()
             self._draw_soon()
 
     def view_range(self) -> tuple[float, float, float, float]:
@@ -266,29 +249,18 @@ class MapView(QWidget):
         """Move the same rows to new coordinates, gliding there over a quarter of a second."""
         coords = np.asarray(coords, np.float32)
         if coords.shape != self.coords.shape or not animate:
-            self._animation.stop()
-            self.coords = coords
-            self._place()
+            self._glide.stop()
+            self._glide_to(coords)
             return
-        self._from, self._to, self._started = self.coords.copy(), coords, time.monotonic()
-        self._animation.start()
+        self._glide.start(self.coords, coords)
 
     def set_annotations(self, annotations: Sequence[tuple[float, float, str]]) -> None:
         """Text drawn on the map at data coordinates, for example cluster names."""
-        for item in self._annotations:
-            self.plot.removeItem(item)
-        self._annotations = []
-        fill = pg.mkBrush(*_LEGEND_FILL[self._dark][:3], 190)
-        for x, y, text in annotations:
-            item = pg.TextItem(text, color=_FOREGROUND[self._dark], anchor=(0.5, 0.5), fill=fill)
-            item.setPos(x, y)
-            item.setZValue(20)
-            self.plot.addItem(item)
-            self._annotations.append(item)
+        self._labels.show(annotations)
 
     @property
     def annotations(self) -> list[str]:
-        return [item.toPlainText() for item in self._annotations]
+        return self._labels.texts
 
     def show_selected(self, row: int | None) -> None:
         self.set_selection([] if row is None else [row])
@@ -342,13 +314,13 @@ class MapView(QWidget):
         """
         if self._redraw_wanted:
             self._refresh()
-        if self._legend_wanted:
-            self._fill_legend()
+        if self._groups.legend_wanted:
+            self._groups.fill_legend()
 
     @property
     def draw_is_pending(self) -> bool:
         """Whether points or the legend wait to be drawn (at the next turns of the event loop)."""
-        return self._redraw_wanted or self._legend_wanted
+        return self._redraw_wanted or self._groups.legend_wanted
 
     def _draw_soon(self) -> None:
         self._redraw_wanted = True
@@ -359,51 +331,25 @@ class MapView(QWidget):
         """One piece of the waiting work per turn: the points (what the user came for), then the legend."""
         if self._redraw_wanted:
             self._refresh()
-        elif self._legend_wanted:
-            self._fill_legend()
+        elif self._groups.legend_wanted:
+            self._groups.fill_legend()
         if self.draw_is_pending:
             self._pending_timer.start()
 
-    def _fill_legend(self) -> None:
-        """One legend entry per item, when the items are named there (see _rebuild)."""
-        self._legend_wanted = False
-        self.legend.clear()
-        for item in self._items if self._legend_on else ():
-            self.legend.addItem(item, item.name())
+    @property
+    def _items(self) -> list[Points]:
+        return self._groups.items
 
     def _rebuild(self, groups: Sequence[tuple[str, Any]], group_of: Rows, *, legend: bool = True) -> None:
-        """Draw the rows of each of ``groups`` (name, brush) with a scatter item of its own;
-        ``group_of`` gives each row's group. They are drawn a turn later (see draw_pending).
-
-        Items are reused, and they and the legend change only when the groups do: making,
-        adding and removing an item costs the GUI thread ~1 ms, a legend entry as much again,
-        and a new map usually keeps the colouring of the last one.
-        """
+        """Draw the rows of each of ``groups`` (name, brush) with a scatter item of its own
+        (:class:`PointGroups`); ``group_of`` gives each row's group. Drawn a turn later (see
+        draw_pending), the legend after the points."""
         self._group_of = group_of
-        shown = ([(name, brush.color().rgba()) for name, brush in groups], legend)
-        if shown != self._shown:
-            self._shown = shown
-            self._grow_pool(len(groups))
-            self._items = self._pool[: len(groups)]
-            for item, (name, brush) in zip(self._items, groups, strict=True):
-                item.opts["name"] = name if legend else None
-                item.setBrush(brush, update=False)  # the refresh below sets every item's points anew
-                item.setVisible(True)
-            for item in self._pool[len(groups) :]:
-                item.clear()
-                item.setVisible(False)
-            self.legend.setVisible(legend)
-            self._legend_on = legend
-            self._legend_wanted = True  # listed after the points are drawn: see draw_pending
+        self._groups.set_groups(groups, legend=legend)
         self._draw_soon()
 
-    def _grow_pool(self, size: int) -> None:
-        """At least ``size`` scatter items made and added to the plot (new ones hidden)."""
-        while len(self._pool) < size:
-            item = Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
-            item.setVisible(False)
-            self.plot.addItem(item)
-            self._pool.append(item)
+    def _new_points(self) -> Points:
+        return Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
 
     def _refresh(self) -> None:
         """Draw the visible rows near the view: as points, or as one density image.
@@ -491,13 +437,9 @@ class MapView(QWidget):
         self._set_bounds()
         self._refresh()
 
-    def _animation_step(self) -> None:
-        t = min(1.0, (time.monotonic() - self._started) / _ANIMATION_S)
-        eased = t * t * (3 - 2 * t)  # smoothstep: starts and ends gently
-        self.coords = (self._from + (self._to - self._from) * eased).astype(np.float32)
-        if t >= 1.0:
-            self._animation.stop()
-            self.coords = self._to
+    def _glide_to(self, coords: npt.NDArray[np.float32]) -> None:
+        """One frame of a move (:meth:`move_to`), or the whole move at once."""
+        self.coords = coords
         self._place()
 
     # -- the mouse -----------------------------------------------------------------------
@@ -519,9 +461,7 @@ class MapView(QWidget):
         return self._drawn is _EVERYWHERE or map_density.covers(self._drawn, (x0, x1, y0, y1), _MARGIN)
 
     def _tip(self, x: float, y: float, data: Any) -> str:
-        text = self._texts[int(data)] if 0 <= int(data) < len(self._texts) else ""
-        # Only the start: shortening a 1 MB text whole took 0.4 s of the GUI thread per hover.
-        return f"row {int(data)}\n" + textwrap.fill(textwrap.shorten(text[:4000], 400), 70)
+        return hover_text(self._texts, int(data))
 
     def _on_scene_clicked(self, event: Any) -> None:
         if event.button() != pg.QtCore.Qt.MouseButton.LeftButton or event.double():

@@ -19,8 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from desktop.model.events import Event
-from engine.api.types import EmbeddedRun, Faithfulness, MapScores, OpenedDataset, ProjectedMap
+from engine.api.types import EmbeddedRun, Faithfulness, LayerMaps, MapScores, OpenedDataset, ProjectedMap
 from engine.data.datasets import Dataset
+from engine.maps.projection import ProjectionParams
 
 Rows = npt.NDArray[np.intp]
 NO_ROWS: Rows = np.zeros(0, dtype=np.intp)
@@ -99,6 +100,7 @@ class AppModel:
     """What the window shows. Change it through its methods; each fires its event."""
 
     engine: EngineChoice = field(default_factory=EngineChoice)
+    params: ProjectionParams = field(default_factory=ProjectionParams)  # asked for (Apply, settings)
     source: Source | None = None
     opened: OpenedDataset | None = None
     run: EmbeddedRun | None = None
@@ -114,6 +116,7 @@ class AppModel:
 
     def __post_init__(self) -> None:
         self.engine_changed: Event[EngineChoice] = Event("engine_changed")
+        self.params_changed: Event[ProjectionParams] = Event("params_changed")
         self.dataset_changed: Event[OpenedDataset | None] = Event("dataset_changed")
         self.run_changed: Event[EmbeddedRun | None] = Event("run_changed")
         self.map_changed: Event[ShownMap | None] = Event("map_changed")
@@ -154,6 +157,12 @@ class AppModel:
         self._set_dataset(opened)
 
     def _set_dataset(self, opened: OpenedDataset | None) -> None:
+        # What held something before: only those fire (once per change, never "nothing to nothing").
+        cleared_scores, cleared_faith = self.scores is not None, self.faithfulness is not None
+        cleared_maps, cleared_filter = bool(self.layer_maps), self.filter is not None
+        cleared_search = self.search.query != "" or self.search.matches is not None
+        view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
+        cleared_view = view != self.view
         self.opened = opened
         self.run = None
         self.shown = None
@@ -164,23 +173,44 @@ class AppModel:
         self.filter = None
         self.search = Search()
         self.bookmarks = {}
-        self.view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
+        self.view = view
+        # A view may answer one of these by changing the model again (the table runs its search
+        # box's text on the new rows): each event then carries the model's value as it is now.
         self.dataset_changed.emit(opened)
-        self.run_changed.emit(None)
-        self.map_changed.emit(None)
+        self.run_changed.emit(self.run)
+        self.map_changed.emit(self.shown)
+        if cleared_scores:
+            self.scores_changed.emit(self.scores)
+        if cleared_faith:
+            self.faithfulness_changed.emit(self.faithfulness)
+        if cleared_maps:
+            self.layer_maps_changed.emit(self.layer_maps)
         self.selection_changed.emit(self.selection)
-        self.filter_changed.emit(None)
+        if cleared_filter:
+            self.filter_changed.emit(self.filter)
+        if cleared_search:
+            self.search_changed.emit(self.search)
         self.bookmarks_changed.emit(self.bookmarks)
+        if cleared_view:
+            self.view_changed.emit(self.view)
 
     def set_run(self, run: EmbeddedRun) -> bool:
         """Embeddings of the open dataset; False (ignored) for another dataset's."""
         if self.opened is None or run.dataset_id != self.opened.dataset_id:
             return False
+        had_maps = self.layer_maps
         self.run = run
         self.layer_maps = ()
         self.run_changed.emit(run)
-        self.layer_maps_changed.emit(())
+        if had_maps:
+            self.layer_maps_changed.emit(())
         return True
+
+    def set_params(self, params: ProjectionParams) -> None:
+        """The map parameters asked for (the form's Apply, a session, the settings' default)."""
+        if params != self.params:
+            self.params = params
+            self.params_changed.emit(params)
 
     # -- the map and its scores ------------------------------------------------------------
 
@@ -191,12 +221,15 @@ class AppModel:
             return False
         if preview and self.shown is not None and not self.shown.preview:
             return False
+        had_scores, had_faith = self.scores, self.faithfulness
         self.shown = ShownMap(projected, preview)
         self.scores = None
         self.faithfulness = None
         self.map_changed.emit(self.shown)
-        self.scores_changed.emit(None)
-        self.faithfulness_changed.emit(None)
+        if had_scores is not None:
+            self.scores_changed.emit(None)
+        if had_faith is not None:
+            self.faithfulness_changed.emit(None)
         return True
 
     def set_scores(self, scores: MapScores) -> bool:
@@ -214,9 +247,14 @@ class AppModel:
         self.faithfulness_changed.emit(faithfulness)
         return True
 
-    def set_layer_maps(self, maps: tuple[npt.NDArray[np.float32], ...]) -> None:
-        self.layer_maps = maps
-        self.layer_maps_changed.emit(maps)
+    def set_layer_maps(self, maps: LayerMaps) -> bool:
+        """Every layer's map of the open dataset, for the layer slider; False (ignored) when
+        they are not maps of its rows (another dataset's, arriving late)."""
+        if self.opened is None or any(len(coords) != self.rows for coords in maps.maps):
+            return False
+        self.layer_maps = maps.maps
+        self.layer_maps_changed.emit(maps.maps)
+        return True
 
     # -- the user's view of the rows ---------------------------------------------------------
 
@@ -229,16 +267,25 @@ class AppModel:
         self.selection_changed.emit(chosen)
 
     def set_filter(self, row_filter: RowFilter | None) -> None:
+        """Keep only ``row_filter.rows`` (rows outside the dataset dropped); None: every row."""
+        if row_filter is not None:
+            row_filter = replace(row_filter, rows=_valid_rows(row_filter.rows, self.rows))
+        if _same_filter(row_filter, self.filter):
+            return
         self.filter = row_filter
         self.filter_changed.emit(row_filter)
 
     def set_search(self, search: Search) -> None:
+        if search.matches is not None:
+            search = replace(search, matches=_valid_rows(search.matches, self.rows))
+        if search.query == self.search.query and _same_rows(search.matches, self.search.matches):
+            return
         self.search = search
         self.search_changed.emit(search)
 
     def bookmark(self, row: int, note: str = "") -> None:
-        """Bookmark ``row`` (or change its note)."""
-        if not 0 <= row < self.rows:
+        """Bookmark ``row`` (or change its note); a row outside the dataset is ignored."""
+        if not 0 <= row < self.rows or self.bookmarks.get(row) == note:
             return
         self.bookmarks = {**self.bookmarks, row: note}
         self.bookmarks_changed.emit(self.bookmarks)
@@ -249,13 +296,21 @@ class AppModel:
             self.bookmarks_changed.emit(self.bookmarks)
 
     def set_bookmarks(self, marks: dict[int, str]) -> None:
-        self.bookmarks = {row: note for row, note in marks.items() if 0 <= row < self.rows}
-        self.bookmarks_changed.emit(self.bookmarks)
+        """Replace the bookmarks (a session); rows outside the dataset are dropped."""
+        kept = {int(row): note for row, note in marks.items() if 0 <= row < self.rows}
+        if kept == self.bookmarks and list(kept) == list(self.bookmarks):
+            return
+        self.bookmarks = kept
+        self.bookmarks_changed.emit(kept)
 
     def set_view(self, view: ViewOptions) -> None:
         if view != self.view:
             self.view = view
             self.view_changed.emit(view)
+
+    def kept_rows_or_none(self) -> Rows | None:
+        """The rows the filter keeps; None without a filter (every row)."""
+        return self.filter.rows if self.filter is not None else None
 
     def kept_rows(self) -> Rows:
         """The rows the filter keeps (every row without a filter)."""
@@ -267,3 +322,15 @@ class AppModel:
 def _valid_rows(rows: npt.ArrayLike, count: int) -> Rows:
     array = np.asarray(rows, dtype=np.intp).reshape(-1)
     return array[(array >= 0) & (array < count)]
+
+
+def _same_rows(a: Rows | None, b: Rows | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(np.array_equal(a, b))
+
+
+def _same_filter(a: RowFilter | None, b: RowFilter | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.column, a.condition) == (b.column, b.condition) and _same_rows(a.rows, b.rows)

@@ -3,8 +3,9 @@
 A dock with one line per bookmark: the row number, the note (double-click or F2 to edit) and
 the start of the row's text. Double-click or Enter on a line emits :attr:`row_chosen` (the
 window then shows that row as if it were clicked on the map); Delete removes the bookmark.
-The list is plain data, ``[(row, note), ...]`` in the order they were added, which is what a
-session saves. GUI thread only.
+The bookmarks live in the application model (``model.bookmarks``, row -> note in the order they
+were added, which is what a session saves); :meth:`BookmarksView.bind` shows them and writes
+the notes edited and the bookmarks removed here back into it. GUI thread only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
+
+from desktop.model.document import AppModel
 
 ROW, NOTE, PREVIEW = range(3)
 PREVIEW_CHARS = 120
@@ -43,6 +46,17 @@ class BookmarksView(QDockWidget):
         self.tree.itemDoubleClicked.connect(self._on_double_click)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.installEventFilter(self)
+
+    def bind(self, model: AppModel) -> None:
+        """Show ``model.bookmarks``; edits and removals here go back into it."""
+
+        def show(marks: dict[int, str]) -> None:
+            if list(marks.items()) != self.bookmarks():
+                texts = model.dataset.texts if model.dataset is not None else ()
+                self.set_bookmarks(marks.items(), {row: texts[row] for row in marks if row < len(texts)})
+
+        model.bookmarks_changed.connect(show)
+        self.changed.connect(lambda: model.set_bookmarks(dict(self.bookmarks())))
 
     def add(self, row: int, preview: str, note: str = "") -> None:
         """Bookmark ``row`` (again: its preview is refreshed, and its note replaced if one is given)."""
@@ -82,8 +96,12 @@ class BookmarksView(QDockWidget):
         """Replace the bookmarks (a session opened); ``previews[row]`` is each row's text."""
         self.tree.clear()
         self._items = {}
-        for row, note in items:
-            self.add(row, previews.get(row, ""), note)
+        self.blockSignals(True)  # one "changed" for the whole list, not one per bookmark
+        try:
+            for row, note in items:
+                self.add(row, previews.get(row, ""), note)
+        finally:
+            self.blockSignals(False)
         self.changed.emit()
 
     def is_bookmarked(self, row: int) -> bool:

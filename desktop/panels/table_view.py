@@ -5,10 +5,10 @@ Which rows it lists, and in which order, is one numpy array: the column filter, 
 and "selected only" intersect into it, and sorting reorders it. No per-row Python runs inside
 Qt's sort/filter proxy, which took seconds at 200k rows.
 
-Selection is held by the window as row numbers (the map's lasso can pick 100k rows): the
-table tints those rows through the model, and mirrors small selections into Qt's own
-selection so keyboard navigation works. Search is a substring or a regular expression over
-the text; the window rings the matches on the map too.
+Selection is held by the application model as row numbers (the map's lasso can pick 100k
+rows): the table tints those rows, and mirrors small selections into Qt's own selection so
+keyboard navigation works. Search is a substring or a regular expression over the text; its
+matches go into the model (:meth:`TableView.bind`), where the map rings them too.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.model.document import AppModel, RowFilter, Search
 from engine.data.arrow import ArrowSequence
 from engine.data.column_codes import as_numbers, rows_containing, text_order
 from engine.data.datasets import Dataset
@@ -240,6 +241,25 @@ class TableView(QWidget):
         self.regex.toggled.connect(self._apply_search)
         self.only_selected.toggled.connect(self._refresh_rows)
 
+    def bind(self, model: AppModel) -> None:
+        """Follow ``model``'s dataset, selection, filter and search; write the search here into it.
+        (The rows chosen here are :attr:`selection_changed`: the window decides what a click does.)"""
+        model.dataset_changed.connect(lambda opened: self.set_dataset(opened.dataset) if opened else None)
+        model.selection_changed.connect(self.select_rows)
+        model.filter_changed.connect(lambda row_filter: self.set_visible_rows(_rows_of(row_filter)))
+        model.search_changed.connect(self._show_search)
+        self.matches_changed.connect(lambda matches: model.set_search(Search(self.search.text(), matches)))
+
+    def _show_search(self, search: Search) -> None:
+        """The model's search (a session's, or this table's own coming back)."""
+        if search.query == self.search.text() and _same(search.matches, self.matches):
+            return
+        self.search.blockSignals(True)
+        self.search.setText(search.query)
+        self.search.blockSignals(False)
+        self.matches = search.matches
+        self._refresh_rows()
+
     def set_dataset(self, dataset: Dataset) -> None:
         self.model = DatasetTableModel(dataset)
         self.table.setModel(self.model)
@@ -350,6 +370,16 @@ class TableView(QWidget):
         shown = self.model.rowCount()
         narrowed = self.matches is not None or self.only_selected.isChecked()
         self.count.setText(f"{shown:,} of {total:,} rows" if narrowed else f"{total:,} rows")
+
+
+def _rows_of(row_filter: RowFilter | None) -> Rows | None:
+    return None if row_filter is None else row_filter.rows
+
+
+def _same(a: Rows | None, b: Rows | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(np.array_equal(a, b))
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:

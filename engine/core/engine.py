@@ -7,22 +7,22 @@ only, which means a fully cached run never imports torch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.cache.codec import Codec, Decoded, Expected
+from engine.cache.codec import Codec, Expected
 from engine.cache.decorator import cached
 from engine.cache.keys import cache_key, text_key_factory
 from engine.cache.store import Cache, as_float32
-from engine.data.datasets import Dataset
+from engine.core import cached_values
+from engine.core.runs import Clustering, EmbeddingRun, input_id, matrix_digest
 from engine.errors import BadInputError
 from engine.logs.records import log_context, timed
 from engine.maps.projection import ProjectionParams, project
@@ -32,7 +32,6 @@ from engine.model.attention_stats import (
     attention_statistics,
     group_digest,
     group_sample,
-    statistics_from_array,
     statistics_to_array,
 )
 from engine.model.inference import AttentionMaps, attention_for_text, embed_texts
@@ -48,18 +47,9 @@ from engine.model.models import (
 )
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
+__all__ = ["Clustering", "EmbeddingRun", "Engine", "input_id"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EmbeddingRun:
-    """Embeddings for a list of texts, in order, and where they came from."""
-
-    vectors: npt.NDArray[np.float32]
-    computed: int
-    from_cache: int
-    truncated: int
-    input_id: str  # names exactly these rows under this model and layer (see input_id below)
 
 
 class Engine:
@@ -136,19 +126,6 @@ class Engine:
         index = self.spec.layer_index(layer)
         run = self._logged_embeddings(texts, [index], token, report)
         return replace(run, vectors=run.vectors[:, 0])
-
-    def dataset_embeddings(
-        self,
-        dataset: Dataset,
-        *,
-        layer: int = -1,
-        token: CancelToken | None = None,
-        report: Report = silent_report,
-    ) -> EmbeddingRun:
-        """The dataset's own vectors when it came with a ``.npy`` file, else :meth:`embeddings`."""
-        if dataset.vectors is None:
-            return self.embeddings(dataset.texts, layer=layer, token=token, report=report)
-        return precomputed_run(dataset.vectors, report)
 
     def all_layer_embeddings(
         self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
@@ -245,7 +222,7 @@ class Engine:
         unusable: list[str] = []  # rejected together: one log line per call, not one per row
         # The codec checks shape (the model's width), dtype and finiteness before decompressing.
         for key, hit in zip(
-            keys, self.cache.get_many(keys, _embedding_expected(self.spec.width)), strict=True
+            keys, self.cache.get_many(keys, cached_values.embedding_expected(self.spec.width)), strict=True
         ):
             if hit is None:
                 vectors.append(None)
@@ -278,11 +255,11 @@ class Engine:
         """The projection of ``texts`` if it is cached; reads one value and never loads the model."""
         params.validate()
         address = _projection_address(input_id(self.row_keys(texts, layer)), len(texts), params)
-        hit = self.cache.get(address, _coords_expected(len(texts)))
+        hit = self.cache.get(address, cached_values.coords_expected(len(texts)))
         if hit is None:
             return None
         try:
-            return _coords_from(hit, len(texts))
+            return cached_values.coords_from(hit, len(texts))
         except Exception as exc:  # a value that does not fit is a miss, never a crash
             self.cache.reject(address, f"{type(exc).__name__}: {exc}")
             return None
@@ -290,10 +267,12 @@ class Engine:
     @cached(
         "proj",
         key=lambda engine, vectors, params, **kw: _projection_parts(
-            kw.get("input_id") or _matrix_digest(vectors), len(vectors), params
+            kw.get("input_id") or matrix_digest(vectors), len(vectors), params
         ),
-        expect=lambda engine, vectors, params, **kw: _coords_expected(len(vectors)),
-        load=lambda decoded, engine, vectors, *call, **kwargs: _coords_from(decoded, len(vectors)),
+        expect=lambda engine, vectors, params, **kw: cached_values.coords_expected(len(vectors)),
+        load=lambda decoded, engine, vectors, *call, **kwargs: cached_values.coords_from(
+            decoded, len(vectors)
+        ),
     )
     def projection(
         self,
@@ -320,7 +299,7 @@ class Engine:
     @cached(
         "attn",
         key=lambda engine, text: {**engine.spec.cache_context(), "text": text},
-        expect=lambda engine, text: _attention_expected(engine.spec),
+        expect=lambda engine, text: cached_values.attention_expected(engine.spec),
         codec="q8-zstd",  # at most 0.5/255 error per value
         store=lambda maps: (
             maps.attentions,
@@ -330,7 +309,7 @@ class Engine:
                 "special": list(maps.special),
             },
         ),
-        load=lambda decoded, engine, text: _attention_from(decoded, text),
+        load=lambda decoded, engine, text: cached_values.attention_from(decoded, text),
     )
     def attention(self, text: str) -> AttentionMaps:
         """Attention maps for one text, from the eager attention path (or the cache)."""
@@ -346,10 +325,10 @@ class Engine:
         },
         # Not finite: a statistic is NaN where no text can say anything (see attention_stats).
         expect=lambda engine, texts, **kw: Expected(
-            shape=(3, engine.spec.layers, None), dtypes=_FLOAT32, max_bytes=1 << 20
+            shape=(3, engine.spec.layers, None), dtypes=cached_values.FLOAT32, max_bytes=1 << 20
         ),
         store=statistics_to_array,
-        load=lambda decoded, engine, texts, **kwargs: _statistics_from(decoded, len(texts)),
+        load=lambda decoded, engine, texts, **kwargs: cached_values.statistics_from(decoded, len(texts)),
     )
     def attention_statistics(
         self, texts: Sequence[str], *, token: CancelToken | None = None, report: Report = silent_report
@@ -395,12 +374,12 @@ class Engine:
 
         run = self.all_layer_embeddings(texts, token=token, report=report)
         layer_ids = {
-            _matrix_digest(run.vectors[:, layer]): input_id(self.row_keys(texts, layer))
+            matrix_digest(run.vectors[:, layer]): input_id(self.row_keys(texts, layer))
             for layer in range(run.vectors.shape[1])
         }
 
         def project_layer(vectors: npt.NDArray[np.float32], layer_params: ProjectionParams) -> Any:
-            return self.projection(vectors, layer_params, input_id=layer_ids.get(_matrix_digest(vectors)))
+            return self.projection(vectors, layer_params, input_id=layer_ids.get(matrix_digest(vectors)))
 
         return layer_maps(run.vectors, params, token=token, report=report, project_layer=project_layer)
 
@@ -431,16 +410,19 @@ class Engine:
         "ana",
         key=lambda engine, coords, texts, min_cluster_size=None, **_: {
             "analysis": "clusters",
-            "coords": _matrix_digest(coords),
+            "coords": matrix_digest(coords),
             "texts": input_id(texts),
             "min_cluster_size": min_cluster_size,
             "versions": _versions("scikit-learn"),
         },
         expect=lambda engine, coords, *call, **kwargs: Expected(
-            shape=(len(coords),), dtypes=_INTEGERS, max_bytes=8 * len(coords), max_header_bytes=1 << 20
+            shape=(len(coords),),
+            dtypes=cached_values.INTEGERS,
+            max_bytes=8 * len(coords),
+            max_header_bytes=1 << 20,
         ),
         store=lambda result: (result.labels, {"names": {str(k): v for k, v in result.names.items()}}),
-        load=lambda decoded, engine, coords, *call, **kwargs: _clustering_from(decoded),
+        load=lambda decoded, engine, coords, *call, **kwargs: cached_values.clustering_from(decoded),
     )
     def clusters(
         self,
@@ -462,14 +444,14 @@ class Engine:
         "ana",
         key=lambda engine, vectors, coords, k=10, **kw: {
             "analysis": "faithfulness",
-            "input": kw.get("input_id") or _matrix_digest(vectors),
-            "coords": _matrix_digest(coords),
+            "input": kw.get("input_id") or matrix_digest(vectors),
+            "coords": matrix_digest(coords),
             "k": k,
         },
         expect=lambda engine, vectors, coords, *call, **kw: Expected(
-            shape=(len(coords),), dtypes=_FLOATS, max_bytes=8 * len(coords), finite=True
+            shape=(len(coords),), dtypes=cached_values.FLOATS, max_bytes=8 * len(coords), finite=True
         ),
-        load=lambda decoded, *call, **kwargs: _shares_from(decoded),
+        load=lambda decoded, *call, **kwargs: cached_values.shares_from(decoded),
     )
     def faithfulness(
         self,
@@ -486,94 +468,6 @@ class Engine:
 
         return faithfulness(vectors, coords, k, token=token, report=report)
 
-    def trustworthiness(
-        self,
-        vectors: npt.NDArray[np.float32],
-        coords: npt.NDArray[np.float32],
-        *,
-        token: CancelToken | None = None,
-    ) -> float:
-        """How well the map keeps each row's model-space neighbours (see engine.maps.analysis)."""
-        from engine.maps.analysis import trust_neighbours, trustworthiness
-
-        return float(trustworthiness(vectors, coords, k=trust_neighbours(len(coords))))
-
-    def demo_dataset(
-        self, rows: int, *, token: CancelToken | None = None, report: Report = silent_report
-    ) -> Dataset:
-        """The demo dataset (Python's standard library), built where the engine runs."""
-        from engine.data.demo_data import build_stdlib_dataset
-
-        return build_stdlib_dataset(max_rows=int(rows))
-
-    def preload_model(self, *, token: CancelToken | None = None) -> str:
-        """Load the model now rather than at the first call that needs it; its compute precision."""
-        return self.loaded_model().precision
-
-    def reconfigured(self, model: str, device: str, pooling: Pooling | None) -> Engine:
-        """An engine for another model, device or pooling, on the same cache."""
-        return Engine(self.cache, model=model, device=device, pooling=pooling)
-
-    def close(self) -> None:
-        """Nothing to stop in this process (the cache belongs to whoever opened it)."""
-
-
-def precomputed_run(vectors: npt.NDArray[np.float32], report: Report = silent_report) -> EmbeddingRun:
-    """A dataset's own vectors (from its ``.npy``) as an embedding run; nothing is computed."""
-    vectors = np.asarray(vectors, np.float32)
-    report(len(vectors), len(vectors), "Precomputed vectors")
-    return EmbeddingRun(vectors, computed=0, from_cache=0, truncated=0, input_id=_matrix_digest(vectors))
-
-
-@dataclass(frozen=True)
-class Clustering:
-    """HDBSCAN clusters of a map and their c-TF-IDF names (``labels`` -1 is noise)."""
-
-    labels: npt.NDArray[np.int32]
-    names: dict[int, str]
-
-    def centres(self, coords: npt.NDArray[np.float32]) -> list[tuple[float, float, str]]:
-        """Where to draw each cluster's name: the median of its points.
-
-        The rows are grouped by one sort instead of a mask per cluster, so the cost stays about
-        one pass over the map however many clusters it has.
-        """
-        clusters = sorted(self.names)
-        order = np.argsort(self.labels, kind="stable")
-        ordered = self.labels[order]
-        starts = np.searchsorted(ordered, clusters, side="left")
-        ends = np.searchsorted(ordered, clusters, side="right")
-        centres = []
-        for cluster, start, end in zip(clusters, starts, ends, strict=True):
-            x, y = np.median(coords[order[start:end]], axis=0)
-            centres.append((float(x), float(y), self.names[cluster]))
-        return centres
-
-
-def input_id(row_keys: Sequence[str]) -> str:
-    """A digest of strings, in order: names an embedding matrix (from its row keys) or a list of
-    texts without reading them again. UTF-8 with ``surrogatepass``: any Python string, any
-    language, even a lone surrogate read from a broken file, has one digest."""
-    digest = hashlib.blake2b(digest_size=20)
-    for key in row_keys:
-        encoded = key.encode("utf-8", "surrogatepass")
-        digest.update(len(encoded).to_bytes(8, "little"))  # a length prefix: no two lists collide
-        digest.update(encoded)
-    return digest.hexdigest()
-
-
-def _versions(*names: str) -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in names}
-
-
-def _matrix_digest(vectors: npt.NDArray[np.float32]) -> str:
-    # Hashed in place through a memoryview: .tobytes() copied the matrix while holding the
-    # interpreter (210 ms for 200,000 x 384), and hashlib lets go of it for large buffers.
-    contiguous = np.ascontiguousarray(vectors, dtype=np.float32)
-    return hashlib.blake2b(contiguous.data.cast("B"), digest_size=20).hexdigest()
-
 
 def _projection_parts(input_name: str, rows: int, params: ProjectionParams) -> dict[str, Any]:
     return {"input": input_name, "rows": rows, **params.cache_parts()}
@@ -583,114 +477,7 @@ def _projection_address(input_name: str, rows: int, params: ProjectionParams) ->
     return cache_key("proj", _projection_parts(input_name, rows, params))
 
 
-# What a cached value must be, checked by the codec before it decompresses anything.
-_FLOAT32: frozenset[str] = frozenset({"float32"})
-_FLOATS: frozenset[str] = frozenset({"float32", "float64"})
-_INTEGERS: frozenset[str] = frozenset({"int32", "int64"})
-_MAX_WIDTH = 65536  # a model width beyond any real one, for a config that states none
-_SMALL_HEADER = 4096  # an embedding's or a map's header holds a few short fields
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import version
 
-
-def _embedding_expected(width: int | None) -> Expected:
-    """One row's vector: exactly the model's width (rows x width for a batch), finite float32."""
-    shape = (width,) if width else (None,)
-    return Expected(
-        shape=shape,
-        dtypes=_FLOAT32,
-        max_bytes=4 * (width or _MAX_WIDTH),
-        max_header_bytes=_SMALL_HEADER,
-        finite=True,
-    )
-
-
-def _coords_expected(rows: int) -> Expected:
-    return Expected(
-        shape=(rows, 2), dtypes=_FLOATS, max_bytes=16 * rows, max_header_bytes=_SMALL_HEADER, finite=True
-    )
-
-
-def _attention_expected(spec: ModelSpec) -> Expected:
-    """layers x heads x tokens x tokens, tokens at most the model's maximum length."""
-    heads = spec.heads or 64
-    most = (spec.layers or 64) * heads * spec.max_length**2 * 4
-    return Expected(
-        shape=(spec.layers, spec.heads, None, None),
-        dtypes=_FLOAT32,
-        max_bytes=min(most, 512 << 20),
-        finite=True,
-    )
-
-
-def _coords_from(decoded: Decoded, rows: int) -> npt.NDArray[np.float32]:
-    coords = as_float32(decoded)
-    if coords.shape != (rows, 2):
-        raise ValueError(f"a projection of {rows} rows has shape ({rows}, 2), not {coords.shape}")
-    return coords
-
-
-def _attention_from(decoded: Decoded, text: str) -> AttentionMaps:
-    """Attention maps from a cached value; ValueError unless its tokens fit ``text`` and its maps."""
-    meta = decoded.meta
-    tokens, offsets, special = meta["tokens"], meta["offsets"], meta["special"]
-    if not (isinstance(tokens, list) and isinstance(offsets, list) and isinstance(special, list)):
-        raise ValueError("token metadata is not three lists")
-    if not all(isinstance(t, str) for t in tokens) or not all(type(s) is bool for s in special):
-        raise ValueError("tokens are not strings or special flags not booleans")
-    if not all(
-        isinstance(o, list)
-        and len(o) == 2
-        and all(type(i) is int for i in o)
-        and 0 <= o[0] <= o[1] <= len(text)
-        for o in offsets
-    ):
-        raise ValueError("token offsets are not spans of the text")
-    maps = AttentionMaps(
-        text=text,
-        tokens=tuple(tokens),
-        offsets=tuple((a, b) for a, b in offsets),
-        special=tuple(special),
-        attentions=as_float32(decoded),
-    )
-    n = len(maps.tokens)
-    if maps.attentions.ndim != 4 or maps.attentions.shape[2:] != (n, n):
-        raise ValueError("attention shape does not match its tokens")
-    if len(maps.offsets) != n or len(maps.special) != n:
-        raise ValueError("token metadata lengths differ")
-    return maps
-
-
-def _statistics_from(decoded: Decoded, requested: int) -> AttentionStatistics:
-    rows, asked = decoded.meta.get("rows"), decoded.meta.get("requested")
-    if type(rows) is not int or type(asked) is not int or not 0 <= rows <= asked == requested:
-        raise ValueError("row counts do not fit the group")
-    if np.isinf(decoded.array).any():
-        raise ValueError("infinite statistics")
-    return statistics_from_array(as_float32(decoded), {"rows": rows, "requested": asked})
-
-
-def _clustering_from(decoded: Decoded) -> Clustering:
-    """Clusters from a cached value: labels -1 (noise) or >= 0, one string name per cluster."""
-    labels = np.asarray(decoded.array, np.int32)
-    names = decoded.meta.get("names")
-    if not isinstance(names, dict):
-        raise ValueError("cluster names are not an object")
-    if not all(
-        isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, str) for k, v in names.items()
-    ):
-        raise ValueError("cluster names are not numbered strings")
-    if labels.size and labels.min() < -1:
-        raise ValueError("labels below -1")
-    named = {int(k): v for k, v in names.items()}
-    if set(named) != {int(label) for label in np.unique(labels) if label != -1}:
-        raise ValueError("cluster names do not match the labels")
-    if named and max(named) >= len(labels):  # the window lists clusters 0..highest: bound it by rows
-        raise ValueError("a cluster number is larger than the number of rows")
-    return Clustering(labels=labels, names=named)
-
-
-def _shares_from(decoded: Decoded) -> npt.NDArray[np.float32]:
-    """Faithfulness per row: a share, between 0 and 1."""
-    shares = as_float32(decoded)
-    if shares.size and (shares.min() < 0 or shares.max() > 1):
-        raise ValueError("faithfulness outside [0, 1]")
-    return shares
+    return {name: version(name) for name in names}

@@ -38,7 +38,8 @@ import numpy.typing as npt
 
 from engine import errors
 from engine.cache.store import Cache
-from engine.core.engine import Clustering, EmbeddingRun, Engine, precomputed_run
+from engine.core.engine import Clustering, EmbeddingRun, Engine
+from engine.core.runs import precomputed_run
 from engine.data.datasets import Dataset
 from engine.errors import JobCancelled, LoupeError
 from engine.logs.records import context_fields, is_standard_field

@@ -1,0 +1,367 @@
+"""The engine's API in this process: :class:`EngineService` implements
+:class:`~engine.api.protocol.EngineAPI` over the vector-level :class:`~engine.core.engine.Engine`.
+
+It owns the heavy data. An opened dataset, an embedding run (its vectors) and a map (its
+coordinates) are held here under short random ids, so a caller (the window, through the engine
+process) passes ids and never sends texts or vectors back. Only the most recent
+:data:`KEEP_DATASETS` datasets are held, with what was made from them; an id that was dropped
+or never existed is a :class:`~engine.errors.LoupeError` in one sentence.
+
+This is the only place that decides where a dataset's embeddings come from (its own ``.npy``
+vectors, or the model at a layer) and how a map is scored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import typing
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.api.types import (
+    AttendRow,
+    AttendRows,
+    Closed,
+    CloseDataset,
+    Embed,
+    EmbeddedRun,
+    EngineIdentity,
+    Faithfulness,
+    FindCachedMap,
+    FindNeighbours,
+    GroupAttention,
+    Identify,
+    LayerMaps,
+    MapLayers,
+    MapScores,
+    MaybeMap,
+    ModelReady,
+    Neighbours,
+    OpenDataset,
+    OpenedDataset,
+    Preload,
+    Project,
+    ProjectedMap,
+    RowAttention,
+    ScoreMap,
+    ScoreRows,
+    Sweep,
+    SweepResult,
+)
+from engine.cache.store import Cache
+from engine.core.engine import Engine
+from engine.core.runs import EmbeddingRun, precomputed_run
+from engine.data.datasets import Dataset
+from engine.errors import BadInputError, LoupeError
+from engine.maps.projection import ProjectionParams
+from engine.model.models import DEFAULT_MODEL, Pooling
+from engine.runtime.jobs import CancelToken, Report, silent_report
+
+# How many opened datasets are held at once (the window shows one; the one before stays for
+# a job still finishing on it). Opening another drops the oldest and what was made from it.
+KEEP_DATASETS = 2
+
+_GONE = "The engine no longer holds this {kind} (a newer dataset took its place); open the dataset again."
+
+
+@dataclass
+class _Held:
+    """A dataset and the runs and maps made from it (dropped together)."""
+
+    dataset: Dataset
+    runs: dict[str, tuple[EmbeddedRun, EmbeddingRun]] = field(default_factory=dict)
+    maps: dict[str, ProjectedMap] = field(default_factory=dict)
+
+
+class EngineService:
+    """:class:`EngineAPI` in this process (the engine process's child hosts one of these)."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        *,
+        pooling: Pooling | None = None,
+        allow_download: bool = False,
+        trust_remote_code: bool = False,
+    ) -> None:
+        # ``engine`` stays public for callers that need the vector-level methods (benchmarks,
+        # ``loupe cache``); everything the front ends do goes through the API's methods.
+        self.engine = Engine(
+            cache,
+            model=model,
+            device=device,
+            pooling=pooling,
+            allow_download=allow_download,
+            trust_remote_code=trust_remote_code,
+        )
+        self._options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._lock = threading.Lock()  # calls arrive on several threads at once
+
+    @property
+    def cache(self) -> Cache:
+        return self.engine.cache
+
+    # -- the registries ------------------------------------------------------------------
+
+    def _dataset(self, dataset_id: str) -> _Held:
+        with self._lock:
+            held = self._held.get(dataset_id)
+        if held is None:
+            raise LoupeError(_GONE.format(kind="dataset"))
+        return held
+
+    def _run(self, run_id: str) -> tuple[_Held, EmbeddedRun, EmbeddingRun]:
+        with self._lock:
+            for held in self._held.values():
+                if run_id in held.runs:
+                    record, run = held.runs[run_id]
+                    return held, record, run
+        raise LoupeError(_GONE.format(kind="embedding run"))
+
+    def _map(self, map_id: str) -> tuple[_Held, ProjectedMap]:
+        with self._lock:
+            for held in self._held.values():
+                if map_id in held.maps:
+                    return held, held.maps[map_id]
+        raise LoupeError(_GONE.format(kind="map"))
+
+    def _register_map(
+        self, held: _Held, run_id: str, params: ProjectionParams, coords: npt.NDArray[np.float32]
+    ) -> ProjectedMap:
+        made = ProjectedMap(_new_id(), run_id, params, coords)
+        with self._lock:
+            held.maps[made.map_id] = made
+        return made
+
+    # -- identity --------------------------------------------------------------------------
+
+    def identify(
+        self, request: Identify, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> EngineIdentity:
+        spec = self.engine.spec  # resolved (the folder's config, the memoised digest), never loaded
+        return EngineIdentity(
+            model_name=self.engine.model_name,
+            model_identity=spec.identity,
+            display_name=spec.name,
+            pooling=spec.pooling,
+            device=self.engine.device,
+            max_length=spec.max_length,
+            layers=spec.layers,
+        )
+
+    def preload(
+        self, request: Preload, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> ModelReady:
+        return ModelReady(self.engine.loaded_model().precision)
+
+    # -- datasets ----------------------------------------------------------------------------
+
+    def open_dataset(
+        self, request: OpenDataset, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> OpenedDataset:
+        if token is not None:
+            token.raise_if_cancelled()
+        if request.demo_rows is not None:
+            from engine.data.demo_data import build_stdlib_dataset
+
+            dataset = build_stdlib_dataset(max_rows=int(request.demo_rows))
+        elif request.path is not None:
+            from engine.data.datasets import load_dataset
+
+            dataset = load_dataset(
+                Path(request.path),
+                text_column=request.text_column,
+                label_column=request.label_column,
+                check_in_child=True,
+            )
+        else:
+            raise BadInputError("Name a dataset to open, or ask for the demo's.")
+        dataset_id = _new_id()
+        with self._lock:
+            self._held[dataset_id] = _Held(dataset)
+            while len(self._held) > KEEP_DATASETS:
+                self._held.popitem(last=False)
+        return OpenedDataset(dataset_id, dataset)
+
+    def close_dataset(
+        self, request: CloseDataset, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Closed:
+        with self._lock:
+            self._held.pop(request.dataset_id, None)
+        return Closed(request.dataset_id)
+
+    # -- embeddings and maps -------------------------------------------------------------------
+
+    def embed(
+        self, request: Embed, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> EmbeddedRun:
+        held = self._dataset(request.dataset_id)
+        dataset = held.dataset
+        # The one place this is decided: a dataset that came with vectors is mapped with them.
+        if dataset.vectors is not None:
+            run = precomputed_run(dataset.vectors, report)
+        else:
+            run = self.engine.embeddings(dataset.texts, layer=request.layer, token=token, report=report)
+        rows, width = run.vectors.shape
+        record = EmbeddedRun(
+            run_id=_new_id(),
+            dataset_id=request.dataset_id,
+            layer=request.layer,
+            rows=rows,
+            width=width,
+            computed=run.computed,
+            from_cache=run.from_cache,
+            truncated=run.truncated,
+            input_id=run.input_id,
+        )
+        with self._lock:
+            held.runs[record.run_id] = (record, run)
+        return record
+
+    def find_cached_map(
+        self, request: FindCachedMap, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> MaybeMap:
+        held = self._dataset(request.dataset_id)
+        if held.dataset.vectors is not None:
+            return MaybeMap(None)  # its map is named by its vectors: embed first
+        coords = self.engine.cached_map(held.dataset.texts, request.params, layer=request.layer)
+        if coords is None:
+            return MaybeMap(None)
+        # No run: the map was found from the texts alone (scores need the embeddings).
+        return MaybeMap(self._register_map(held, "", request.params, coords))
+
+    def project(
+        self, request: Project, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> ProjectedMap:
+        held, _record, run = self._run(request.run_id)
+        coords = self.engine.projection(
+            run.vectors, request.params, input_id=run.input_id, token=token, report=report
+        )
+        return self._register_map(held, request.run_id, request.params, coords)
+
+    def _map_with_run(self, map_id: str) -> tuple[_Held, ProjectedMap, EmbeddingRun]:
+        held, shown = self._map(map_id)
+        if not shown.run_id:
+            raise LoupeError("This map came from the cache without its embeddings: embed the dataset first.")
+        _held, _record, run = self._run(shown.run_id)
+        return held, shown, run
+
+    def score_map(
+        self, request: ScoreMap, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> MapScores:
+        from engine.maps.analysis import trust_neighbours, trustworthiness
+
+        held, shown, run = self._map_with_run(request.map_id)
+        report(0, 2, "Clustering")
+        clustering = self.engine.clusters(shown.coords, held.dataset.texts, token=token)
+        if token is not None:
+            token.raise_if_cancelled()
+        report(1, 2, "Trustworthiness")
+        trust = trustworthiness(run.vectors, shown.coords, k=trust_neighbours(len(shown.coords)))
+        report(2, 2, "Trustworthiness")
+        return MapScores(
+            map_id=request.map_id,
+            labels=clustering.labels,
+            names=dict(clustering.names),
+            trustworthiness=float(trust),
+            centres=tuple(clustering.centres(shown.coords)),
+        )
+
+    def score_rows(
+        self, request: ScoreRows, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Faithfulness:
+        _held, shown, run = self._map_with_run(request.map_id)
+        values = self.engine.faithfulness(
+            run.vectors, shown.coords, request.k, input_id=run.input_id, token=token, report=report
+        )
+        return Faithfulness(request.map_id, values)
+
+    def find_neighbours(
+        self, request: FindNeighbours, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Neighbours:
+        from engine.maps.analysis import nearest_neighbours
+
+        _held, _record, run = self._run(request.run_id)
+        indices, distances = nearest_neighbours(run.vectors, request.row, request.k)
+        return Neighbours(request.row, indices, distances)
+
+    def map_layers(
+        self, request: MapLayers, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> LayerMaps:
+        held = self._dataset(request.dataset_id)
+        maps = self.engine.layer_maps(held.dataset.texts, request.params, token=token, report=report)
+        return LayerMaps(tuple(maps))
+
+    def sweep(
+        self, request: Sweep, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> SweepResult:
+        _held, _record, run = self._run(request.run_id)
+        return self.engine.sweep(
+            run,
+            request.base,
+            (request.x_name, request.x_values),
+            (request.y_name, request.y_values),
+            token=token,
+            report=report,
+        )
+
+    # -- attention -------------------------------------------------------------------------------
+
+    def attend_row(
+        self, request: AttendRow, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> RowAttention:
+        texts = self._dataset(request.dataset_id).dataset.texts
+        _check_row(request.row, len(texts))
+        return RowAttention(request.row, self.engine.attention(texts[request.row]))
+
+    def attend_rows(
+        self, request: AttendRows, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> GroupAttention:
+        texts = self._dataset(request.dataset_id).dataset.texts
+        for row in request.rows:
+            _check_row(row, len(texts))
+        statistics = self.engine.attention_statistics(
+            [texts[row] for row in request.rows], token=token, report=report
+        )
+        return GroupAttention(tuple(request.rows), statistics)
+
+    # -- the engine's own life -----------------------------------------------------------------------
+
+    def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineService:
+        """An engine for another model, device or pooling, on the same cache (this one is closed)."""
+        service = EngineService(self.cache, model, device, pooling=pooling_named(pooling), **self._options)
+        self.close()
+        return service
+
+    def close(self) -> None:
+        """Forget every held dataset (the cache belongs to whoever opened it)."""
+        with self._lock:
+            self._held.clear()
+
+
+def pooling_named(pooling: str | None) -> Pooling | None:
+    """``pooling`` as one of the model's poolings (None: what the model folder says)."""
+    if pooling is None:
+        return None
+    for known in typing.get_args(Pooling):
+        if pooling == known:
+            return cast(Pooling, known)
+    raise BadInputError(f"Unknown pooling {pooling!r}: use one of {', '.join(typing.get_args(Pooling))}.")
+
+
+def _new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def _check_row(row: int, rows: int) -> None:
+    if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
+        raise BadInputError(f"Row {row} is not a row of this dataset (it has {rows}).")
