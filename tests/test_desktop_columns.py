@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from desktop.window.columns_dialog import choose_columns
+from desktop.window.columns_dialog import ColumnsDialog
 from desktop.window.main_window import MainWindow
 from engine.maps.projection import ProjectionParams
 
@@ -29,9 +29,22 @@ def _notes(path: Path) -> Path:
     return path
 
 
+def _shown_method(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else shown.map.params.method
+
+
 def _wait_for_map(qtbot: QtBot, window: MainWindow, failures: list[str]) -> None:
-    qtbot.waitUntil(lambda: bool(failures) or window.shown_method == "pca", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(failures) or _shown_method(window) == "pca", timeout=WAIT_MS)
     assert not failures, failures
+
+
+def choose_columns(window: MainWindow) -> ColumnsDialog | None:
+    """Dataset ▸ Columns… as the menu runs it; the dialog it opened (None: it said why instead)."""
+    window.choose_columns()
+    shown = [dialog for dialog in window.findChildren(ColumnsDialog) if dialog.isVisible()]
+    return shown[-1] if shown else None
 
 
 def test_the_window_reads_the_file_again_with_the_chosen_columns(
@@ -40,10 +53,10 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
     path = _notes(tmp_path / "notes.csv")
     failures: list[str] = []
     window.job_failed.connect(failures.append)
-    window.map_controls.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
+    window.model.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
     window.open_path(path, text_column="title")  # as `loupe open --text-column title` passes it
     _wait_for_map(qtbot, window, failures)
-    assert window.dataset is not None and window.dataset.texts[3] == "Note 3"
+    assert window.model.dataset is not None and window.model.dataset.texts[3] == "Note 3"
 
     # Dataset ▸ Columns…: the body as text, the section as label.
     dialog = choose_columns(window)
@@ -52,16 +65,17 @@ def test_the_window_reads_the_file_again_with_the_chosen_columns(
     assert offered[0] == "title" and "body" in offered  # the current text column first
     dialog.text.setCurrentIndex(dialog.text.findData("body"))
     dialog.label.setCurrentIndex(dialog.label.findData("section"))
-    window.shown_method = None
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert window.model.shown is None  # the file is read again: its map follows
     _wait_for_map(qtbot, window, failures)
-    dataset = window.dataset
+    dataset = window.model.dataset
     assert dataset is not None and dataset.text_column == "body"
     assert dataset.texts[0].startswith("Ein längerer Text") and tuple(dataset.labels[:3]) == SECTIONS
     shown_again = choose_columns(window)
     assert shown_again is not None
     assert (shown_again.text.currentData(), shown_again.label.currentData()) == ("body", "section")
     shown_again.reject()
+    qtbot.waitUntil(lambda: not shown_again.isVisible())
     legend = window.map_view.legend
     qtbot.waitUntil(lambda: sorted(label.text for _, label in legend.items) == sorted(SECTIONS))
     model = window.table_view.model

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.window.main_window import MainWindow
-from desktop.window.sessions import save_session_as, window_model
+from desktop.window.sessions import save_session_as
 from engine.data.datasets import Dataset
 from engine.errors import BadInputError
 from engine.maps.projection import ProjectionParams
@@ -194,8 +194,14 @@ def _csv(path: Path) -> Path:
 def _wait_for_real_map(qtbot: QtBot, shown: MainWindow) -> None:
     failures: list[str] = []
     shown.job_failed.connect(failures.append)
-    qtbot.waitUntil(lambda: shown.shown_method == "pca" or bool(failures), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _shown_method(shown) == "pca" or bool(failures), timeout=WAIT_MS)
     assert not failures, failures
+
+
+def _shown_method(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else shown.map.params.method
 
 
 def test_a_saved_session_reopens_the_same_map_from_the_cache(
@@ -206,7 +212,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = _csv(tmp_path / "reviews.csv")
-    window.map_controls.set_params(ProjectionParams(method="pca"))  # fast; a real map all the same
+    window.model.set_params(ProjectionParams(method="pca"))  # fast; a real map all the same
     window.open_path(data)
     _wait_for_real_map(qtbot, window)
     coords = window.map_view.coords.copy()
@@ -219,8 +225,20 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     }
     window.map_view.plot.setRange(**zoomed, padding=0)
     on_screen = np.array(window.map_view.plot.viewRange())
+    # The range reaches the model once the view stops moving; the search once it has run.
+    qtbot.waitUntil(
+        lambda: (
+            window.model.view.x_range is not None
+            and np.allclose(
+                (*window.model.view.x_range, *window.model.view.y_range),
+                on_screen.reshape(-1),  # type: ignore[misc]
+            )
+        )
+    )
     window.table_view.search.setText("marathon")
-    saved = save_session_as(window_model(window), tmp_path / "look")
+    window.table_view.flush_search()
+    assert window.model.search.query == "marathon"
+    saved = save_session_as(window.model, tmp_path / "look")
     assert saved.name == "look.loupe.json"
     window.close()  # as if Loupe were quit and started again later
 
@@ -236,7 +254,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     monkeypatch.setattr("engine.core.engine.project", counted)
     # In this process: fits are counted by patching engine.core.engine.project, which a child cannot see.
     again = create_window(window_args(command=None), in_process=True)
-    again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
+    again.engine.engine._loaded = minilm  # type: ignore[attr-defined]  # the session's model: no second load
     qtbot.addWidget(again)
     again.show()
     try:
@@ -245,7 +263,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         qtbot.waitUntil(lambda: again.map_view.selected_rows == [2, 7, 41], timeout=WAIT_MS)
         assert np.array_equal(again.map_view.coords, coords)
         assert fits == []
-        assert again.dataset_path == data.resolve()
+        assert again.model.source is not None and again.model.source.path == data.resolve()
         # The same region, centred: the map keeps its aspect ratio, so in a window laid out a little
         # differently one axis shows a bit more around it, and the other matches.
         shown, span = np.array(again.map_view.plot.viewRange()), on_screen[:, 1] - on_screen[:, 0]
@@ -256,7 +274,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         assert np.allclose(shown.mean(axis=1), on_screen.mean(axis=1), rtol=0, atol=tolerance.min())
         assert np.any(np.abs((shown[:, 1] - shown[:, 0]) - span) <= tolerance)
         assert again.table_view.search.text() == "marathon"
-        assert again.map_controls.params().method == "pca"
+        assert again.map_controls.params().method == "pca" and again.model.params.method == "pca"
         assert again.statusBar().currentMessage() == "Session look.loupe.json restored."
 
         # The data edited since: the session opens all the same, with a warning.

@@ -27,7 +27,6 @@ from engine.data.datasets import Dataset
 from engine.errors import LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.user.session import SavedFilter, session_to_json
-from engine.user.settings import Settings, default_projection, save_settings
 
 ODD = "a: b"  # a column whose name holds the old separator
 TEXTS = [
@@ -158,11 +157,12 @@ def test_a_filter_that_no_longer_applies_is_dropped(data_file: Path) -> None:
         filter_rows(_dataset(), "gone", "1")
 
 
-def test_without_a_real_map_the_settings_projection_is_saved(data_file: Path) -> None:
-    save_settings(Settings(projection_method="pca", projection_params={}, projection_seed=9))
+def test_without_a_real_map_the_projection_asked_for_is_saved(data_file: Path) -> None:
     model = _showing(_dataset(), Source("reviews.csv", data_file), preview=True)
-    expected = default_projection(Settings(projection_method="pca", projection_seed=9))
-    assert session_from_model(model).projection == expected
+    model.set_params(ProjectionParams.from_options("tsne", {"perplexity": "12"}, seed=9))
+    assert session_from_model(model).projection == model.params
+    model.show_map(ProjectedMap("m2", "r1", PARAMS, np.zeros((len(TEXTS), 2), np.float32)))
+    assert session_from_model(model).projection == PARAMS  # the map on show, once there is one
 
 
 def test_the_demo_round_trips(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
@@ -95,17 +94,3 @@ def open_columns_dialog(model: AppModel, reopen: Reopen, parent: QWidget | None 
     dialog.accepted.connect(chosen)
     dialog.open()
     return dialog
-
-
-def choose_columns(window: Any) -> ColumnsDialog | None:
-    """TEMPORARY, for the old window until it holds an AppModel (remove when it is rewired)."""
-    from desktop.window.old_window_shim import model_of_window
-
-    def reopen(path: Path, text: str, label: str | None) -> None:
-        window.open_path(path, text_column=text, label_column=label)
-
-    try:
-        return open_columns_dialog(model_of_window(window), reopen, window)
-    except LoupeError as exc:
-        window.status_label.setText(str(exc))
-        return None

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from desktop.model.document import AppModel, Rows
 from engine.api.types import EngineIdentity, Faithfulness, MapScores
@@ -148,7 +148,7 @@ def export_data(snapshot: ExportSnapshot, path: Path) -> list[Path]:
     return [written, write_sidecar(written, record)]
 
 
-def ask_export_path(parent: Any, what: str) -> Path | None:
+def ask_export_path(parent: QWidget | None, what: str) -> Path | None:
     """File ▸ Export map… / Export data…: the save dialog (``what`` is "map" or "data")."""
     title, default, formats = DIALOGS[what]
     chosen, _ = QFileDialog.getSaveFileName(parent, title, default, formats)
@@ -182,31 +182,3 @@ def _for_provenance(identity: EngineIdentity) -> Any:
     view = SimpleNamespace(**{name: getattr(identity, name) for name in identity.__dataclass_fields__})
     view.spec = SimpleNamespace(identity=identity.model_identity, pooling=identity.pooling)
     return view
-
-
-# -- for the window until it holds an AppModel (remove when main_window is rewired) -----------
-
-
-def window_snapshot(window: Any) -> ExportSnapshot:
-    from desktop.window.old_window_shim import identity_of, model_of_window
-
-    title = window.map_view.plot.titleLabel.text
-    return ExportSnapshot.take(model_of_window(window), identity_of(window.engine), title)
-
-
-def window_provenance(window: Any) -> dict[str, object]:
-    return window_snapshot(window).record()
-
-
-def choose_export(window: Any, what: str) -> None:
-    """The old window's File ▸ Export…: on the GUI thread, as before."""
-    path = ask_export_path(window, what)
-    if path is None:
-        return
-    try:
-        snapshot = window_snapshot(window)
-        written = (export_map if what == "map" else export_data)(snapshot, path)
-    except (LoupeError, OSError) as exc:
-        window.status_label.setText(failure_message(exc))
-        return
-    window.status_label.setText(wrote(written))

@@ -18,9 +18,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from desktop.model.document import AppModel, RowFilter, Search, Source
 from desktop.panels.table_view import has_labels
@@ -41,7 +40,7 @@ from engine.user.session import (
     load_session,
     save_session,
 )
-from engine.user.settings import default_projection, load_settings, without_defaults
+from engine.user.settings import without_defaults
 
 log = logging.getLogger(__name__)
 WARNING_MS = 20_000  # how long a changed-data warning stays in the status bar
@@ -91,10 +90,10 @@ def session_from_model(model: AppModel) -> Session:
 
 def _shown_params(model: AppModel) -> ProjectionParams:
     """The parameters of the map on show (what reopening must find in the cache); without a real
-    map yet, those a new map gets (the settings' default projection)."""
+    map yet, those asked for (the form's)."""
     if model.shown is not None and not model.shown.preview:
         return model.shown.map.params
-    return default_projection(load_settings())
+    return model.params
 
 
 def save_session_as(model: AppModel, path: Path) -> Path:
@@ -208,96 +207,3 @@ def ask_session_path(parent: QWidget | None, *, save: bool) -> Path | None:
     else:
         chosen, _ = QFileDialog.getOpenFileName(parent, "Open a session", "", f"Loupe sessions (*{SUFFIX})")
     return Path(chosen) if chosen else None
-
-
-# -- for the window until it holds an AppModel (remove when main_window is rewired) -----------
-# They take the old window as ``Any``: no import of main_window, so no import circle meanwhile.
-
-
-def session_from_window(window: Any) -> Session:
-    return session_from_model(window_model(window))
-
-
-def open_session(window: Any, path: Path) -> Session | None:
-    """Reopen ``path`` in the old window; None (the reason in the status bar) when it cannot."""
-    try:
-        session = read_session(path)
-        window.configure_engine(session.model, window.engine.device, session.pooling, session.layer)
-    except LoupeError as exc:
-        window.status_label.setText(f"Cannot open the session: {exc}")
-        return None
-    window.map_controls.set_params(session.projection)
-    source = source_of(session)
-    if source.path is not None:
-        window.open_path(source.path, text_column=source.text_column, label_column=source.label_column)
-    else:
-        window.start_demo(rows=source.demo_rows)
-    opened = (window.dataset_path, window.demo_rows)
-
-    def on_map(_method: str) -> None:
-        if (window.dataset_path, window.demo_rows) != opened:
-            window.map_ready.disconnect(on_map)  # another dataset was opened meanwhile: not ours
-            return
-        if window.shown_method == "pca-preview":
-            return  # the real map is on its way
-        window.map_ready.disconnect(on_map)
-        restore_view(window, session, path.name)
-
-    window.map_ready.connect(on_map)
-    return session
-
-
-def restore_view(window: Any, session: Session, name: str = "the session") -> None:
-    """The session's view through a model of the old window, then onto its widgets."""
-    model = window_model(window)
-    warning = apply_session_view(model, session)
-    view, controls = model.view, window.map_controls
-    if view.x_range is not None and view.y_range is not None:
-        window.map_view.set_view_range(*view.x_range, *view.y_range)
-    _choose(controls.colouring, view.colouring)
-    _choose(controls.size_by, view.size_by or "")
-    controls.density.setChecked(view.density)
-    if model.filter is not None:
-        window.filter_bar.set_filter(model.filter.column, model.filter.condition)
-    window.table_view.search.setText(model.search.query)
-    window.select_rows([int(row) for row in model.selection])
-    dataset = model.dataset
-    assert dataset is not None
-    texts = {row: dataset.texts[row] for row in model.bookmarks}
-    window.bookmarks_view.set_bookmarks(list(model.bookmarks.items()), texts)
-    if warning is not None:
-        window.statusBar().showMessage(warning, WARNING_MS)
-    else:
-        window.statusBar().showMessage(f"Session {name} restored.", RESTORED_MS)
-
-
-def _choose(combo: QComboBox, data: str) -> None:
-    index = combo.findData(data)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-    else:
-        log.info("session: %r is not offered here any more; left as it is", data)
-
-
-def choose_save_session(window: Any) -> Path | None:
-    path = ask_session_path(window, save=True)
-    if path is None:
-        return None
-    try:
-        saved = save_session_as(window_model(window), path)
-    except LoupeError as exc:
-        window.status_label.setText(f"The session was not saved: {exc}")
-        return None
-    window.status_label.setText(f"Session saved to {saved}.")
-    return saved
-
-
-def choose_open_session(window: Any) -> Session | None:
-    path = ask_session_path(window, save=False)
-    return open_session(window, path) if path is not None else None
-
-
-def window_model(window: Any) -> AppModel:
-    from desktop.window.old_window_shim import model_of_window
-
-    return model_of_window(window)
