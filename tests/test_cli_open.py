@@ -50,13 +50,14 @@ def test_the_window_opens_a_dataset_with_the_columns_given(
     path = rows_csv(tmp_path / "rows.csv")
     before = path.read_bytes()
     window.open_path(path, text_column="title", label_column="section")
-    qtbot.waitUntil(lambda: window.dataset is not None and window.coords is not None, timeout=180_000)
-    dataset = window.dataset
+    model = window.model
+    qtbot.waitUntil(lambda: model.shown is not None and window.identity is not None, timeout=180_000)
+    dataset = model.dataset
     assert dataset is not None
     assert dataset.text_column == "title" and dataset.texts[0] == "Taxes 0"
     assert set(dataset.labels) == {"pets", "money"}
     # An export never replaces the dataset it maps, however the path is spelled.
     (tmp_path / "x").mkdir()
     with pytest.raises(LoupeError, match="is the input"):
-        export_data(window, tmp_path / "x" / ".." / "rows.csv")
+        export_data(window.files.snapshot(), tmp_path / "x" / ".." / "rows.csv")
     assert path.read_bytes() == before

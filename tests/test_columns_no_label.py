@@ -9,12 +9,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from desktop.window.columns_dialog import choose_columns
 from desktop.window.main_window import MainWindow
 from engine.data.datasets import NO_LABEL
 from engine.maps.projection import ProjectionParams
-from tests.test_colouring_without_labels import _wait_for_map, legend_entries, offered
-from tests.test_desktop_columns import SECTIONS, _notes
+from tests.test_colouring_without_labels import legend_entries, offered
+from tests.test_desktop_columns import SECTIONS, _notes, _wait_for_map, choose_columns
 
 
 def test_no_label_in_the_columns_dialog_reads_the_file_without_labels(
@@ -23,10 +22,10 @@ def test_no_label_in_the_columns_dialog_reads_the_file_without_labels(
     path = _notes(tmp_path / "notes.csv")  # section is guessed as the label
     failures: list[str] = []
     window.job_failed.connect(failures.append)
-    window.map_controls.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
+    window.model.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
     window.open_path(path)
     _wait_for_map(qtbot, window, failures)
-    assert window.dataset is not None and window.dataset.label_column == "section"
+    assert window.model.dataset is not None and window.model.dataset.label_column == "section"
     assert window.map_controls.colouring.currentData() == "label"
     qtbot.waitUntil(lambda: sorted(legend_entries(window)) == sorted(SECTIONS))
 
@@ -34,12 +33,13 @@ def test_no_label_in_the_columns_dialog_reads_the_file_without_labels(
     assert dialog is not None
     dialog.label.setCurrentIndex(dialog.label.findText("(no label)"))
     assert dialog.chosen() == ("body", NO_LABEL)
-    window.shown_method = None
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert window.model.shown is None  # the file is read again: its map follows
     _wait_for_map(qtbot, window, failures)
-    dataset = window.dataset
+    dataset = window.model.dataset
     assert dataset is not None and not dataset.has_labels and "section" in dataset.columns
-    assert window.dataset_columns == ("body", NO_LABEL)
+    source = window.model.source
+    assert source is not None and (source.text_column, source.label_column) == ("body", NO_LABEL)
     # Item 4: no "label" colouring, "none" chosen, and no legend entry for labels nobody wrote.
     assert "label" not in offered(window.map_controls) and "column:section" in offered(window.map_controls)
     assert window.map_controls.colouring.currentData() == "none"

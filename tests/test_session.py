@@ -20,6 +20,7 @@ from engine.maps.projection import ProjectionParams
 from engine.user.session import (
     Bookmark,
     DatasetRef,
+    SavedFilter,
     Session,
     ViewState,
     check_dataset,
@@ -40,7 +41,7 @@ def _session(**changes: Any) -> Session:
         "projection": ProjectionParams.from_options("umap", {"n_neighbors": "30", "metric": "euclidean"}, 7),
         "view": ViewState(
             x_range=(-1.5, 2.25), y_range=(0.0, 3.0), colouring="column:stars", size_by="length",
-            density=True, layer_slider=3, search="refund", filter="stars > 3",
+            density=True, layer_slider=3, search="refund", filter=SavedFilter("stars", "> 3"),
         ),
         "selection": (3, 1, 4),
         "bookmarks": (Bookmark(5, "odd one"), Bookmark(9)),
@@ -54,7 +55,8 @@ def test_a_session_round_trips_through_its_file(tmp_path: Path) -> None:
     path = save_session(tmp_path / "s.loupe.json", session)
     assert load_session(path) == session
     data = json.loads(path.read_text())
-    assert (data["format"], data["version"]) == ("loupe-session", 1)
+    assert (data["format"], data["version"]) == ("loupe-session", 2)
+    assert data["view"]["filter"] == {"column": "stars", "condition": "> 3"}
     assert data["projection"] == {
         "method": "umap",
         "params": {"n_neighbors": 30, "min_dist": 0.1, "spread": 1.0, "metric": "euclidean"},
@@ -110,6 +112,12 @@ def _changed(path: str, value: object) -> dict[str, Any]:
         (_changed("view.x_range", [1, "2"]), "view.x_range should be two numbers, low to high."),
         (_changed("view.y_range", [3.0, 1.0]), "view.y_range should be two numbers, low to high."),
         (_changed("view.search", ...), "it has no view.search."),
+        (_changed("view.filter", "stars: > 3"), 'view.filter should be an object, not "stars: > 3".'),
+        (_changed("view.filter", {"column": "stars"}), "it has no view.filter.condition."),
+        (
+            _changed("view.filter", {"column": 3, "condition": "> 3"}),
+            "view.filter.column should be text, not 3.",
+        ),
         (_changed("selection", [1, -2]), "selection should hold row numbers, not -2."),
         (_changed("selection", "1,2"), "selection should be a list"),
         (_changed("bookmarks", [{"row": 1}]), "it has no bookmarks.note."),
@@ -134,9 +142,9 @@ def test_bad_input_is_refused_in_one_sentence(tmp_path: Path, data: object, mess
 
 
 def test_a_session_from_a_newer_loupe_is_refused_in_plain_words(tmp_path: Path) -> None:
-    path = _write(tmp_path, _changed("version", 2))
+    path = _write(tmp_path, _changed("version", 3))
     with pytest.raises(
-        BadInputError, match=r"saved by a newer Loupe \(session version 2\); this Loupe reads version 1"
+        BadInputError, match=r"saved by a newer Loupe \(session version 3\); this Loupe reads version 2"
     ):
         load_session(path)
 
@@ -186,8 +194,14 @@ def _csv(path: Path) -> Path:
 def _wait_for_real_map(qtbot: QtBot, shown: MainWindow) -> None:
     failures: list[str] = []
     shown.job_failed.connect(failures.append)
-    qtbot.waitUntil(lambda: shown.shown_method == "pca" or bool(failures), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _shown_method(shown) == "pca" or bool(failures), timeout=WAIT_MS)
     assert not failures, failures
+
+
+def _shown_method(window: MainWindow) -> str | None:
+    """The method of the real map on show (None: none yet, or only the PCA preview)."""
+    shown = window.model.shown
+    return None if shown is None or shown.preview else shown.map.params.method
 
 
 def test_a_saved_session_reopens_the_same_map_from_the_cache(
@@ -198,7 +212,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = _csv(tmp_path / "reviews.csv")
-    window.map_controls.set_params(ProjectionParams(method="pca"))  # fast; a real map all the same
+    window.model.set_params(ProjectionParams(method="pca"))  # fast; a real map all the same
     window.open_path(data)
     _wait_for_real_map(qtbot, window)
     coords = window.map_view.coords.copy()
@@ -211,8 +225,20 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     }
     window.map_view.plot.setRange(**zoomed, padding=0)
     on_screen = np.array(window.map_view.plot.viewRange())
+    # The range reaches the model once the view stops moving; the search once it has run.
+    qtbot.waitUntil(
+        lambda: (
+            window.model.view.x_range is not None
+            and np.allclose(
+                (*window.model.view.x_range, *window.model.view.y_range),
+                on_screen.reshape(-1),  # type: ignore[misc]
+            )
+        )
+    )
     window.table_view.search.setText("marathon")
-    saved = save_session_as(window, tmp_path / "look")
+    window.table_view.flush_search()
+    assert window.model.search.query == "marathon"
+    saved = save_session_as(window.model, tmp_path / "look")
     assert saved.name == "look.loupe.json"
     window.close()  # as if Loupe were quit and started again later
 
@@ -228,7 +254,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
     monkeypatch.setattr("engine.core.engine.project", counted)
     # In this process: fits are counted by patching engine.core.engine.project, which a child cannot see.
     again = create_window(window_args(command=None), in_process=True)
-    again.engine._loaded = minilm  # type: ignore[assignment]  # the session's model: no second load
+    again.engine.engine._loaded = minilm  # type: ignore[attr-defined]  # the session's model: no second load
     qtbot.addWidget(again)
     again.show()
     try:
@@ -237,7 +263,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         qtbot.waitUntil(lambda: again.map_view.selected_rows == [2, 7, 41], timeout=WAIT_MS)
         assert np.array_equal(again.map_view.coords, coords)
         assert fits == []
-        assert again.dataset_path == data.resolve()
+        assert again.model.source is not None and again.model.source.path == data.resolve()
         # The same region, centred: the map keeps its aspect ratio, so in a window laid out a little
         # differently one axis shows a bit more around it, and the other matches.
         shown, span = np.array(again.map_view.plot.viewRange()), on_screen[:, 1] - on_screen[:, 0]
@@ -248,7 +274,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         assert np.allclose(shown.mean(axis=1), on_screen.mean(axis=1), rtol=0, atol=tolerance.min())
         assert np.any(np.abs((shown[:, 1] - shown[:, 0]) - span) <= tolerance)
         assert again.table_view.search.text() == "marathon"
-        assert again.map_controls.params().method == "pca"
+        assert again.map_controls.params().method == "pca" and again.model.params.method == "pca"
         assert again.statusBar().currentMessage() == "Session look.loupe.json restored."
 
         # The data edited since: the session opens all the same, with a warning.
@@ -266,7 +292,7 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
         again.open_path(broken)
         assert again.status_label.text() == (
             "Cannot open the session: broken.loupe.json was saved by a newer Loupe (session version 9);"
-            " this Loupe reads version 1, so update Loupe to open it."
+            " this Loupe reads version 2, so update Loupe to open it."
         )
     finally:
         again.close()

@@ -12,14 +12,14 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
 from desktop.window.main_window import MainWindow
-from desktop.window.sessions import open_session, save_session_as
+from desktop.window.sessions import save_session_as
 from engine.data.datasets import NO_LABEL
 from engine.errors import BadInputError
 from engine.maps.projection import ProjectionParams
 from engine.process.proxy import EngineProcess
 from engine.user.session import DatasetRef, Session, load_session, save_session, session_to_json
 from tests.conftest import window_args
-from tests.test_desktop_columns import _notes
+from tests.test_desktop_columns import _notes, _shown_method
 
 WAIT_MS = 240_000
 
@@ -67,13 +67,14 @@ def test_a_reopened_session_reads_the_data_with_the_chosen_columns(
     path = _notes(tmp_path / "notes.csv")  # guessed: body as text, section as label
     failures: list[str] = []
     window.job_failed.connect(failures.append)
-    window.map_controls.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
+    window.model.set_params(ProjectionParams(method="pca"))  # quick; a real map all the same
     window.open_path(path, text_column="title", label_column=NO_LABEL)  # as `loupe open` passes them
-    qtbot.waitUntil(lambda: bool(failures) or window.shown_method == "pca", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(failures) or _shown_method(window) == "pca", timeout=WAIT_MS)
     assert not failures, failures
-    assert window.dataset is not None and window.dataset.texts[3] == "Note 3"
-    assert not window.dataset.has_labels
-    session = save_session_as(window, tmp_path / "notes.loupe.json")
+    opened = window.model.dataset
+    assert opened is not None and opened.texts[3] == "Note 3"
+    assert not opened.has_labels
+    session = save_session_as(window.model, tmp_path / "notes.loupe.json")
     window.close()
 
     again = create_window(window_args(command=None))  # Loupe again, the engine in its child process
@@ -82,13 +83,14 @@ def test_a_reopened_session_reads_the_data_with_the_chosen_columns(
     qtbot.addWidget(again)
     again.show()
     again.job_failed.connect(failures.append)
-    assert open_session(again, session) is not None
+    again.open_session(session)
     # Restored, or "The file changed since…": read with other columns, it is other data.
     shown = again.statusBar().currentMessage
     qtbot.waitUntil(lambda: bool(failures) or shown().startswith(("Session", "The file")), timeout=WAIT_MS)
     assert not failures, failures
     assert shown() == "Session notes.loupe.json restored."
-    dataset = again.dataset
+    dataset = again.model.dataset
     assert dataset is not None and dataset.text_column == "title" and dataset.texts[3] == "Note 3"
     assert not dataset.has_labels and "section" in dataset.columns
-    assert again.dataset_columns == ("title", NO_LABEL)  # saved again as they were chosen
+    source = again.model.source
+    assert source is not None and (source.text_column, source.label_column) == ("title", NO_LABEL)

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from engine.errors import BadInputError
 from engine.maps.projection import ProjectionParams
-from engine.user.session import DatasetRef, Session, ViewState, load_session, session_to_json
+from engine.user.session import DatasetRef, SavedFilter, Session, ViewState, load_session, session_to_json
 from tests.strategies import JSON
 
 VALID = session_to_json(
     Session(
         dataset=DatasetRef(path="/data/reviews.csv", fingerprint="abc"),
         projection=ProjectionParams.from_options("umap", {"n_neighbors": "30"}, seed=7),
-        view=ViewState(x_range=(0.0, 1.0), y_range=(-1.0, 2.0), filter="stars > 3"),
+        view=ViewState(x_range=(0.0, 1.0), y_range=(-1.0, 2.0), filter=SavedFilter("stars", "> 3")),
         selection=(1, 2),
     )
 )

@@ -72,14 +72,14 @@ def test_a_version_1_file_is_migrated_and_keeps_its_values() -> None:
         redis_url="redis://loupe@cache.example.test:6379/0",
         cache_maxmemory="256mb",
         recent_files=["/data/a.csv", "/data/b.parquet"],
-        window_geometry="AdnQywADAAA=",
-    )
+    )  # the window's layout is the desktop's now: tests/test_settings_layout.py
     # What version 1 always did: UMAP with its defaults, seed 42, last layer, the model's pooling.
     assert (loaded.pooling, loaded.layer, loaded.theme) == ("", -1, "system")
     assert default_projection(loaded) == ProjectionParams(method="umap", seed=42)
     assert loaded.projection_params == {"n_neighbors": 15, "min_dist": 0.1, "spread": 1.0, "metric": "cosine"}
     save_settings(loaded)
-    assert json.loads(settings_path().read_text())["version"] == 2
+    saved = json.loads(settings_path().read_text())
+    assert saved["version"] == 3 and "window_geometry" not in saved and "window_state" not in saved
     assert load_settings() == loaded
 
 

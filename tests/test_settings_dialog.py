@@ -18,7 +18,7 @@ from engine.user.settings import Settings, load_settings, save_settings, setting
 
 
 class FakeWindow:
-    """The two things apply_settings uses of the main window, recorded."""
+    """What apply_settings calls back, recorded: a new engine, and the map controls' projection."""
 
     def __init__(self) -> None:
         self.map_controls = MapControls()
@@ -26,6 +26,11 @@ class FakeWindow:
 
     def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:
         self.engines.append((model, device, pooling, layer))
+
+    def apply(self, old: Settings, new: Settings) -> list[str]:
+        return apply_settings(
+            old, new, reconfigure=self.configure_engine, use_projection=self.map_controls.set_params
+        )
 
 
 def _dialog(qtbot: QtBot, settings: Settings | None = None) -> SettingsDialog:
@@ -50,7 +55,7 @@ def test_the_dialog_owns_only_real_settings() -> None:
 
 
 def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tmp_path: Path) -> None:
-    save_settings(Settings(recent_files=["/data/a.csv"], window_geometry="AAA="))
+    save_settings(Settings(recent_files=["/data/a.csv"], gelf_url="udp://logs.example.test:12201"))
     dialog = _dialog(qtbot, load_settings())
     dialog.model.setCurrentText(str(tmp_path))
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
@@ -69,7 +74,7 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
 
     window = FakeWindow()
     try:
-        messages = apply_settings(window, Settings(), dialog.result_settings())
+        messages = window.apply(Settings(), dialog.result_settings())
     finally:
         apply_theme(qapp, "light")
     saved = json.loads(settings_path().read_text())
@@ -79,7 +84,8 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
     assert "hunter2" not in settings_path().read_text()
     assert saved["projection_method"] == "tsne" and saved["projection_params"]["perplexity"] == 12.0
     assert saved["projection_seed"] == 9
-    assert saved["recent_files"] == ["/data/a.csv"] and saved["window_geometry"] == "AAA="  # kept
+    assert saved["recent_files"] == ["/data/a.csv"]  # kept, as is what the dialog does not edit
+    assert saved["gelf_url"] == "udp://logs.example.test:12201" and "window_geometry" not in saved
     # Each change took effect, or says when it will.
     assert window.engines == [(str(tmp_path), "cpu", "cls", 3)]
     shown = window.map_controls.params()
@@ -90,7 +96,7 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
 def test_nothing_to_restart_or_rebuild_when_only_the_theme_changes(qtbot: QtBot, qapp: QApplication) -> None:
     window = FakeWindow()
     try:
-        messages = apply_settings(window, Settings(), Settings(theme="dark"))
+        messages = window.apply(Settings(), Settings(theme="dark"))
     finally:
         apply_theme(qapp, "light")
     assert messages == [] and window.engines == []

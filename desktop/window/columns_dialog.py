@@ -2,21 +2,22 @@
 
 Loupe guesses both when a file opens (the longest text column; a label named like ``label``).
 When it guesses wrong the user picks here, and the window reads the file again with those
-columns: rows whose embeddings are in the cache come back at once. GUI thread only.
+columns: rows whose embeddings are in the cache come back at once. The dialog reads the
+application model and calls back; it knows no window. GUI thread only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QWidget
 
+from desktop.model.document import AppModel
 from desktop.panels.table_view import has_labels
 from engine.data.datasets import NO_LABEL, Dataset
-
-if TYPE_CHECKING:
-    from desktop.window.main_window import MainWindow
+from engine.errors import LoupeError
 
 GUESSED = None  # the label entry that lets Loupe guess, as when the file was opened
 
@@ -68,24 +69,28 @@ class ColumnsDialog(QDialog):
         self.accept()
 
 
-def choose_columns(window: MainWindow) -> ColumnsDialog | None:
-    """Open the dialog for the window's dataset file; on OK the file is opened again with the
-    chosen columns. Window-modal and opened, not exec'd: jobs keep reporting meanwhile."""
-    dataset, path = window.dataset, window.dataset_path
-    if dataset is None or path is None:
-        window.status_label.setText("Open a dataset file first: its columns can then be chosen.")
-        return None
+Reopen = Callable[[Path, str, str | None], object]  # (file, text column, label column or None)
+
+
+def open_columns_dialog(model: AppModel, reopen: Reopen, parent: QWidget | None = None) -> ColumnsDialog:
+    """Open the dialog for the model's dataset file; on OK, ``reopen(path, text, label)`` opens the
+    file again with the chosen columns. Window-modal and opened, not exec'd: jobs keep reporting
+    meanwhile. :class:`LoupeError` (one sentence) when no dataset file is open."""
+    dataset, source = model.dataset, model.source
+    if dataset is None or source is None or source.path is None:
+        raise LoupeError("Open a dataset file first: its columns can then be chosen.")
+    path = source.path
     # The label column asked for, else the one the reader guessed (Dataset.label_column, where
     # engine.data.datasets records it), so that the list shows it and starts on it.
-    guessed = getattr(dataset, "label_column", None) if has_labels(dataset.labels) else None
-    asked = window.dataset_columns[1]
-    dialog = ColumnsDialog(dataset, guessed if asked is None else asked, window)
+    guessed = dataset.label_column if has_labels(dataset.labels) else None
+    asked = source.label_column
+    dialog = ColumnsDialog(dataset, guessed if asked is None else asked, parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-    def reopen() -> None:
+    def chosen() -> None:
         text, label = dialog.chosen()
-        window.open_path(path, text_column=text, label_column=label)
+        reopen(path, text, label)
 
-    dialog.accepted.connect(reopen)
+    dialog.accepted.connect(chosen)
     dialog.open()
     return dialog

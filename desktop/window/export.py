@@ -1,149 +1,175 @@
 """Export from the window: the shown map as a figure, its data as a table, each with the
-provenance sidecar that ``loupe export`` writes, plus what only the window knows (the
-colouring, the filter, the selection).
+provenance sidecar that ``loupe export`` writes, plus what only the window knows (the colouring,
+the filter, the selection).
 
-The figure is what the map shows: the rows the filter keeps, in the current colours.
-The data has every row, with ``kept`` saying which ones the filter keeps.
+Two steps, so that the writing runs as a job and the GUI never waits for a disk:
+:meth:`ExportSnapshot.take` (GUI thread) keeps references to what the application model shows
+(the model replaces its arrays and never changes them, so they stay as they were); then
+:func:`export_map` or :func:`export_data` (a job thread) draws or writes them. The figure is what
+the map shows: the rows the filter keeps, in the current colours. The data has every row, with
+``kept`` saying which ones the filter keeps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QWidget
 
+from desktop.model.document import AppModel, Rows
+from engine.api.types import EngineIdentity, Faithfulness, MapScores
+from engine.data.datasets import Dataset
 from engine.errors import LoupeError
 from engine.maps.projection import ProjectionParams
 
-if TYPE_CHECKING:
-    from desktop.window.main_window import MainWindow
-
-_DIALOGS = {
+DIALOGS = {
     "map": ("Export the map", "map.svg", "Figures (*.svg *.pdf *.png)"),
     "data": ("Export the data", "map.csv", "Data (*.csv *.parquet)"),
 }
 
 
-def choose_export(window: MainWindow, what: str) -> None:
-    """File ▸ Export map… / Export data…: a save dialog, then the export; the outcome in the status bar."""
-    title, default, formats = _DIALOGS[what]
-    chosen, _ = QFileDialog.getSaveFileName(window, title, default, formats)
-    if chosen:
-        export = export_map if what == "map" else export_data
-        report_export(window, lambda: export(window, Path(chosen)))
+@dataclass(frozen=True)
+class ExportSnapshot:
+    """What the map shows at one moment, to be written on another thread."""
+
+    dataset: Dataset
+    dataset_path: Path | None  # the file or folder opened; None for the demo
+    coords: npt.NDArray[np.float32]  # the map on show, rows x 2 in dataset order
+    params: ProjectionParams
+    layer: int
+    colouring: str
+    kept: Rows | None  # the rows the filter keeps; None: every row
+    filter_description: str | None
+    selection: Rows
+    scores: MapScores | None  # of this map (the model keeps no other)
+    faithfulness: Faithfulness | None
+    identity: EngineIdentity | None  # None: the map is of the dataset's own vectors, no model made it
+    title: str
+
+    @classmethod
+    def take(cls, model: AppModel, identity: EngineIdentity, title: str) -> ExportSnapshot:
+        """References to what ``model`` shows (GUI thread; nothing is copied or computed);
+        :class:`LoupeError` when there is no map yet."""
+        dataset, shown = model.dataset, model.shown
+        if dataset is None or shown is None:
+            raise LoupeError("There is no map to export yet: open a dataset first.")
+        row_filter = model.filter
+        return cls(
+            dataset=dataset,
+            dataset_path=model.source.path if model.source is not None else None,
+            coords=shown.coords,
+            params=shown.map.params,
+            layer=model.run.layer if model.run is not None else model.engine.layer,
+            colouring=model.view.colouring,
+            kept=row_filter.rows if row_filter is not None else None,
+            filter_description=row_filter.description if row_filter is not None else None,
+            selection=model.selection,
+            scores=model.scores,
+            faithfulness=model.faithfulness,
+            identity=None if model.opened is not None and model.opened.own_vectors else identity,
+            title=title,
+        )
+
+    def kept_rows(self) -> Rows:
+        return np.arange(len(self.coords), dtype=np.intp) if self.kept is None else self.kept
+
+    def categories(self) -> list[str]:
+        """What the figure's colours mean: clusters when the map is coloured by them, else labels."""
+        if self.colouring == "cluster" and self.scores is not None:
+            names = self.scores.names
+            return [names.get(int(c), "noise") for c in self.scores.labels]
+        return list(self.dataset.labels)
+
+    def record(self) -> dict[str, object]:
+        """``loupe export``'s provenance of the shown map, plus the colouring, filter and selection."""
+        from engine.user.export import provenance
+
+        trust = self.scores.trustworthiness if self.scores is not None else None
+        record: dict[str, object] = provenance(self.identity, self.dataset, self.params, self.layer, trust)
+        record["colouring"] = self.colouring
+        record["filter"] = self.filter_description
+        record["selection"] = [int(row) for row in self.selection]
+        return record
 
 
-def report_export(window: MainWindow, export: Callable[[], list[Path]]) -> None:
-    try:
-        written = export()
-    except LoupeError as exc:
-        window.status_label.setText(f"Export failed: {exc}")
-        return
-    except OSError as exc:  # a folder that cannot be written, a full disk
-        window.status_label.setText(f"Export failed: {exc.strerror or exc} ({exc.filename or 'the file'}).")
-        return
-    window.status_label.setText(wrote(written))
+def export_map(snapshot: ExportSnapshot, path: Path) -> list[Path]:
+    """The shown map as a vector SVG/PDF or a PNG, in its colours, with a provenance sidecar.
+    Any thread (a job's); raises :class:`LoupeError` (one sentence) or :class:`OSError`."""
+    from engine.user.export import write_sidecar
+    from engine.user.figures import save_map_figure
+
+    _refuse_inputs(snapshot, path)
+    kept = snapshot.kept_rows()
+    categories = snapshot.categories()
+    record = snapshot.record()
+    figure = save_map_figure(
+        path,
+        snapshot.coords[kept],
+        [categories[row] for row in kept],
+        title=snapshot.title,
+        provenance=record,
+    )
+    return [figure, write_sidecar(figure, record)]
+
+
+def export_data(snapshot: ExportSnapshot, path: Path) -> list[Path]:
+    """Coordinates, labels, clusters, faithfulness, the filter, the selection and each row's text
+    as CSV or Parquet (the columns of ``loupe export --data``, plus ``kept`` and ``selected``),
+    with a sidecar. Any thread (a job's)."""
+    from engine.user.data_files import write_data
+    from engine.user.export import write_sidecar
+
+    _refuse_inputs(snapshot, path)
+    rows = len(snapshot.coords)
+    extra: dict[str, list[object]] = {}
+    scores, faithfulness = snapshot.scores, snapshot.faithfulness
+    if scores is not None:
+        extra["cluster"] = [int(c) for c in scores.labels]
+        extra["cluster_name"] = [scores.names.get(int(c), "") for c in scores.labels]
+    if faithfulness is not None:
+        extra["faithfulness"] = [float(v) for v in faithfulness.values]
+    kept = np.zeros(rows, dtype=bool)
+    kept[snapshot.kept_rows()] = True
+    extra["kept"] = kept.tolist()
+    selected = np.zeros(rows, dtype=bool)
+    selected[snapshot.selection] = True
+    extra["selected"] = selected.tolist()
+    record = snapshot.record()
+    dataset = snapshot.dataset
+    written = write_data(
+        path, snapshot.coords, dataset.labels, texts=dataset.texts, extra=extra, provenance=record
+    )
+    return [written, write_sidecar(written, record)]
+
+
+def ask_export_path(parent: QWidget | None, what: str) -> Path | None:
+    """File ▸ Export map… / Export data…: the save dialog (``what`` is "map" or "data")."""
+    title, default, formats = DIALOGS[what]
+    chosen, _ = QFileDialog.getSaveFileName(parent, title, default, formats)
+    return Path(chosen) if chosen else None
+
+
+def failure_message(error: Exception) -> str:
+    """An export's failure as the status bar says it (one sentence)."""
+    if isinstance(error, OSError):  # a folder that cannot be written, a full disk
+        return f"Export failed: {error.strerror or error} ({error.filename or 'the file'})."
+    return f"Export failed: {error}"
 
 
 def wrote(paths: Sequence[Path]) -> str:
     return "Wrote " + ", ".join(str(path) for path in paths)
 
 
-def export_map(window: MainWindow, path: Path) -> list[Path]:
-    """The shown map as a vector SVG/PDF or a PNG, in its current colours, with a provenance sidecar."""
-    from engine.user.export import write_sidecar
-    from engine.user.figures import save_map_figure
-
-    coords = _shown_coords(window)
-    _refuse_inputs(window, path)
-    kept = _kept_rows(window)
-    categories = shown_categories(window)
-    record = window_provenance(window)
-    figure = save_map_figure(
-        path,
-        coords[kept],
-        [categories[row] for row in kept],
-        title=window.map_view.plot.titleLabel.text,
-        provenance=record,
-    )
-    return [figure, write_sidecar(figure, record)]
-
-
-def export_data(window: MainWindow, path: Path) -> list[Path]:
-    """Coordinates, labels, clusters, faithfulness, the filter, the selection and each row's text
-    as CSV or Parquet (the columns of ``loupe export --data``, plus ``kept`` and ``selected``),
-    with a sidecar."""
-    from engine.user.data_files import write_data
-    from engine.user.export import write_sidecar
-
-    coords = _shown_coords(window)
-    _refuse_inputs(window, path)
-    assert window.dataset is not None
-    extra: dict[str, list[object]] = {}
-    scores, faithfulness = window.scores, window.faithfulness
-    if scores is not None and scores.coords is window.coords:
-        names = scores.clustering.names
-        extra["cluster"] = [int(c) for c in scores.clustering.labels]
-        extra["cluster_name"] = [names.get(int(c), "") for c in scores.clustering.labels]
-    if faithfulness is not None and faithfulness.coords is window.coords:
-        extra["faithfulness"] = [float(v) for v in faithfulness.values]
-    kept = np.zeros(len(coords), dtype=bool)
-    kept[_kept_rows(window)] = True
-    extra["kept"] = kept.tolist()
-    selected = np.zeros(len(coords), dtype=bool)
-    selected[window.map_view.selected_rows] = True
-    extra["selected"] = selected.tolist()
-    record = window_provenance(window)
-    dataset = window.dataset
-    written = write_data(path, coords, dataset.labels, texts=dataset.texts, extra=extra, provenance=record)
-    return [written, write_sidecar(written, record)]
-
-
-def shown_categories(window: MainWindow) -> list[str]:
-    """What the figure's colours mean: clusters when the map is coloured by them, else labels."""
-    assert window.dataset is not None
-    scores = window.scores
-    if window.map_controls.colouring.currentData() == "cluster" and scores is not None:
-        names = scores.clustering.names
-        return [names.get(int(c), "noise") for c in scores.clustering.labels]
-    return list(window.dataset.labels)
-
-
-def window_provenance(window: MainWindow) -> dict[str, object]:
-    """``loupe export``'s record for the shown map, plus the colouring, filter and selection."""
-    from engine.user.export import provenance
-
-    assert window.dataset is not None
-    params = window.shown_params or ProjectionParams(method="pca")
-    trust = window.scores.trustworthiness if window.scores is not None else None
-    record = provenance(window.engine, window.dataset, params, window.layer, trust)
-    record["colouring"] = window.map_controls.colouring.currentData()
-    record["filter"] = window.filter_bar.description
-    record["selection"] = window.map_view.selected_rows
-    return record
-
-
-def _shown_coords(window: MainWindow) -> npt.NDArray[np.float32]:
-    if window.dataset is None or window.coords is None:
-        raise LoupeError("There is no map to export yet: open a dataset first.")
-    return window.map_view.coords
-
-
-def _refuse_inputs(window: MainWindow, path: Path) -> None:
+def _refuse_inputs(snapshot: ExportSnapshot, path: Path) -> None:
     """An export (or its sidecar) never replaces the open dataset or its vectors."""
     from engine.runtime.atomic import refuse_overwriting_inputs
     from engine.user.data_files import dataset_files
     from engine.user.export import sidecar_path
 
-    if window.dataset_path is not None:
+    if snapshot.dataset_path is not None:
         for output in (path, sidecar_path(path)):
-            refuse_overwriting_inputs(output, dataset_files(window.dataset_path), "export")
-
-
-def _kept_rows(window: MainWindow) -> npt.NDArray[np.intp]:
-    rows = window.filter_bar.rows
-    return np.arange(len(window.map_view.coords), dtype=np.intp) if rows is None else rows
+            refuse_overwriting_inputs(output, dataset_files(snapshot.dataset_path), "export")

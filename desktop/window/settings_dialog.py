@@ -10,8 +10,8 @@ and say so. GUI thread only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from PySide6.QtWidgets import (
@@ -52,7 +52,7 @@ MEMORY = re.compile(r"([1-9]\d*)\s*(kb|mb|gb)", re.IGNORECASE)
 THEME_NAMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 POOLING_NAMES = {"": "Model default", "mean": "Mean", "cls": "CLS token", "last": "Last token", "max": "Max"}
 _METHOD_NAMES = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
-# The fields this dialog owns; everything else (recent files, window layout) is kept as saved.
+# The fields this dialog owns; everything else (recent files) is kept as saved.
 DIALOG_FIELDS = (
     "model", "device", "pooling", "layer", "redis_url", "cache_maxmemory",
     "projection_method", "projection_params", "projection_seed", "theme",
@@ -299,35 +299,29 @@ def _check_url(url: str) -> None:
 # -- putting new settings into effect ------------------------------------------------------
 
 
-class _Window(Protocol):
-    """What :func:`apply_settings` needs of the main window."""
-
-    @property
-    def map_controls(self) -> _MapControls: ...
-
-    def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None: ...
+Reconfigure = Callable[[str, str, str | None, int], object]  # model, device, pooling (None: own), layer
+UseProjection = Callable[[ProjectionParams], object]  # the projection new maps get
 
 
-class _MapControls(Protocol):
-    def set_params(self, params: ProjectionParams) -> None: ...
-
-
-def apply_settings(window: _Window, old: Settings, new: Settings) -> list[str]:
+def apply_settings(
+    old: Settings, new: Settings, *, reconfigure: Reconfigure, use_projection: UseProjection
+) -> list[str]:
     """Save ``new`` (only the fields this dialog edits, over what is saved now) and put it into
-    effect; returns the messages for the status bar."""
+    effect: ``reconfigure`` for another model, device, pooling or layer, ``use_projection`` for
+    another default projection; returns the messages for the status bar."""
     current = load_settings()
     save_settings(current.with_changes(**{name: getattr(new, name) for name in DIALOG_FIELDS}))
     messages: list[str] = []
     recipe = ("model", "device", "pooling", "layer")
     if any(getattr(old, name) != getattr(new, name) for name in recipe):
-        window.configure_engine(new.model, new.device, new.pooling or None, new.layer)
+        reconfigure(new.model, new.device, new.pooling or None, new.layer)
         messages.append(f"Now using {new.model} on {new.device}; the open data is embedded again.")
     if new.theme != old.theme:
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, new.theme)
     if default_projection(new) != default_projection(old):
-        window.map_controls.set_params(default_projection(new))
+        use_projection(default_projection(new))
         messages.append("New maps use the new projection settings (Apply to remake this one).")
     if (new.redis_url, new.cache_maxmemory) != (old.redis_url, old.cache_maxmemory):
         messages.append(RESTART)

@@ -6,7 +6,7 @@ the dataset, model, layer, pooling and projection it names are exactly what the 
 are made of. The file is plain JSON, read with :func:`json.loads` and checked field by field;
 anything unusable is a :class:`BadInputError` with one sentence, never a traceback.
 
-Format (``"format": "loupe-session"``, ``"version": 1``)::
+Format (``"format": "loupe-session"``, ``"version": 2``)::
 
     {"format", "version", "loupe": "0.1.0", "created": ISO time,
      "dataset": {"path": absolute path, "fingerprint": str, "text_column"?: str,
@@ -15,8 +15,13 @@ Format (``"format": "loupe-session"``, ``"version": 1``)::
      "projection": {"method": str, "params": {name: value}, "seed": int},
      "view": {"x_range": [a, b] | null, "y_range": [c, d] | null, "colouring": str,
               "size_by": str | null, "density": bool, "layer_slider": int | null,
-              "search": str, "filter": str | null},
+              "search": str, "filter": {"column": str, "condition": str} | null},
      "selection": [row, ...], "bookmarks": [{"row": int, "note": str}, ...]}
+
+Version 1 wrote the filter as one text, ``"column: condition"``, which cannot say where a column
+named ``a: b`` ends; version 2 keeps the two apart. A version 1 file still opens: its text is
+split at the first ``": "`` and marked, so that the split can be made again against the columns
+of the data (:meth:`SavedFilter.for_columns`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +41,7 @@ from engine.runtime.atomic import refuse_overwriting_inputs, write_text_atomic
 from engine.user.settings import without_defaults
 
 FORMAT = "loupe-session"
-VERSION = 1
+VERSION = 2
 SUFFIX = ".loupe.json"
 T = TypeVar("T")
 
@@ -63,6 +68,34 @@ class DatasetRef:
 
 
 @dataclass(frozen=True)
+class SavedFilter:
+    """The filter as the user typed it: a column and a condition (:mod:`engine.data.row_filter`).
+
+    ``joined`` marks a filter read from a version 1 file, where the two were one text."""
+
+    column: str
+    condition: str
+    joined: bool = field(default=False, compare=False)
+
+    def for_columns(self, columns: Iterable[str]) -> SavedFilter | None:
+        """This filter on one of ``columns``, or None when none of them is its column.
+
+        A version 1 text was split at its first ``": "``; a column whose own name holds ``": "``
+        (the longest that fits) is found by splitting it again where that name ends."""
+        names = set(columns)
+        if self.column in names:
+            return self
+        if not self.joined:
+            return None
+        text = f"{self.column}: {self.condition}"
+        fitting = [name for name in names if text.startswith(f"{name}: ")]
+        if not fitting:
+            return None
+        column = max(fitting, key=len)
+        return SavedFilter(column, text[len(column) + 2 :])
+
+
+@dataclass(frozen=True)
 class ViewState:
     """How the map was shown. Ranges are the plot's visible data ranges (None: fit the map)."""
 
@@ -73,7 +106,7 @@ class ViewState:
     density: bool = False
     layer_slider: int | None = None
     search: str = ""
-    filter: str | None = None
+    filter: SavedFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +175,9 @@ def session_to_json(session: Session) -> dict[str, Any]:
             "density": view.density,
             "layer_slider": view.layer_slider,
             "search": view.search,
-            "filter": view.filter,
+            "filter": (
+                {"column": view.filter.column, "condition": view.filter.condition} if view.filter else None
+            ),
         },
         "selection": list(session.selection),
         "bookmarks": [{"row": mark.row, "note": mark.note} for mark in session.bookmarks],
@@ -198,13 +233,14 @@ def session_from_json(data: object, name: str = "the session") -> Session:
             f"version {VERSION}, so update Loupe to open it."
         )
     fields = _Fields(data, name)
+    view = _Fields(fields.get("view", dict), name, "view.")
     return Session(
         dataset=_dataset(fields.get("dataset", dict), name),
         model=fields.get("model", str),
         pooling=fields.optional("pooling", str),
         layer=fields.get("layer", int),
         projection=_projection(fields.get("projection", dict), name),
-        view=_view(_Fields(fields.get("view", dict), name, "view.")),
+        view=_view(view, _filter(view) if version >= 2 else _joined_filter(view)),
         selection=tuple(_row(value, name, "selection") for value in fields.get("selection", list)),
         bookmarks=tuple(_bookmark(item, name) for item in fields.get("bookmarks", list)),
         created=fields.get("created", str),
@@ -295,7 +331,7 @@ def _projection(data: dict[str, Any], name: str) -> ProjectionParams:
         raise BadInputError(f"{name} has a projection this Loupe cannot use: {exc}") from None
 
 
-def _view(fields: _Fields) -> ViewState:
+def _view(fields: _Fields, saved_filter: SavedFilter | None) -> ViewState:
     return ViewState(
         x_range=_range(fields, "x_range"),
         y_range=_range(fields, "y_range"),
@@ -304,8 +340,25 @@ def _view(fields: _Fields) -> ViewState:
         density=fields.get("density", bool),
         layer_slider=fields.optional("layer_slider", int),
         search=fields.get("search", str),
-        filter=fields.optional("filter", str),
+        filter=saved_filter,
     )
+
+
+def _filter(view: _Fields) -> SavedFilter | None:
+    data = view.optional("filter", dict)
+    if data is None:
+        return None
+    fields = _Fields(data, view.name, "view.filter.")
+    return SavedFilter(fields.get("column", str), fields.get("condition", str))
+
+
+def _joined_filter(view: _Fields) -> SavedFilter | None:
+    """A version 1 filter, ``"column: condition"`` in one text (see the module's docstring)."""
+    text = view.optional("filter", str)
+    if not text:
+        return None
+    column, _, condition = text.partition(": ")
+    return SavedFilter(column, condition, joined=True)
 
 
 def _range(fields: _Fields, key: str) -> tuple[float, float] | None:

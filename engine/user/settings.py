@@ -8,7 +8,10 @@ Secrets are never stored: a Redis URL is saved without its password (give the pa
 ``LOUPE_REDIS_PASSWORD`` or the system keyring instead).
 
 Version history: 1 held the model, device, cache and window; 2 added the embedding recipe
-(pooling, layer), the default projection (method, parameters, seed) and the theme.
+(pooling, layer), the default projection (method, parameters, seed) and the theme; 3 moved the
+window's geometry and dock layout out (Qt's bytes belong to the desktop, which keeps them in its
+own file: ``desktop/window/layout_store.py``, which takes over an older file's once, through
+:func:`stored_window_layout`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from engine.runtime.atomic import write_text_atomic
 from engine.runtime.paths import config_dir
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECENT_FILES = 8
 THEMES = ("system", "light", "dark")
 POOLINGS: tuple[str, ...] = ("", *get_args(Pooling))  # "": the model's own
@@ -42,7 +45,7 @@ def _umap_defaults() -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything Loupe remembers between runs (version 2)."""
+    """Everything Loupe remembers between runs (version 3)."""
 
     model: str = "minilm"
     device: str = "auto"
@@ -50,8 +53,6 @@ class Settings:
     cache_maxmemory: str = "1gb"
     gelf_url: str = ""  # empty: no GELF sink (LOUPE_GELF_URL overrides)
     recent_files: list[str] = field(default_factory=list)  # newest first, at most RECENT_FILES
-    window_geometry: str = ""  # Qt's saveGeometry(), base64; empty: the default size
-    window_state: str = ""  # Qt's saveState() (docks, toolbars), base64
     pooling: str = ""  # one of POOLINGS; "": the model's own
     layer: int = -1  # the hidden state embedded; -1: the last layer
     projection_method: str = "umap"  # the map a newly opened dataset gets
@@ -211,7 +212,7 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any] | None:
     if version > SCHEMA_VERSION:
         log.warning("settings version %r is newer than this Loupe knows; reading what it can", version)
         return data
-    steps = {1: _v1_to_v2}
+    steps = {1: _v1_to_v2, 2: _v2_to_v3}
     while version < SCHEMA_VERSION:
         data = steps[version](data)
         version = data["version"]
@@ -234,6 +235,35 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         "projection_seed": 42,
         "theme": "system",
     }
+
+
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 no longer holds the window's layout (see :func:`stored_window_layout`)."""
+    return {
+        **{key: value for key, value in data.items() if key not in WINDOW_FIELDS},
+        "version": 3,
+    }
+
+
+WINDOW_FIELDS = ("window_geometry", "window_state")
+
+
+def stored_window_layout() -> tuple[str, str]:
+    """The window's geometry and state (Qt's bytes, base64) that a settings file of version 1
+    or 2 held, ``("", "")`` when it holds none or cannot be read.
+
+    For the desktop's layout store, which takes them over the first time it finds no file of its
+    own; the settings never write them again. Never raises.
+    """
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    values = [data.get(name, "") for name in WINDOW_FIELDS]
+    geometry, state = (value if isinstance(value, str) else "" for value in values)
+    return geometry, state
 
 
 def open_configured_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
