@@ -1,2 +1,2 @@
-"""What belongs to the user: settings, per-user paths, session files and exports
-(figures and data with their provenance)."""
+"""What belongs to the user: settings (and the cache they configure), session files and exports
+(figures and data files with their provenance)."""
