@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import numpy as np
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
+from desktop.attention.figure_export import FigureExportDialog, FigureRequest
 from desktop.window.main_window import MainWindow
 from engine.process.proxy import EngineProcess
 from tests.conftest import window_args
@@ -147,6 +150,29 @@ def test_a_multilingual_dataset_end_to_end_in_the_window(
     assert maps is not None and maps.text == texts[CLICKED]
     assert window.attention_view.title.text() == f"Row {CLICKED} · Русский\n{texts[CLICKED]}"
     window.map_view.plot.enableAutoRange()  # back to the whole map for the exports
+
+    # The row's attention figure, from its Export button: written as a job too (on an engine
+    # lane of the window's process), never on the GUI thread; its sidecar names the row's text.
+    from engine.user import attention_figures
+
+    drawn_on: list[str] = []
+    draw = attention_figures.save_attention_figure
+
+    def recorded(*args: Any, **kwargs: Any) -> Path:
+        drawn_on.append(threading.current_thread().name)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(attention_figures, "save_attention_figure", recorded)
+    figure = tmp_path / "out" / "внимание.svg"
+    figure.parent.mkdir(exist_ok=True)
+    request = FigureRequest(figure, 6.0, 5.0, 150)
+    monkeypatch.setattr(FigureExportDialog, "ask", classmethod(lambda cls, *a, **k: request))
+    with qtbot.waitSignal(window.attention_view.exported, timeout=WAIT_MS) as figure_written:
+        window.attention_view.export_button.click()
+    assert figure_written.args == [[figure, figure.with_name(figure.name + ".json")]]
+    assert drawn_on and drawn_on[0] != threading.main_thread().name, drawn_on
+    attention_record = json.loads(figure.with_name(figure.name + ".json").read_text(encoding="utf-8"))
+    assert attention_record["text"] == texts[CLICKED]
 
     # File ▸ Export map… as SVG, PNG and PDF; Export data… as CSV and Parquet.
     window.map_controls.colouring.setCurrentIndex(window.map_controls.colouring.findData("cluster"))

@@ -32,6 +32,24 @@ from engine.model.inference import AttentionMaps
 
 # Returns the dataset/model record that an exported figure's sidecar starts from (the window's).
 ProvenanceSource = Callable[[], Mapping[str, Any]]
+# Writes a figure whose content was read from the view beforehand; safe on any thread.
+FigureWrite = Callable[[], list[Path]]
+# Runs ``write`` and calls ``done(paths)`` or ``failed(sentence)`` on the GUI thread: the window's
+# runs it as a job on an engine lane (matplotlib never draws on the GUI thread, and two exports
+# never draw at once); without a window it runs now (run_now).
+ExportRunner = Callable[[str, FigureWrite, Callable[[list[Path]], object], Callable[[str], object]], object]
+
+
+def run_now(
+    name: str, write: FigureWrite, done: Callable[[list[Path]], object], failed: Callable[[str], object]
+) -> None:
+    """Write on this thread (a view used on its own, without the window's job lanes)."""
+    try:
+        paths = write()
+    except LoupeError as exc:
+        failed(str(exc))
+        return
+    done(paths)
 
 
 def ask_and_export(
@@ -39,24 +57,28 @@ def ask_and_export(
     name: str,
     size: tuple[float, float],
     provenance_source: ProvenanceSource | None,
-    export: Callable[..., list[Path]],
-) -> list[Path] | str | None:
-    """Ask for a figure's file and size, then ``export(path, provenance, width=, height=, dpi=)``.
+    writer: Callable[..., FigureWrite],
+    *,
+    runner: ExportRunner,
+    done: Callable[[list[Path]], object],
+    failed: Callable[[str], object],
+) -> None:
+    """Ask for a figure's file and size, read what to draw (``writer(path, provenance, width=,
+    height=, dpi=)``, on this, the GUI thread) and hand the writing to ``runner``.
 
-    Returns the written paths, the error's sentence, or None when the user cancelled. The
-    provenance is asked for only after the dialog, so it is as fresh as the export.
+    Nothing happens when the user cancels. The provenance is asked for only after the dialog,
+    so it is as fresh as the export.
     """
     request = FigureExportDialog.ask(parent, name, width=size[0], height=size[1])
     if request is None:
-        return None
+        return
     provenance = provenance_source() if provenance_source is not None else {}
     try:
-        written = export(
-            request.path, provenance, width=request.width, height=request.height, dpi=request.dpi
-        )
+        write = writer(request.path, provenance, width=request.width, height=request.height, dpi=request.dpi)
     except LoupeError as exc:
-        return str(exc)
-    return written
+        failed(str(exc))
+        return
+    runner(name, write, done, failed)
 
 
 def save_row_attention(

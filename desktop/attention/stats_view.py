@@ -21,7 +21,13 @@ from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.attention.colours import BACKGROUND, colour_axes
-from desktop.attention.figure_export import ProvenanceSource, ask_and_export
+from desktop.attention.figure_export import (
+    ExportRunner,
+    FigureWrite,
+    ProvenanceSource,
+    ask_and_export,
+    run_now,
+)
 from engine.errors import LoupeError
 from engine.model.attention_stats import LABELS, STATISTICS, AttentionStatistics
 
@@ -43,6 +49,7 @@ class AttentionStatsView(QWidget):
         super().__init__(parent)
         self.stats: AttentionStatistics | None = None
         self.provenance_source: ProvenanceSource | None = None
+        self.export_runner: ExportRunner = run_now  # the window's runs exports as jobs
         self.hovered: tuple[int, int] | None = None  # (layer, head) under the mouse
 
         self.title = QLabel(PROMPT)
@@ -121,41 +128,64 @@ class AttentionStatsView(QWidget):
         height: float = 4.5,
         dpi: int = 200,
     ) -> list[Path]:
-        """Write the shown statistic's grid to ``path`` and its sidecar; returns both paths.
+        """Write the shown statistic's grid to ``path`` and its sidecar now; returns both paths.
 
         Raises :class:`LoupeError` (nothing shown yet, a bad extension, an unwritable folder).
         """
+        return self.figure_writer(path, provenance, width=width, height=height, dpi=dpi)()
+
+    def figure_writer(
+        self,
+        path: Path,
+        provenance: Mapping[str, Any] | None = None,
+        *,
+        width: float = 7.0,
+        height: float = 4.5,
+        dpi: int = 200,
+    ) -> FigureWrite:
+        """What :meth:`export_figure` writes, read from the view now (GUI thread), as a function
+        that writes it later on any thread. Raises :class:`LoupeError` when nothing is shown."""
         from engine.user.attention_figures import save_attention_statistics_figure
         from engine.user.export import attention_provenance, write_sidecar
 
         if self.stats is None:
             raise LoupeError("There are no attention statistics to export yet: select a group of rows first.")
-        statistic = self.current_statistic()
+        stats, statistic = self.stats, self.current_statistic()
         record = attention_provenance(
             provenance or {},
             view=f"statistics: {statistic}",
             layer=None,
             head=None,
             statistic=statistic,
-            description=self.stats.describe(statistic),
-            rows=self.stats.rows,
-            requested=self.stats.requested,
+            description=stats.describe(statistic),
+            rows=stats.rows,
+            requested=stats.requested,
         )
-        figure = save_attention_statistics_figure(
-            path, self.stats, statistic, width=width, height=height, dpi=dpi, provenance=record
-        )
-        return [figure, write_sidecar(figure, record)]
+
+        def write() -> list[Path]:
+            figure = save_attention_statistics_figure(
+                path, stats, statistic, width=width, height=height, dpi=dpi, provenance=record
+            )
+            return [figure, write_sidecar(figure, record)]
+
+        return write
 
     def choose_export(self) -> None:
-        """Ask for a file, size and resolution, then export (reports by signal)."""
+        """Ask for a file, size and resolution, then export through ``export_runner`` (the
+        window's runs it as a job); reports by signal on the GUI thread."""
         if self.stats is None:
             return
         name = f"attention-{self.current_statistic()}.svg"
-        outcome = ask_and_export(self, name, (7.0, 4.5), self.provenance_source, self.export_figure)
-        if isinstance(outcome, str):
-            self.export_failed.emit(outcome)
-        elif outcome:
-            self.exported.emit(outcome)
+        ask_and_export(
+            self,
+            name,
+            (7.0, 4.5),
+            self.provenance_source,
+            self.figure_writer,
+            runner=self.export_runner,
+            done=self.exported.emit,
+            failed=self.export_failed.emit,
+        )
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light background and axes (called by the theme on every widget that has it)."""

@@ -26,6 +26,7 @@ are drawn by :mod:`~desktop.attention.heads_grid`, :mod:`~desktop.attention.toke
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.attention.colours import BACKGROUND, FOREGROUND, colour_axes
-from desktop.attention.figure_export import ProvenanceSource, ask_and_export, save_row_attention
+from desktop.attention.figure_export import (
+    ExportRunner,
+    FigureWrite,
+    ProvenanceSource,
+    ask_and_export,
+    run_now,
+    save_row_attention,
+)
 from desktop.attention.heads_grid import HeadsGrid
 from desktop.attention.heatmap import TokenHeatmap
 from desktop.attention.row_text import RowText
@@ -86,6 +94,7 @@ class AttentionView(QWidget):
         super().__init__(parent)
         self.maps: AttentionMaps | None = None
         self.provenance_source: ProvenanceSource | None = None
+        self.export_runner: ExportRunner = run_now  # the window's runs exports as jobs
         self._dark = False
         self._rollout: npt.NDArray[np.float32] | None = None  # over tokens, whatever the unit
         self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
@@ -297,19 +306,33 @@ class AttentionView(QWidget):
         height: float = 6.0,
         dpi: int = 200,
     ) -> list[Path]:
-        """Write the shown view's figure to ``path`` and its sidecar; returns both paths.
+        """Write the shown view's figure to ``path`` and its sidecar now; returns both paths.
 
         Heatmap and rollout are written as shown; all heads and token lines as the heatmap of
         the chosen layer and head. ``provenance`` is the window's record (dataset, model),
         completed here with the view, layer, head and text. Raises :class:`LoupeError`.
         """
+        return self.figure_writer(path, provenance, width=width, height=height, dpi=dpi)()
+
+    def figure_writer(
+        self,
+        path: Path,
+        provenance: Mapping[str, Any] | None = None,
+        *,
+        width: float = 7.0,
+        height: float = 6.0,
+        dpi: int = 200,
+    ) -> FigureWrite:
+        """What :meth:`export_figure` writes, read from the view now (GUI thread), as a function
+        that writes it later on any thread. Raises :class:`LoupeError` when nothing is shown."""
         if self.maps is None:
             raise LoupeError("There is no attention to export yet: click a point on the map first.")
-        rollout_shown = self.current_mode() == ROLLOUT
+        maps, rollout_shown = self.maps, self.current_mode() == ROLLOUT
         head = self.head.currentIndex() - 1 if self.head.currentIndex() > 0 else None
-        return save_row_attention(
+        write = partial(
+            save_row_attention,
             path,
-            self.maps,
+            maps,
             provenance,
             rollout_shown=rollout_shown,
             layer=self.layer.value(),
@@ -321,18 +344,25 @@ class AttentionView(QWidget):
             size=(width, height),
             dpi=dpi,
         )
+        return write
 
     def choose_export(self) -> None:
-        """Ask for a file, size and resolution, then export (GUI thread; reports by signal)."""
+        """Ask for a file, size and resolution, then export through ``export_runner`` (the
+        window's runs it as a job); reports by signal on the GUI thread."""
         if self.maps is None:
             return
         name = "attention-rollout" if self.current_mode() == ROLLOUT else "attention"
         name += "-words.svg" if self.current_unit() == WORDS else ".svg"
-        outcome = ask_and_export(self, name, (7.0, 6.0), self.provenance_source, self.export_figure)
-        if isinstance(outcome, str):
-            self.export_failed.emit(outcome)
-        elif outcome:
-            self.exported.emit(outcome)
+        ask_and_export(
+            self,
+            name,
+            (7.0, 6.0),
+            self.provenance_source,
+            self.figure_writer,
+            runner=self.export_runner,
+            done=self.exported.emit,
+            failed=self.export_failed.emit,
+        )
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light plot backgrounds, axes and token labels (called by the theme)."""

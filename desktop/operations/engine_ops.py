@@ -200,6 +200,26 @@ def identify(api: EngineAPI, done: Callable[[EngineIdentity], object]) -> Operat
 def export(name: str, write: Callable[[], list[Path]], notify: Notify) -> Operation:
     """Write an export (``write`` reads a snapshot taken on the GUI thread) on a job lane, never
     on the GUI thread; the outcome is a line in the status bar, a failure too (no dialog)."""
+    return export_with(
+        name,
+        write,
+        done=lambda paths: notify(wrote(paths)),
+        failed=lambda message: notify(f"Export failed: {message}"),
+    )
+
+
+def export_with(
+    name: str,
+    write: Callable[[], list[Path]],
+    *,
+    done: Callable[[list[Path]], object],
+    failed: Callable[[str], object],
+) -> Operation:
+    """:func:`export` with its own outcome handlers (an attention view reports by its signals).
+
+    Every export runs on the compute lane, one at a time: matplotlib's settings and the
+    warning filters it sets while drawing belong to the whole process.
+    """
 
     def job(*, token: CancelToken, report: Report) -> list[Path]:
         report(0, 1, name)
@@ -208,11 +228,11 @@ def export(name: str, write: Callable[[], list[Path]], notify: Notify) -> Operat
         except OSError as exc:  # a folder that cannot be written, a full disk: one sentence
             raise LoupeError(f"{exc.strerror or exc} ({exc.filename or 'the file'}).") from exc
 
-    def failed(message: str) -> bool:
-        notify(f"Export failed: {message}")
+    def on_failure(message: str) -> bool:
+        failed(message)
         return True  # reported: no dialog for it
 
-    return Operation(name, job, lane="compute").success(lambda paths: notify(wrote(paths))).failure(failed)
+    return Operation(name, job, lane="compute").success(done).failure(on_failure)
 
 
 def wrote(paths: Sequence[Path]) -> str:

@@ -164,6 +164,9 @@ class MainWindow(QMainWindow):
         self.map_controls.sweep_requested.connect(self.open_sweep)
         for view in (self.attention_view, self.group_view):
             view.provenance_source = self.files.provenance
+            view.export_runner = lambda name, write, done, failed: engine_ops.export_with(
+                name, write, done=done, failed=failed
+            ).run(self.operations)
             view.exported.connect(lambda paths: self.status.say(engine_ops.wrote(paths)))
             view.export_failed.connect(lambda message: self.status.say(f"Export failed: {message}"))
         self.operations.failed.connect(self._on_failed)
