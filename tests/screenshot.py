@@ -78,9 +78,23 @@ def main() -> int:
             wait(lambda: window.group_view.stats is not None, 120)
         wait(lambda: False, 1.0)  # let the last paints land
     app.primaryScreen().grabWindow(0).save(str(options.out))
+    # The points must be where the plot looks: once the preview's range was put back on the
+    # UMAP map by the colouring change, and the screenshot showed an empty plot.
+    on_screen = _share_in_view(window) if ready else 0.0
     window.close()
-    print(f"screenshot: {options.out} ({'map shown' if ready else 'NO MAP'})")
-    return 0 if ready else 1
+    state = "NO MAP" if not ready else f"map shown, {on_screen:.0%} of its points in view"
+    print(f"screenshot: {options.out} ({state})")
+    return 0 if ready and on_screen >= 0.9 else 1
+
+
+def _share_in_view(window: object) -> float:
+    """The share of the shown map's points inside the plot's visible range."""
+    import numpy as np
+
+    coords = window.model.shown.coords  # type: ignore[attr-defined]
+    (x0, x1), (y0, y1) = window.map_view.plot.getViewBox().viewRange()  # type: ignore[attr-defined]
+    inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
+    return float(np.mean(inside))
 
 
 if __name__ == "__main__":

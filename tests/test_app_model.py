@@ -89,6 +89,19 @@ def test_a_preview_never_replaces_a_real_map(model: AppModel) -> None:
     assert model.shown.map.map_id == "m1"
 
 
+def test_a_new_map_forgets_the_last_maps_visible_range(model: AppModel) -> None:
+    """The preview's range is in the preview's coordinates: kept, the next colouring change put
+    it back on the real map, which then showed an empty region (the cluster screenshot)."""
+    assert model.show_map(_map("pca", method="pca"), preview=True)
+    model.set_view(ViewOptions(x_range=(0.0, 1.0), y_range=(0.0, 1.0)))
+    recorder = Recorder(model)
+    assert model.show_map(_map("m1"))
+    assert model.view.x_range is None and model.view.y_range is None
+    assert recorder.take()["view_changed"] == 1
+    assert model.show_map(_map("m2"))  # no range kept: no view event either
+    assert recorder.take()["view_changed"] == 0
+
+
 def test_a_map_of_another_run_is_ignored(model: AppModel) -> None:
     assert not model.show_map(_map("m1", run_id="old-run"))
     assert model.shown is None

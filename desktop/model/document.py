@@ -249,6 +249,10 @@ class AppModel:
             self.scores_changed.emit(None)
         if had_faith is not None:
             self.faithfulness_changed.emit(None)
+        # A new map is drawn fitted to its own points: the range kept for the last one (the
+        # preview's, in other coordinates) must not be put back on it by the next view change.
+        if self.view.x_range is not None or self.view.y_range is not None:
+            self.set_view(replace(self.view, x_range=None, y_range=None))
         return True
 
     def set_scores(self, scores: MapScores) -> bool:
