@@ -1,9 +1,10 @@
-"""Exporting an attention figure from the window: the dialog that asks for the file, size and
-resolution (shared by the row's attention view and the statistics view), and the step that
-asks for the provenance and runs the export.
+"""Exporting an attention figure from the window: :class:`FigureView`, what the row's attention
+view and the statistics view share (their signals, the provenance, the runner), the dialog that
+asks for the file, size and resolution, and how one row's figure is written.
 
-Everything here runs on the GUI thread; the figure itself is drawn by
-:mod:`engine.user.attention_figures`.
+The dialog and the reading of what to draw run on the GUI thread; the writing
+(:mod:`engine.user.attention_figures`) runs wherever ``export_runner`` puts it: the window's
+runs it as a job on an engine lane.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -52,33 +54,66 @@ def run_now(
     done(paths)
 
 
-def ask_and_export(
-    parent: QWidget,
-    name: str,
-    size: tuple[float, float],
-    provenance_source: ProvenanceSource | None,
-    writer: Callable[..., FigureWrite],
-    *,
-    runner: ExportRunner,
-    done: Callable[[list[Path]], object],
-    failed: Callable[[str], object],
-) -> None:
-    """Ask for a figure's file and size, read what to draw (``writer(path, provenance, width=,
-    height=, dpi=)``, on this, the GUI thread) and hand the writing to ``runner``.
+class FigureView(QWidget):
+    """A view whose figure can be exported: the row's attention and a group's statistics.
 
-    Nothing happens when the user cancels. The provenance is asked for only after the dialog,
-    so it is as fresh as the export.
+    ``exported(list[Path])`` and ``export_failed(str)`` follow an export started from the view
+    (GUI thread). ``provenance_source``, when the window sets it, returns the dataset/model
+    record every exported figure's sidecar starts from; ``export_runner`` writes the figure
+    (now, or as the window's job). A subclass says what its figure is in :meth:`figure_writer`
+    and its default size in ``figure_size``.
     """
-    request = FigureExportDialog.ask(parent, name, width=size[0], height=size[1])
-    if request is None:
-        return
-    provenance = provenance_source() if provenance_source is not None else {}
-    try:
-        write = writer(request.path, provenance, width=request.width, height=request.height, dpi=request.dpi)
-    except LoupeError as exc:
-        failed(str(exc))
-        return
-    runner(name, write, done, failed)
+
+    exported = Signal(list)
+    export_failed = Signal(str)
+    figure_size: tuple[float, float] = (7.0, 6.0)  # inches
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.provenance_source: ProvenanceSource | None = None
+        self.export_runner: ExportRunner = run_now  # the window's runs exports as jobs
+
+    def figure_writer(
+        self, path: Path, provenance: Mapping[str, Any] | None, *, width: float, height: float, dpi: int
+    ) -> FigureWrite:
+        """What the view shows, read now (GUI thread), as a function that writes it later on any
+        thread. Raises :class:`LoupeError` when nothing is shown."""
+        raise NotImplementedError
+
+    def export_figure(
+        self,
+        path: Path,
+        provenance: Mapping[str, Any] | None = None,
+        *,
+        width: float | None = None,
+        height: float | None = None,
+        dpi: int = 200,
+    ) -> list[Path]:
+        """Write the view's figure to ``path`` and its sidecar now; returns both paths (the size
+        defaults to ``figure_size``). Raises :class:`LoupeError`."""
+        width = self.figure_size[0] if width is None else width
+        height = self.figure_size[1] if height is None else height
+        return self.figure_writer(path, provenance, width=width, height=height, dpi=dpi)()
+
+    def ask_and_export(self, name: str) -> None:
+        """Ask for a figure's file, size and resolution, read what to draw (here, on the GUI
+        thread) and hand the writing to ``export_runner``; reports by signal.
+
+        Nothing happens when the user cancels. The provenance is asked for only after the
+        dialog, so it is as fresh as the export.
+        """
+        request = FigureExportDialog.ask(self, name, width=self.figure_size[0], height=self.figure_size[1])
+        if request is None:
+            return
+        provenance = self.provenance_source() if self.provenance_source is not None else {}
+        try:
+            write = self.figure_writer(
+                request.path, provenance, width=request.width, height=request.height, dpi=request.dpi
+            )
+        except LoupeError as exc:
+            self.export_failed.emit(str(exc))
+            return
+        self.export_runner(name, write, self.exported.emit, self.export_failed.emit)
 
 
 def save_row_attention(

@@ -17,24 +17,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.attention.colours import BACKGROUND, colour_axes
-from desktop.attention.figure_export import (
-    ExportRunner,
-    FigureWrite,
-    ProvenanceSource,
-    ask_and_export,
-    run_now,
-)
+from desktop.attention.figure_export import FigureView, FigureWrite
 from engine.errors import LoupeError
 from engine.model.attention_stats import LABELS, STATISTICS, AttentionStatistics
 
 PROMPT = "Select a group of points on the map to see how its rows' attention behaves, per layer and head."
 
 
-class AttentionStatsView(QWidget):
+class AttentionStatsView(FigureView):
     """A chooser of statistic and a labelled layers x heads heatmap of it.
 
     ``exported(list[Path])`` and ``export_failed(str)`` follow an export started from the
@@ -42,14 +36,11 @@ class AttentionStatsView(QWidget):
     sidecar starts from. Everything runs on the GUI thread.
     """
 
-    exported = Signal(list)
-    export_failed = Signal(str)
+    figure_size = (7.0, 4.5)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stats: AttentionStatistics | None = None
-        self.provenance_source: ProvenanceSource | None = None
-        self.export_runner: ExportRunner = run_now  # the window's runs exports as jobs
         self.hovered: tuple[int, int] | None = None  # (layer, head) under the mouse
 
         self.title = QLabel(PROMPT)
@@ -119,32 +110,11 @@ class AttentionStatsView(QWidget):
         shown = f"{value:.3f}" if np.isfinite(value) else "no value (every row too short)"
         return f"layer {layer} · head {head} · {LABELS[self.current_statistic()]}: {shown}"
 
-    def export_figure(
-        self,
-        path: Path,
-        provenance: Mapping[str, Any] | None = None,
-        *,
-        width: float = 7.0,
-        height: float = 4.5,
-        dpi: int = 200,
-    ) -> list[Path]:
-        """Write the shown statistic's grid to ``path`` and its sidecar now; returns both paths.
-
-        Raises :class:`LoupeError` (nothing shown yet, a bad extension, an unwritable folder).
-        """
-        return self.figure_writer(path, provenance, width=width, height=height, dpi=dpi)()
-
     def figure_writer(
-        self,
-        path: Path,
-        provenance: Mapping[str, Any] | None = None,
-        *,
-        width: float = 7.0,
-        height: float = 4.5,
-        dpi: int = 200,
+        self, path: Path, provenance: Mapping[str, Any] | None, *, width: float, height: float, dpi: int
     ) -> FigureWrite:
-        """What :meth:`export_figure` writes, read from the view now (GUI thread), as a function
-        that writes it later on any thread. Raises :class:`LoupeError` when nothing is shown."""
+        """The shown statistic's grid and its sidecar (a bad extension or an unwritable folder
+        raises :class:`LoupeError` when it is written)."""
         from engine.user.attention_figures import save_attention_statistics_figure
         from engine.user.export import attention_provenance, write_sidecar
 
@@ -176,16 +146,7 @@ class AttentionStatsView(QWidget):
         if self.stats is None:
             return
         name = f"attention-{self.current_statistic()}.svg"
-        ask_and_export(
-            self,
-            name,
-            (7.0, 4.5),
-            self.provenance_source,
-            self.figure_writer,
-            runner=self.export_runner,
-            done=self.exported.emit,
-            failed=self.export_failed.emit,
-        )
+        self.ask_and_export(name)
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light background and axes (called by the theme on every widget that has it)."""

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,14 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.attention.colours import BACKGROUND, FOREGROUND, colour_axes
-from desktop.attention.figure_export import (
-    ExportRunner,
-    FigureWrite,
-    ProvenanceSource,
-    ask_and_export,
-    run_now,
-    save_row_attention,
-)
+from desktop.attention.figure_export import FigureView, FigureWrite, save_row_attention
 from desktop.attention.heads_grid import HeadsGrid
 from desktop.attention.heatmap import TokenHeatmap
 from desktop.attention.row_text import RowText
@@ -79,7 +72,7 @@ EXPORT_TIP = (
 )
 
 
-class AttentionView(QWidget):
+class AttentionView(FigureView):
     """Shows :class:`AttentionMaps`; the selectors redraw without recomputing the model.
 
     ``exported(list[Path])`` and ``export_failed(str)`` follow an export started from the
@@ -87,14 +80,11 @@ class AttentionView(QWidget):
     dataset/model record that every exported figure's sidecar starts from.
     """
 
-    exported = Signal(list)
-    export_failed = Signal(str)
+    figure_size = (7.0, 6.0)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.maps: AttentionMaps | None = None
-        self.provenance_source: ProvenanceSource | None = None
-        self.export_runner: ExportRunner = run_now  # the window's runs exports as jobs
         self._dark = False
         self._rollout: npt.NDArray[np.float32] | None = None  # over tokens, whatever the unit
         self._words: AttentionMaps | None = None  # self.maps merged into words, made on first use
@@ -297,34 +287,12 @@ class AttentionView(QWidget):
         key_span = spans[key] if key is not None and key != i and 0 <= key < len(spans) else None
         self.text_box.highlight(spans[i], key_span)
 
-    def export_figure(
-        self,
-        path: Path,
-        provenance: Mapping[str, Any] | None = None,
-        *,
-        width: float = 7.0,
-        height: float = 6.0,
-        dpi: int = 200,
-    ) -> list[Path]:
-        """Write the shown view's figure to ``path`` and its sidecar now; returns both paths.
-
-        Heatmap and rollout are written as shown; all heads and token lines as the heatmap of
-        the chosen layer and head. ``provenance`` is the window's record (dataset, model),
-        completed here with the view, layer, head and text. Raises :class:`LoupeError`.
-        """
-        return self.figure_writer(path, provenance, width=width, height=height, dpi=dpi)()
-
     def figure_writer(
-        self,
-        path: Path,
-        provenance: Mapping[str, Any] | None = None,
-        *,
-        width: float = 7.0,
-        height: float = 6.0,
-        dpi: int = 200,
+        self, path: Path, provenance: Mapping[str, Any] | None, *, width: float, height: float, dpi: int
     ) -> FigureWrite:
-        """What :meth:`export_figure` writes, read from the view now (GUI thread), as a function
-        that writes it later on any thread. Raises :class:`LoupeError` when nothing is shown."""
+        """The shown view's figure and its sidecar: heatmap and rollout as shown; all heads and
+        token lines as the heatmap of the chosen layer and head. ``provenance`` is the window's
+        record (dataset, model), completed with the view, layer, head and text."""
         if self.maps is None:
             raise LoupeError("There is no attention to export yet: click a point on the map first.")
         maps, rollout_shown = self.maps, self.current_mode() == ROLLOUT
@@ -353,16 +321,7 @@ class AttentionView(QWidget):
             return
         name = "attention-rollout" if self.current_mode() == ROLLOUT else "attention"
         name += "-words.svg" if self.current_unit() == WORDS else ".svg"
-        ask_and_export(
-            self,
-            name,
-            (7.0, 6.0),
-            self.provenance_source,
-            self.figure_writer,
-            runner=self.export_runner,
-            done=self.exported.emit,
-            failed=self.export_failed.emit,
-        )
+        self.ask_and_export(name)
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light plot backgrounds, axes and token labels (called by the theme)."""
