@@ -12,7 +12,6 @@ the map shows: the rows the filter keeps, in the current colours. The data has e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,17 +150,6 @@ def ask_export_path(parent: QWidget | None, what: str) -> Path | None:
     title, default, formats = DIALOGS[what]
     chosen, _ = QFileDialog.getSaveFileName(parent, title, default, formats)
     return Path(chosen) if chosen else None
-
-
-def failure_message(error: Exception) -> str:
-    """An export's failure as the status bar says it (one sentence)."""
-    if isinstance(error, OSError):  # a folder that cannot be written, a full disk
-        return f"Export failed: {error.strerror or error} ({error.filename or 'the file'})."
-    return f"Export failed: {error}"
-
-
-def wrote(paths: Sequence[Path]) -> str:
-    return "Wrote " + ", ".join(str(path) for path in paths)
 
 
 def _refuse_inputs(snapshot: ExportSnapshot, path: Path) -> None:
