@@ -61,16 +61,7 @@ from engine.runtime.channel import (
 from engine.runtime.exchange import Exchange, ExchangeError
 from engine.runtime.jobs import CancelToken
 
-__all__ = [  # child_env, exit_detail, python_command: for callers not yet importing channel
-    "ChildFailed",
-    "Task",
-    "TaskTable",
-    "child_env",
-    "exit_detail",
-    "python_command",
-    "run_isolated",
-    "serve",
-]
+__all__ = ["ChildFailed", "Task", "TaskTable", "run_isolated", "serve"]
 
 log = logging.getLogger(__name__)
 
