@@ -299,7 +299,7 @@ def test_the_engine_passes_its_cancel_token_to_the_clustering_child(monkeypatch:
 
 
 def test_cluster_name_positions_are_the_median_of_each_clusters_points() -> None:
-    from engine.core.engine import Clustering
+    from engine.core.runs import Clustering
 
     rng = np.random.default_rng(3)
     labels = rng.integers(-1, 7, 5000).astype(np.int32)
@@ -332,7 +332,7 @@ def test_the_engine_clusters_a_map_of_text_in_any_language() -> None:
 
 
 def test_input_id_names_any_list_of_strings_and_tells_lists_apart() -> None:
-    from engine.core.engine import input_id
+    from engine.core.runs import input_id
 
     assert input_id(["é", "\ud800"]) == input_id(["é", "\ud800"])
     assert input_id(["ab", "c"]) != input_id(["a", "bc"])  # a boundary is part of the digest

@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 from engine.cache import codec
 from engine.cache.codec import ALLOWED_DTYPES, CodecError, Expected, decode, encode, pack
 from engine.cache.keys import PREFIX, cache_key, text_key_factory
-from engine.core.engine import input_id
+from engine.core.runs import input_id
 
 SECRET = bytes(range(32))
 FLOAT32 = frozenset({"float32"})

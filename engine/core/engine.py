@@ -48,7 +48,7 @@ from engine.model.models import (
 from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
-__all__ = ["Clustering", "EmbeddingRun", "Engine", "input_id"]
+__all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
 
