@@ -166,7 +166,11 @@ class EngineProcess(EngineAPI):
         no_cache: bool = False,
         warm_up_rows: int | bool | None = False,
     ) -> EngineProcess:
-        """A new engine process whose child starts now (it imports and connects meanwhile)."""
+        """A new engine process whose child starts now (it imports and connects meanwhile).
+
+        Code outside tests builds one here or through :func:`start_engine`: the class subclasses
+        the protocol so that mypy sees its generated calls, which makes mypy call a direct
+        ``EngineProcess(...)`` abstract; ``cls(...)`` in a classmethod is allowed."""
         engine = cls(
             cache,
             model,
