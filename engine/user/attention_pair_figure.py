@@ -13,7 +13,7 @@ heads have no correspondence across models anyway, and the panel titles say what
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,10 @@ def _disagreement(base: AttentionMaps, against: AttentionMaps, unit: str, hide_s
     """Why there is no difference view, and whether showing words would give one."""
     if unit == "words":
         return WORDS_DIFFER
-    base_words, against_words = words_of(base), words_of(against)
+    # The labels only: one head merged, not every layer's (see attention_matrix).
+    base_words, against_words = (
+        words_of(replace(m, attentions=m.attentions[:1, :1])) for m in (base, against)
+    )
     keep = [[w for w, s in zip(m.tokens, m.special, strict=True) if not (hide_special and s)]
             for m in (base_words, against_words)]  # fmt: skip
     return SPLIT_DIFFERENTLY + (WORDS_AGREE_HINT if keep[0] == keep[1] else "")
