@@ -78,7 +78,6 @@ class PairedAttentionView(FigureView):
         self.against: AttentionMaps | None = None
         self.titles: tuple[str, str] = ("base", "against")
         self.pair: PairedAttention | None = None  # what is drawn now
-        self._dark = False
 
         self.title = QLabel(WAITING)
         self.title.setWordWrap(True)
@@ -156,7 +155,7 @@ class PairedAttentionView(FigureView):
         Keeps the chosen layer, head, unit and filter when the new pair has them; a first pair
         opens at the last layer and the mean of the heads.
         """
-        first = self.base is None
+        first = self.head.count() == 0  # later pairs, after a clear() too, keep the choice
         self.row, self.base, self.against, self.titles = row, base, against, titles
         layers, heads = pair_ranges(base, against)
         previous_head = self.head.currentIndex()
@@ -247,7 +246,6 @@ class PairedAttentionView(FigureView):
 
     def set_dark(self, dark: bool) -> None:
         """Dark or light plot backgrounds, axes and token labels (called by the theme)."""
-        self._dark = dark
         for heatmap in self.heatmaps:
             heatmap.setBackground(BACKGROUND[dark])
             colour_axes([heatmap.query_axis, heatmap.key_axis], dark)
