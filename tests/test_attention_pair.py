@@ -306,6 +306,14 @@ def test_clear_empties_the_view_and_export_says_why(view: PairedAttentionView, m
         view.export_figure(Path("/tmp/never.svg"))
     view.clear()
     assert "Click a row" in view.title.text()
+    # The next row opens at the layer and head chosen before the clear.
+    view.show_pair(1, maps, maps, ("MiniLM", "MiniLM"))
+    view.layer.setValue(2)
+    view.set_head(4)
+    view.clear()
+    view.show_pair(2, maps, maps, ("MiniLM", "MiniLM"))
+    assert (view.layer.value(), view.current_head()) == (2, 4)
+    assert view.export_button.isEnabled()
 
 
 def test_the_view_renders_both_sides_and_the_difference(
