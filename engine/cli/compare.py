@@ -47,8 +47,6 @@ def compare_command(api: EngineAPI, args: argparse.Namespace, report: ProgressMe
         if path is not None:
             check_out(path, formats, inputs)
             check_out(sidecar_path(path), ".json", inputs)
-    if args.figure is not None and args.figure.resolve() == args.out.resolve():
-        raise LoupeError("--out and --figure name the same file: give each its own.")
     params = projection_params(args)
     opened = open_dataset(api, args, report)
     if opened.own_vectors:
