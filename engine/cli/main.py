@@ -128,7 +128,9 @@ def _run_headless(args: argparse.Namespace) -> int:
         device=args.device,
         allow_download=getattr(args, "allow_download", False),
         trust_remote_code=getattr(args, "trust_remote_code", False),
-        pooling=getattr(args, "pooling", None),
+        # compare's --pooling is its first side's alone (a Side of its own): the engine keeps the
+        # model's pooling, so a second side that names no pooling gets what its model says.
+        pooling=None if args.command == "compare" else getattr(args, "pooling", None),
     )
     report = ProgressMeter(stderr_progress(args.quiet))
     try:

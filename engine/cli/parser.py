@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--against-pooling",
         choices=["mean", "cls", "last", "max"],
-        help="the second side's pooling (default: what its model says)",
+        help="the second side's pooling (default: what its model says; --pooling is the first side's)",
     )
     compare.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
     compare.add_argument(

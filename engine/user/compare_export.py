@@ -54,7 +54,7 @@ def side_summary(side: ComparedSide) -> dict[str, Any]:
         "layer": layer,
         # -1 is "the last layer": say which one it was, where the config tells.
         "layer_index": layers + 1 + layer if layer < 0 and layers is not None else layer,
-        "pooling": side.side.pooling or identity.pooling,
+        "pooling": identity.pooling,  # the pooling of the engine that embedded this side
         "width": side.run.width,
         "device": identity.device,
         "max_length": identity.max_length,

@@ -37,7 +37,7 @@ def side_title(side: ComparedSide) -> str:
     named = "last layer" if layer == -1 else f"layer {layer}"
     if layer == -1 and layers is not None:
         named = f"layer {layers} (last)"
-    return f"{side.identity.display_name} · {named} · {side.side.pooling or side.identity.pooling}"
+    return f"{side.identity.display_name} · {named} · {side.identity.pooling}"
 
 
 def save_comparison_figure(
