@@ -116,6 +116,24 @@ HOSTILE = {
         float32_payload(np.ones(rows)),
         key,
     ),
+    # Inside [0, 1] but no Jaccard overlap of two lists of 5 rows (j / (10 - j)) is 0.37.
+    "overlap-not-a-jaccard": lambda rows, key: seal(
+        {"dtype": "float32", "shape": [rows], "codec": "raw", "meta": {"cka": 0.5, "exact": True}},
+        float32_payload(np.full(rows, 0.37)),
+        key,
+    ),
+    # No CKA (stored for a space with every row in one place, where it is NaN): these spaces
+    # are not that. And a NaN written by a JSON writer that allows it.
+    "cka-null": lambda rows, key: seal(
+        {"dtype": "float32", "shape": [rows], "codec": "raw", "meta": {"cka": None, "exact": True}},
+        float32_payload(np.ones(rows)),
+        key,
+    ),
+    "cka-nan": lambda rows, key: seal(
+        {"dtype": "float32", "shape": [rows], "codec": "raw", "meta": {"cka": float("nan"), "exact": True}},
+        float32_payload(np.ones(rows)),
+        key,
+    ),
     "int64-overlaps": lambda rows, key: seal(
         {"dtype": "int64", "shape": [rows], "codec": "raw", "meta": {"cka": 0.5, "exact": True}},
         np.ones(rows, np.int64).tobytes(),
@@ -143,6 +161,22 @@ def test_a_hostile_cached_comparison_is_recomputed(
     stored_values_are_valid("cmp", cache)  # and the hostile value was overwritten
     _, third = compare(service, small_csv, base, against)
     assert third.from_cache and np.array_equal(third.overlap, first.overlap)
+
+
+def test_a_degenerate_space_caches_its_nan_cka(cache: Cache) -> None:
+    """The loader's checks refuse planted values, not true ones: a space with every row in one
+    place has no CKA (NaN), and that comes back from the cache as it was computed."""
+    from engine.core.comparing import Comparer
+    from engine.core.runs import precomputed_run
+
+    rng = np.random.default_rng(0)
+    spread_out = precomputed_run(rng.standard_normal((12, 8)).astype(np.float32))
+    one_place = precomputed_run(np.ones((12, 8), np.float32))
+    first = Comparer(cache).space_scores(spread_out, one_place, 3)
+    again = Comparer(cache).space_scores(spread_out, one_place, 3)
+    assert first.computed and not again.computed
+    assert np.isnan(first.cka) and np.isnan(again.cka)
+    assert np.array_equal(first.overlap, again.overlap) and cache.stats.invalid == 0
 
 
 def test_a_rerun_embeds_nothing_and_reads_the_comparison_from_the_cache(service: Any, rows_csv: Path) -> None:
