@@ -252,6 +252,8 @@ def test_the_figure_in_every_format(service: Any, rows_csv: Path, tmp_path: Path
         for kept in ("Avant · layer 1", "После · 最後", "日本語", "العربية", "Русский", "français"):
             assert kept in texts, kept
         assert opened.dataset.fingerprint in data.decode("utf-8")  # the provenance in the metadata
+        movers = next(node for node in root.iter() if node.get("id") == "LineCollection_1")
+        assert len([node for node in movers.iter() if node.tag.endswith("path")]) == 10  # A -> B lines
     elif suffix == ".pdf":
         assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     else:
