@@ -6,8 +6,9 @@ data to files. The desktop is started through ``open_gui``, injected by
 ``desktop.launcher`` so that this module never imports Qt.
 
 The commands live beside this module: :mod:`engine.cli.parser` (the arguments),
-:mod:`engine.cli.maps` (``project``, ``export``), :mod:`engine.cli.commands` (``embed``,
-``attention``, ``cache``, ``logs``), :mod:`engine.cli.demo` and :mod:`engine.cli.progress`.
+:mod:`engine.cli.maps` (``project``, ``export``), :mod:`engine.cli.compare` (``compare``),
+:mod:`engine.cli.commands` (``embed``, ``attention``, ``cache``, ``logs``), :mod:`engine.cli.demo`
+and :mod:`engine.cli.progress`.
 They are imported when a command runs, so ``loupe --help`` loads no numpy, torch or Qt.
 """
 
@@ -101,6 +102,7 @@ def _run_headless(args: argparse.Namespace) -> int:
     """Open the cache, make the in-process engine service and run ``args.command`` on it, with
     progress on stderr. The service loads the model only when a command needs it."""
     from engine.cli.commands import attention_command, cache_command, embed_command
+    from engine.cli.compare import compare_command
     from engine.cli.demo import demo_command
     from engine.cli.maps import export_command, project_command
     from engine.cli.progress import stderr_progress
@@ -113,6 +115,7 @@ def _run_headless(args: argparse.Namespace) -> int:
         "embed": embed_command,
         "project": project_command,
         "export": export_command,
+        "compare": compare_command,
         "attention": attention_command,
         "cache": cache_command,
     }
@@ -125,7 +128,9 @@ def _run_headless(args: argparse.Namespace) -> int:
         device=args.device,
         allow_download=getattr(args, "allow_download", False),
         trust_remote_code=getattr(args, "trust_remote_code", False),
-        pooling=getattr(args, "pooling", None),
+        # compare's --pooling is its first side's alone (a Side of its own): the engine keeps the
+        # model's pooling, so a second side that names no pooling gets what its model says.
+        pooling=None if args.command == "compare" else getattr(args, "pooling", None),
     )
     report = ProgressMeter(stderr_progress(args.quiet))
     try:

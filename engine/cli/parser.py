@@ -118,6 +118,48 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-legend", action="store_true")
     export.add_argument("--axes", action="store_true", help="draw the axes with ticks")
 
+    compare = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="what changed between two embeddings of the same rows (two models, layers or poolings)",
+        description="Embed and map a dataset's rows twice (--model/--layer/--pooling against "
+        "--against/--against-layer/--against-pooling), align the second map onto the first and "
+        "write, per row, both positions, how far it moved and how many of its neighbours stayed.",
+    )
+    compare.add_argument("path", type=Path)
+    compare.add_argument("--text-column")
+    compare.add_argument("--label-column")
+    compare.add_argument(
+        "--layer",
+        type=int,
+        default=-1,
+        help="the first side's layer (0 = embeddings, -1 = last: the default)",
+    )
+    compare.add_argument(
+        "--against",
+        required=True,
+        metavar="MODEL",
+        help="the second side's model: the same one (then another layer or pooling), a folder or a hub id",
+    )
+    compare.add_argument("--against-layer", type=int, default=-1, help="the second side's layer (default -1)")
+    compare.add_argument(
+        "--against-pooling",
+        choices=["mean", "cls", "last", "max"],
+        help="the second side's pooling (default: what its model says; --pooling is the first side's)",
+    )
+    compare.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    compare.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter of the method"
+    )
+    compare.add_argument("--seed", type=int, default=42)
+    compare.add_argument(
+        "--k", type=int, default=10, help="neighbours per row for the neighbour overlap (default 10)"
+    )
+    compare.add_argument(
+        "--out", type=Path, required=True, help="F.csv or F.parquet: one row per dataset row, and F.csv.json"
+    )
+    compare.add_argument("--figure", type=Path, help="F.svg, F.pdf or F.png: both maps side by side")
+
     attention = sub.add_parser("attention", parents=[common], help="attention maps of one text to .npz")
     attention.add_argument("--text", required=True)
     attention.add_argument("--out", type=Path, required=True)

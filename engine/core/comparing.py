@@ -58,22 +58,49 @@ def _expected(comparer: Comparer, base: EmbeddingRun, against: EmbeddingRun, k: 
 
 
 def _store(scores: SpaceScores) -> tuple[npt.NDArray[Any], dict[str, Any]]:
-    return scores.overlap, {"cka": scores.cka, "exact": scores.exact}
+    # A degenerate space's NaN CKA is stored as null: the codec keeps metadata strict JSON.
+    cka = None if np.isnan(scores.cka) else scores.cka
+    return scores.overlap, {"cka": cka, "exact": scores.exact}
 
 
-def _load(decoded: Decoded, comparer: Comparer, base: EmbeddingRun, *args: Any, **kwargs: Any) -> SpaceScores:
-    """A cached comparison, checked like anything read from a shared cache: raise where it does not fit."""
+def _load(
+    decoded: Decoded, comparer: Comparer, base: EmbeddingRun, against: EmbeddingRun, k: int, **_: Any
+) -> SpaceScores:
+    """A cached comparison, checked like anything read from a shared cache: raise where it does not fit.
+
+    Beyond the shape and range, each overlap must be a Jaccard overlap two lists of k rows can
+    have (j shared of 2k - j), and a missing CKA (stored for NaN) is only what a space with every
+    row in one place gives: a planted null or 0.37 would otherwise be served as a result."""
     overlap = as_float32(decoded)
-    if overlap.shape != (len(base.vectors),):
+    rows = len(base.vectors)
+    if overlap.shape != (rows,):
         raise ValueError("overlaps do not fit the rows")
     if overlap.size and (overlap.min() < 0 or overlap.max() > 1):
         raise ValueError("overlap outside [0, 1]")
+    if overlap.size and not _possible_overlaps(overlap, min(k, rows - 1)):
+        raise ValueError("an overlap that no two neighbour lists of k rows can have")
     cka, exact = decoded.meta.get("cka"), decoded.meta.get("exact")
-    if type(cka) is not float or not (np.isnan(cka) or 0.0 <= cka <= 1.0):  # NaN: a degenerate space
+    if cka is None and _degenerate(base, against):
+        cka = float("nan")
+    elif type(cka) is not float or not 0.0 <= cka <= 1.0:
         raise ValueError("CKA is not a number between 0 and 1")
     if type(exact) is not bool:
         raise ValueError("the neighbour search's kind is not a boolean")
     return SpaceScores(overlap, cka, exact, computed=False)
+
+
+def _possible_overlaps(overlap: npt.NDArray[np.float32], k: int) -> bool:
+    """Every value is j / (2k - j) for a whole j in 0..k (float32's rounding allowed)."""
+    if k < 1:
+        return bool(np.all(overlap == 1.0))
+    values = overlap.astype(np.float64)
+    shared = np.rint(2 * k * values / (1 + values))
+    return bool(np.all(np.abs(shared / (2 * k - shared) - values) < 1e-6))
+
+
+def _degenerate(*runs: EmbeddingRun) -> bool:
+    """True when a run has every row in one place (where linear CKA is undefined: NaN)."""
+    return any(len(run.vectors) and bool(np.all(run.vectors == run.vectors[0])) for run in runs)
 
 
 class Comparer:
