@@ -264,7 +264,13 @@ def test_project_rejects_a_bad_out_before_computing_anything(tmp_path: Path, dat
     result = run_loupe("project", data_csv, "--out", tmp_path / "coords.txt", "--method", "pca", "--quiet")
     assert result.returncode == 2 and result.stderr.startswith("loupe: Cannot write")
     assert "must end in .csv" in result.stderr
-    assert cache_counts(ok(run_loupe("cache", "stats")).stdout) == {"emb": 0, "proj": 0, "attn": 0, "ana": 0}
+    assert cache_counts(ok(run_loupe("cache", "stats")).stdout) == {
+        "emb": 0,
+        "proj": 0,
+        "attn": 0,
+        "ana": 0,
+        "cmp": 0,
+    }
 
 
 def test_project_umap_on_three_rows_is_not_a_crash(tmp_path: Path) -> None:
@@ -282,16 +288,22 @@ def test_cache_stats_and_clear_by_kind(tmp_path: Path, data_csv: Path) -> None:
     ok(run_loupe("project", data_csv, "--out", tmp_path / "c.csv", "--method", "pca", "--quiet"))
     stats = ok(run_loupe("cache", "stats"))
     counts = cache_counts(stats.stdout)
-    assert set(counts) == {"emb", "proj", "attn", "ana"}, stats.stdout
+    assert set(counts) == {"emb", "proj", "attn", "ana", "cmp"}, stats.stdout
     assert counts["emb"] >= 7 and counts["proj"] == 1 and counts["attn"] == 0
 
     cleared = ok(run_loupe("cache", "clear", "--kind", "emb"))
     assert f"removed {counts['emb']} cached values" in cleared.stdout
     after = cache_counts(ok(run_loupe("cache", "stats")).stdout)
-    assert after == {"emb": 0, "proj": 1, "attn": 0, "ana": 0}
+    assert after == {"emb": 0, "proj": 1, "attn": 0, "ana": 0, "cmp": 0}
 
     ok(run_loupe("cache", "clear"))
-    assert cache_counts(ok(run_loupe("cache", "stats")).stdout) == {"emb": 0, "proj": 0, "attn": 0, "ana": 0}
+    assert cache_counts(ok(run_loupe("cache", "stats")).stdout) == {
+        "emb": 0,
+        "proj": 0,
+        "attn": 0,
+        "ana": 0,
+        "cmp": 0,
+    }
 
 
 # --- user errors ---------------------------------------------------------------------------------

@@ -256,8 +256,9 @@ class GroupAttention:
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a comparison: a model (None: the engine's own), its layer, its pooling
-    (None: what the model says). Two sides may differ in any of the three."""
+    """One side of a comparison: a model (None: the engine's own), its layer, its pooling.
+    Two sides may differ in any of the three. Pooling None means the engine's pooling for the
+    engine's own model (what the settings chose), and what the model says for any other."""
 
     model: str | None = None
     layer: int = -1

@@ -16,7 +16,7 @@ from typing import Any
 # files; version-1 keys are never looked up again, so old values are plain misses that expire.
 SCHEMA_VERSION = 2
 PREFIX = f"loupe:v{SCHEMA_VERSION}:"
-KINDS = ("emb", "proj", "attn", "ana")  # ana: analysis of a map (clusters, neighbourhoods)
+KINDS = ("emb", "proj", "attn", "ana", "cmp")  # ana: analysis of a map; cmp: a comparison of two runs
 
 
 def _canonical(parts: Mapping[str, Any]) -> bytes:

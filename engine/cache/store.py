@@ -31,7 +31,13 @@ from engine.cache.team_key import TeamKey
 log = logging.getLogger(__name__)
 
 # How long each kind of value lives. Embeddings are the costliest to recompute.
-TTL_SECONDS = {"emb": 90 * 86400, "proj": 90 * 86400, "attn": 30 * 86400, "ana": 90 * 86400}
+TTL_SECONDS = {
+    "emb": 90 * 86400,
+    "proj": 90 * 86400,
+    "attn": 30 * 86400,
+    "ana": 90 * 86400,
+    "cmp": 90 * 86400,
+}
 _BATCH = 500
 _RETRY_AFTER_S = 5.0
 # What a lookup accepts when its caller states nothing narrower: finite numbers, and at most

@@ -381,8 +381,12 @@ class EngineService:
                 "This dataset came with its own vectors: a comparison embeds it with two models."
             )
         request.params.validate(rows=len(dataset.texts))
+        if isinstance(request.k, bool) or not isinstance(request.k, int) or request.k < 1:
+            raise BadInputError(f"k must be a whole number of at least 1, not {request.k!r}.")
         engines = (self._engine_for(request.base), self._engine_for(request.against))
         sides = (request.base, request.against)
+        for side, engine in zip(sides, engines, strict=True):  # before any work: one sentence, nothing loaded
+            engine.spec.layer_index(side.layer)
         runs: list[tuple[EmbeddedRun, EmbeddingRun]] = []
         coords: list[npt.NDArray[np.float32]] = []
         for step, (side, engine) in enumerate(zip(sides, engines, strict=True)):
