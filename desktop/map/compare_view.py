@@ -107,7 +107,7 @@ class ComparePresenter(QObject):
             self.hover.hovered(self.pair.first, second, None)
             return
         second.set_tool(self.pair.first.tool)
-        second.set_points(comparison.against.map.coords, self.first.labels(), dataset.texts, "")
+        second.set_points(comparison.against.map.coords, self.first.labels(), dataset.texts, self.first.title)
         second.set_visible_rows(model.kept_rows_or_none())
         second.set_selection(model.selection)
         second.set_matches(model.search.matches)

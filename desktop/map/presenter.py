@@ -221,7 +221,9 @@ class MapPresenter(QObject):
             names = [scores.names.get(c, "noise") for c in range(-1, highest + 1)]
             view.set_categories(CodedCategories(names, scores.labels + 1), muted="noise", legend=False)
             on_show = view.coords  # a layer map may be on show instead of the scored one
-            if on_show is shown.coords or np.array_equal(on_show, shown.coords):
+            if view is not self.view:
+                view.set_annotations([])  # another side's map: the first map's names would pile up
+            elif on_show is shown.coords or np.array_equal(on_show, shown.coords):
                 view.set_annotations(list(scores.centres))
             else:
                 view.set_annotations(Clustering(scores.labels, scores.names).centres(on_show))

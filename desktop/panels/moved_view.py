@@ -56,19 +56,24 @@ class MovedMostView(QDockWidget):
         self.heading.setWordWrap(True)
         self.before_title, self.after_title = QLabel("Before (A)"), QLabel("After (B)")
         self.before, self.after = QListWidget(), QListWidget()
-        lists = QWidget()
-        lists_layout = QVBoxLayout(lists)
-        lists_layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.heading, self.before_title, self.before, self.after_title, self.after):
-            lists_layout.addWidget(widget)
-        for chooser in (self.before, self.after):
-            chooser.itemClicked.connect(
-                lambda item: self.row_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
-            )
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.tree)
-        splitter.addWidget(lists)
-        self.setWidget(splitter)
+        for title, chooser in ((self.before_title, self.before), (self.after_title, self.after)):
+            title.setToolTip("● : not among the row's neighbours under the other side")
+            chooser.itemClicked.connect(self._neighbour_chosen)
+            column = QWidget()
+            column_layout = QVBoxLayout(column)
+            column_layout.setContentsMargins(0, 0, 0, 0)
+            column_layout.addWidget(title)
+            column_layout.addWidget(chooser)
+            splitter.addWidget(column)
+        splitter.setSizes([420, 330, 330])
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.heading)
+        layout.addWidget(splitter, 1)
+        self.setWidget(panel)
 
     def set_comparison(
         self,
@@ -84,8 +89,8 @@ class MovedMostView(QDockWidget):
         self.heading.setText("Choose a row to see its neighbours before and after.")
         if comparison is None:
             return
-        self.before_title.setText(f"Before: {titles[0]}")
-        self.after_title.setText(f"After: {titles[1]}")
+        self.before_title.setText(f"Neighbours before ({titles[0]})")
+        self.after_title.setText(f"Neighbours after ({titles[1]})")
         for row in moved_rows(comparison).tolist():
             start = texts[row][:4000]  # shortening a 1 MB text whole takes long
             item = QTreeWidgetItem(
@@ -123,7 +128,8 @@ class MovedMostView(QDockWidget):
     ) -> None:
         """``row``'s neighbours under each side; those under one side only are marked."""
         kept = len(set(before.tolist()) & set(after.tolist()))
-        self.heading.setText(f"Row {row}: {kept} of {len(before)} neighbours kept. {texts[row][:200]}")
+        shown = textwrap.shorten(texts[row][:4000], 200)
+        self.heading.setText(f"Row {row}: {kept} of {len(before)} neighbours kept (● lost or new). {shown}")
         for widget, rows, other in ((self.before, before, after), (self.after, after, before)):
             widget.clear()
             for index in rows.tolist():
@@ -141,6 +147,9 @@ class MovedMostView(QDockWidget):
             [int(widget.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(widget.count())]
             for widget in (self.before, self.after)
         )
+
+    def _neighbour_chosen(self, item: QListWidgetItem) -> None:
+        self.row_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def _chosen(self, item: QTreeWidgetItem) -> None:
         self.row_chosen.emit(int(item.data(0, Qt.ItemDataRole.UserRole)))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from desktop.map.compare_view import ComparePresenter, MapPair
 from desktop.map.presenter import MapPresenter
@@ -33,6 +33,7 @@ EXPORTS = {
     "figure": ("Export the comparison figure", "comparison.svg", "Figures (*.svg *.pdf *.png)"),
     "rows": ("Export the comparison rows", "comparison.csv", "Data (*.csv *.parquet *.jsonl)"),
 }
+MOVED_HEIGHT = 190  # the "Moved most" dock's first height, in pixels
 NOT_COMPARING = "There is no comparison to export: Map ▸ Compare with… first."
 
 
@@ -132,7 +133,11 @@ class CompareActions(QObject):
                 self._pair_tab = -1
             return
         self.moved_view.set_comparison(comparison, dataset.texts, dataset.labels, titles)
-        self.moved_view.show()
+        if self.moved_view.isHidden():
+            self.moved_view.show()
+            window = self.parent_widget
+            if isinstance(window, QMainWindow):  # low, so the maps and the attention keep their room
+                window.resizeDocks([self.moved_view], [MOVED_HEIGHT], Qt.Orientation.Vertical)
         if self.pair_view is not None and self._pair_tab < 0:
             self._pair_tab = self.inspector.tabs.addTab(self.pair_view, "Attention under both models")
             self.pair_view.clear("Click a row to see its attention under both models.")

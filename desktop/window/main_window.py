@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
             (self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea),
             (self.jobs_view, Qt.DockWidgetArea.RightDockWidgetArea),
             (self.bookmarks_view, Qt.DockWidgetArea.RightDockWidgetArea),
-            (self.comparison.moved_view, Qt.DockWidgetArea.RightDockWidgetArea),
+            (self.comparison.moved_view, Qt.DockWidgetArea.BottomDockWidgetArea),
         ):
             self.addDockWidget(area, dock)
             dock.hide()
