@@ -27,7 +27,7 @@ from desktop.app import create_window
 from desktop.model.comparison import CompareChoice
 from desktop.window.compare_dialog import CompareDialog
 from desktop.window.main_window import MainWindow
-from desktop.window.sessions import filter_rows, save_session_as
+from desktop.window.sessions import filter_rows, save_session_as, search_rows
 from engine.api.types import FindNeighbours
 from engine.maps.projection import ProjectionParams
 from tests.conftest import window_args
@@ -135,13 +135,17 @@ def test_compare_with_layer_1_links_two_maps(
     kept = [row for row, label in enumerate(labels) if label == "日本語"]
     assert list(first.visible_rows) == kept == list(second.visible_rows)
     window.model.set_filter(None)
+    window.model.set_search(search_rows(dataset, "東京"))
+    assert first.match_count == PER_LABEL == second.match_count
+    window.model.set_search(search_rows(dataset, ""))
     combo = window.map_controls.colouring
-    combo.setCurrentIndex(combo.findData("overlap"))
-    assert window.model.view.colouring == "overlap"
-    for view in (first, second):
-        view.draw_pending()
-        assert view._brushes is not None  # a shade per row
-        assert any("neighbour overlap" in label.text for _, label in view.legend.items)
+    for colouring, legend in (("displacement", "displacement"), ("overlap", "neighbour overlap")):
+        combo.setCurrentIndex(combo.findData(colouring))
+        assert window.model.view.colouring == colouring
+        for view in (first, second):
+            view.draw_pending()
+            assert view._brushes is not None  # a shade per row
+            assert any(legend in label.text for _, label in view.legend.items)
 
     # Moved most: sorted by displacement; choosing a row selects it on both maps and lists its
     # neighbours before and after (those of each side's own run).
@@ -167,6 +171,9 @@ def test_compare_with_layer_1_links_two_maps(
     assert attention is not None and attention.row == chosen
     assert attention.base.tokens == attention.against.tokens  # the same model: the same tokens
     assert attention.base.attentions.shape == attention.against.attentions.shape
+    paired = window.comparison.pair_view
+    if paired is not None:  # the paired attention view, where this Loupe has it
+        assert paired.row == chosen and paired.base is attention.base and paired.against is attention.against
 
     # A session keeps the comparison; reopened, it shows both maps again (from the cache).
     session = save_session_as(window.model, tmp_path / "compared")

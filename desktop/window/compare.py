@@ -74,12 +74,35 @@ class CompareActions(QObject):
         pair_class = _pair_view_class()
         self.pair_view: Any = pair_class() if pair_class is not None else None
         self._pair_tab = -1
+        if self.pair_view is not None:
+            self._wire_pair_exports(self.pair_view)
         second = self.pair.second
         second.row_clicked.connect(inspector.show_row)
         second.rows_selected.connect(inspector.map_selection)
         inspector.row_shown.connect(self._row_shown)
         self.moved_view.row_chosen.connect(inspector.show_row)
         self.model.comparison_changed.connect(self._on_comparison)
+
+    def _wire_pair_exports(self, view: Any) -> None:
+        """The paired view's figure export as the attention view's: a job, a sidecar that starts
+        from the comparison's provenance (both sides), the outcome in the status line."""
+
+        def run(name: str, write: Any, done: Any, failed: Any) -> None:
+            engine_ops.export_with(name, write, done=done, failed=failed).run(self.operations)
+
+        view.provenance_source = self.provenance
+        view.export_runner = run
+        view.exported.connect(lambda paths: self._say(engine_ops.wrote(paths)))
+        view.export_failed.connect(lambda message: self._say(f"Export failed: {message}"))
+
+    def provenance(self) -> dict[str, Any]:
+        """The comparison's provenance record (both sides), {} without one."""
+        from desktop.window.compare_export import snapshot_comparison
+
+        try:
+            return snapshot_comparison(self.model, self.titles()).record()
+        except LoupeError:
+            return {}
 
     @property
     def comparison(self) -> Comparison | None:
