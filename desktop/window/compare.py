@@ -164,6 +164,7 @@ class CompareActions(QObject):
         if self.pair_view is not None and self._pair_tab < 0:
             self._pair_tab = self.inspector.tabs.addTab(self.pair_view, "Attention under both models")
             self.pair_view.clear("Click a row to see its attention under both models.")
+            self.inspector.tabs.setCurrentWidget(self.pair_view)  # what a click now shows first
 
     def titles(self) -> tuple[str, str]:
         comparison = self.comparison
