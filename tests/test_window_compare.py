@@ -188,6 +188,15 @@ def test_compare_with_layer_1_links_two_maps(
     assert restored.k == 10 and again.comparison.pair.comparing
     assert np.allclose(restored.overlap, comparison.overlap)
 
+    # Apply with other parameters: the comparison is made again for the new map.
+    reseeded = ProjectionParams.from_options("pca", {}, seed=5)
+    window.apply_params(reseeded)
+    qtbot.waitUntil(
+        lambda: window.model.comparison is not None and window.model.comparison.params == reseeded,
+        timeout=WAIT_MS,
+    )
+    assert window.model.comparison.against.side.layer == 1 and pair.comparing
+
     # Close comparison: one map again, and its colourings leave with it.
     _action(window, "Close comparison").trigger()
     assert window.model.comparison is None and not pair.comparing and not moved.isVisible()

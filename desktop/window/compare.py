@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QWidget
 
 from desktop.map.compare_view import ComparePresenter, MapPair
 from desktop.map.presenter import MapPresenter
-from desktop.model.comparison import CompareChoice, side_title
+from desktop.model.comparison import CompareChoice, choice_of, side_title
 from desktop.operations import compare_ops, engine_ops
 from desktop.operations.compare_ops import AttentionPair, NeighboursBeforeAfter
 from desktop.panels.moved_view import MovedMostView
@@ -82,6 +82,10 @@ class CompareActions(QObject):
         inspector.row_shown.connect(self._row_shown)
         self.moved_view.row_chosen.connect(inspector.show_row)
         self.model.comparison_changed.connect(self._on_comparison)
+        # The choice of the comparison on show, to make it again for a map of other parameters
+        # (Apply closes it: its maps no longer line up); None once closed or the data changes.
+        self._kept: CompareChoice | None = None
+        self.model.dataset_changed.connect(lambda _: self._forget_choice())
 
     def _wire_pair_exports(self, view: Any) -> None:
         """The paired view's figure export as the attention view's: a job, a sidecar that starts
@@ -129,8 +133,12 @@ class CompareActions(QObject):
 
     def close(self) -> None:
         """Map ▸ Close comparison: back to one map."""
+        self._forget_choice()
         self.operations.cancel("compare", "attention-pair", "moved-neighbours")
         self.model.close_comparison()
+
+    def _forget_choice(self) -> None:
+        self._kept = None
 
     def _can_compare(self) -> bool:
         shown = self.model.shown
@@ -148,6 +156,10 @@ class CompareActions(QObject):
         dataset = self.model.dataset
         self.last_pair = None
         titles = self.titles()
+        shown = self.model.shown
+        if comparison is None and self._kept is not None and shown is not None and not shown.preview:
+            self.start(self._kept)  # a map of other parameters: the comparison again, for it
+        self._kept = choice_of(comparison) if comparison is not None else self._kept
         if comparison is None or dataset is None:
             self.moved_view.set_comparison(None, (), (), titles)
             self.moved_view.hide()
