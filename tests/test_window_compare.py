@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import create_window
@@ -208,16 +208,19 @@ def test_compare_with_layer_1_links_two_maps(
     reason="the comparison's writers (engine/user/compare_*.py) land from another branch",
 )
 def test_the_comparison_exports_as_a_figure_and_rows(
-    qtbot: QtBot, window: MainWindow, tmp_path: Path
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     texts, _labels = _dataset(tmp_path / "scripts.csv")
     _open_mapped(qtbot, window, tmp_path / "scripts.csv")
     window.comparison.start(CompareChoice(layer=1))
     comparison = _compared(qtbot, window)
-    for what, name in (("figure", "pair.svg"), ("rows", "pair.csv")):
+    entries = (("Export comparison figure…", "pair.svg"), ("Export comparison rows…", "pair.csv"))
+    for menu_entry, name in entries:
         path = tmp_path / name
         window.status_label.setText("")
-        window.comparison.export(what, path)
+        picked = staticmethod(lambda *args, path=path, **kwargs: (str(path), ""))
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", picked)  # the user picks this file
+        _action(window, menu_entry).trigger()
         sidecar = path.with_name(path.name + ".json")
         qtbot.waitUntil(lambda: sidecar.is_file() or "failed" in window.status_label.text(), timeout=WAIT_MS)  # noqa: B023
         assert sidecar.is_file(), window.status_label.text()
