@@ -5,6 +5,7 @@ Run under an X server, for example Xvfb:
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/screenshot.py shot.png [--rows N]
     ... tests/screenshot.py shot.png --data my.csv [--click ROW]    (a dataset file, not the demo)
+    ... tests/screenshot.py shot.png --compare    (Map ▸ Compare with… layer 1: two maps, linked)
 
 It grabs the whole screen (window decorations and all) with the xcb platform, not the
 offscreen one, so what it saves is what a user would see. Exits 1 if the map never appears.
@@ -30,6 +31,7 @@ def main() -> int:
     parser.add_argument("--theme", choices=["light", "dark"], default="light")
     parser.add_argument("--data", type=Path, help="open this dataset file instead of the demo")
     parser.add_argument("--click", type=int, default=3, help="the row to click")
+    parser.add_argument("--compare", action="store_true", help="compare with layer 1: a second map")
     options = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -76,6 +78,14 @@ def main() -> int:
             window.map_view.set_selection(group)
             window.map_view.rows_selected.emit(group)
             wait(lambda: window.group_view.stats is not None, 120)
+        if options.compare:
+            from desktop.model.comparison import CompareChoice
+
+            window.comparison.start(CompareChoice(layer=1))
+            ready = wait(lambda: window.model.comparison is not None, options.timeout)
+            window.map_view.click_row(options.click)
+            wait(lambda: window.comparison.last_pair is not None, 120)
+            wait(lambda: bool(window.comparison.moved_view.neighbour_rows()[0]), 60)
         wait(lambda: False, 1.0)  # let the last paints land
     app.primaryScreen().grabWindow(0).save(str(options.out))
     # The points must be where the plot looks: once the preview's range was put back on the

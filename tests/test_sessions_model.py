@@ -1,7 +1,9 @@
 """Sessions from and into the application model, without a window: what the model shows is
 saved, and a session puts its view, filter, search, selection and bookmarks back into a model
 showing the same data. The filter is kept as a column and a condition, so a column named
-``a: b`` round-trips; a version 1 file's joined text still opens."""
+``a: b`` round-trips; a version 1 file's joined text still opens. A comparison on show is saved
+as its other side and k (a session without one writes nothing of it), and the model keeps a
+comparison only for its data and a map of its parameters."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop.model.comparison import CompareChoice
 from desktop.model.document import AppModel, EngineChoice, Source, ViewOptions
 from desktop.window.sessions import (
     apply_session_view,
+    comparison_choice,
     filter_rows,
     read_session,
     save_session_as,
@@ -22,7 +26,15 @@ from desktop.window.sessions import (
     session_from_model,
     source_of,
 )
-from engine.api.types import EmbeddedRun, OpenedDataset, ProjectedMap
+from engine.api.types import (
+    ComparedSide,
+    Comparison,
+    EmbeddedRun,
+    EngineIdentity,
+    OpenedDataset,
+    ProjectedMap,
+    Side,
+)
 from engine.data.datasets import Dataset
 from engine.errors import LoupeError
 from engine.maps.projection import ProjectionParams
@@ -195,3 +207,64 @@ def test_apply_needs_the_data_open() -> None:
     session = session_from_model(_showing(_dataset(), Source("the demo dataset", demo_rows=6)))
     with pytest.raises(LoupeError, match="not open yet"):
         apply_session_view(model, session)
+
+
+def _comparison(model: AppModel, *, against_layer: int = 1, params: ProjectionParams = PARAMS) -> Comparison:
+    """A comparison of ``model``'s rows with layer ``against_layer``, as the engine answers."""
+    rows = model.rows
+    identity = EngineIdentity("minilm", "id", "all-MiniLM-L6-v2", "mean", "cpu", 256, 6)
+    sides = []
+    for name, layer in (("a", 4), ("b", against_layer)):
+        run = EmbeddedRun(f"r{name}", "d1", layer, rows, 384, rows, 0, 0, f"input-{name}")
+        coords = np.arange(2 * rows, dtype=np.float32).reshape(-1, 2)
+        side = Side(None if name == "a" else "minilm", layer, None)
+        sides.append(ComparedSide(side, identity, run, ProjectedMap(f"m{name}", f"r{name}", params, coords)))
+    values = np.linspace(0, 1, rows, dtype=np.float32)
+    return Comparison(
+        "d1", sides[0], sides[1], params, 7, values, values[::-1].copy(), 0.5, 0.8, {}, True, False
+    )
+
+
+def test_a_comparison_round_trips_and_older_sessions_have_none(tmp_path: Path, data_file: Path) -> None:
+    source = Source("reviews.csv", data_file)
+    model = _showing(_dataset(), source)
+    plain = save_session_as(model, tmp_path / "plain")
+    assert "comparison" not in json.loads(plain.read_text(encoding="utf-8"))  # readable by older Loupes
+    assert read_session(plain).comparison is None and comparison_choice(read_session(plain)) is None
+
+    assert model.set_comparison(_comparison(model))
+    saved = save_session_as(model, tmp_path / "compared")
+    written = json.loads(saved.read_text(encoding="utf-8"))
+    assert written["comparison"] == {"model": "minilm", "layer": 1, "pooling": None, "k": 7}
+    session = read_session(saved)
+    assert comparison_choice(session) == CompareChoice("minilm", 1, None, 7)
+    assert replace(session_from_model(model), created=session.created) == session
+
+    written["comparison"]["k"] = 0
+    saved.write_text(json.dumps(written), encoding="utf-8")
+    with pytest.raises(LoupeError, match=r"comparison\.k should be at least 1\.$"):
+        read_session(saved)
+    written["version"] = 1  # a version 1 file (no comparison then) still opens
+    del written["comparison"]
+    saved.write_text(json.dumps(written), encoding="utf-8")
+    assert read_session(saved).comparison is None
+
+
+def test_a_comparison_is_kept_only_for_its_data_and_its_map() -> None:
+    model = _showing(_dataset(), Source("the demo dataset", demo_rows=6))
+    seen: list[object] = []
+    model.comparison_changed.connect(seen.append)
+    other = _comparison(model)
+    assert not model.set_comparison(replace(other, dataset_id="elsewhere"))
+    compared = _comparison(model)
+    assert model.set_comparison(compared) and seen == [compared]
+    shown = model.shown
+    assert shown is not None
+    assert model.show_map(replace(shown.map, map_id="m2"))  # the same parameters: kept
+    assert model.comparison is compared
+    pca = ProjectionParams.from_options("pca", {}, seed=0)
+    assert model.show_map(replace(shown.map, map_id="m3", params=pca))  # other parameters: closed
+    assert model.comparison is None and seen == [compared, None]
+    assert model.set_comparison(_comparison(model, params=pca))
+    model.open(Source("the demo dataset", demo_rows=6))  # another dataset: closed
+    assert model.comparison is None and seen[-1] is None

@@ -203,6 +203,26 @@ class MapControls(QWidget):
         self.size_by.setCurrentIndex(0)
         self.size_by.blockSignals(False)
 
+    def set_extra_colourings(self, extra: dict[str, str]) -> None:
+        """Offer ``extra`` colourings (data -> name: a comparison's overlap and displacement)
+        after the built-in ones, in place of those offered before; when the chosen colouring is
+        taken away, the first one is chosen (and announced)."""
+        builtin = {*COLOURINGS, NO_COLOURING}
+        current = self.colouring.currentData()
+        self.colouring.blockSignals(True)
+        for index in reversed(range(self.colouring.count())):
+            data = str(self.colouring.itemData(index))
+            if data not in builtin and not data.startswith("column:"):
+                self.colouring.removeItem(index)
+        at = sum(1 for i in range(self.colouring.count()) if self.colouring.itemData(i) in builtin)
+        for offset, (data, name) in enumerate(extra.items()):
+            self.colouring.insertItem(at + offset, f"colour: {name}", data)
+        index = self.colouring.findData(current)
+        self.colouring.setCurrentIndex(index if index >= 0 else 0)
+        self.colouring.blockSignals(False)
+        if index < 0:
+            self.colouring_changed.emit(str(self.colouring.currentData()))
+
     def set_score(self, text: str) -> None:
         self.score.setText(text)
         self.score.setToolTip(text)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.map.colours import CodedCategories
 from desktop.map.controls import NO_COLOURING, MapControls
 from desktop.map.view import MapView
+from desktop.model.comparison import COMPARE_COLOURINGS, compare_values
 from desktop.model.document import AppModel, ShownMap, ViewOptions
 from engine.api.types import MapScores, OpenedDataset
 from engine.core.runs import Clustering
@@ -40,6 +41,8 @@ class MapPresenter(QObject):
         self.model, self.view, self.controls = model, view, controls
         self._labels: CodedCategories | None = None  # the dataset's labels, numbered once
         self._view = model.view  # the options last drawn
+        # Other maps of the same rows drawn in the same colours, sizes and density (a comparison's).
+        self.followers: list[MapView] = []
         self._range_timer = QTimer(self, singleShot=True, interval=_RANGE_SETTLE_MS)
         self._range_timer.timeout.connect(self._keep_range)
         model.dataset_changed.connect(self._on_dataset)
@@ -172,8 +175,20 @@ class MapPresenter(QObject):
         if dataset is None or self.model.shown is None:
             return
         values = dataset.columns.get(options.size_by) if options.size_by else None
-        self.view.set_sizes(None if values is None else as_numbers(values), options.size_by or "")
-        self.view.set_density(options.density)
+        for view in (self.view, *self.followers):
+            view.set_sizes(None if values is None else as_numbers(values), options.size_by or "")
+            view.set_density(options.density)
+
+    def follow(self, view: MapView) -> None:
+        """Draw ``view`` (another map of the same rows) in this map's colours, sizes and density."""
+        if view not in self.followers:
+            self.followers.append(view)
+        self._apply_points()
+        self._recolour()
+
+    def unfollow(self, view: MapView) -> None:
+        if view in self.followers:
+            self.followers.remove(view)
 
     def _show_layer(self, layer: int | None) -> None:
         """Glide to layer ``layer``'s map (the colours stay; scores are for the main map)."""
@@ -183,13 +198,16 @@ class MapPresenter(QObject):
             self.view.plot.setTitle(f"Layer {layer} of {len(maps) - 1} (aligned)")
 
     def _recolour(self) -> None:
-        """Colour the shown map by label, nothing, cluster, faithfulness (asking for it when
-        needed) or a column."""
+        """Colour the shown map (and its followers) by label, nothing, cluster, faithfulness
+        (asking for it when needed), a comparison's overlap or displacement, or a column."""
+        for view in (self.view, *self.followers):
+            self._colour(view)
+
+    def _colour(self, view: MapView) -> None:
         dataset, shown = self.model.dataset, self.model.shown
         if dataset is None or shown is None:
             return
         colouring = self.model.view.colouring
-        view = self.view
         if colouring == "label":
             view.set_categories(self.labels())
         elif colouring == NO_COLOURING:
@@ -203,7 +221,9 @@ class MapPresenter(QObject):
             names = [scores.names.get(c, "noise") for c in range(-1, highest + 1)]
             view.set_categories(CodedCategories(names, scores.labels + 1), muted="noise", legend=False)
             on_show = view.coords  # a layer map may be on show instead of the scored one
-            if on_show is shown.coords or np.array_equal(on_show, shown.coords):
+            if view is not self.view:
+                view.set_annotations([])  # another side's map: the first map's names would pile up
+            elif on_show is shown.coords or np.array_equal(on_show, shown.coords):
                 view.set_annotations(list(scores.centres))
             else:
                 view.set_annotations(Clustering(scores.labels, scores.names).centres(on_show))
@@ -215,11 +235,17 @@ class MapPresenter(QObject):
                     self.faithfulness_wanted.emit()
                 return
             view.set_values(faithfulness.values, "faithfulness")
+        elif colouring in COMPARE_COLOURINGS:
+            comparison = self.model.comparison
+            values = None if comparison is None else compare_values(comparison, colouring)
+            if values is None:
+                return  # the comparison closed: the controls choose another colouring
+            view.set_values(values, COMPARE_COLOURINGS[colouring])
         elif colouring.startswith("column:"):
-            self._colour_by_column(colouring.removeprefix("column:"))
+            self._colour_by_column(view, colouring.removeprefix("column:"))
         view.set_annotations([])
 
-    def _colour_by_column(self, name: str) -> None:
+    def _colour_by_column(self, view: MapView, name: str) -> None:
         """Numbers as a colour scale; anything else as categories (the 16 most common named)."""
         dataset = self.model.dataset
         assert dataset is not None
@@ -228,10 +254,10 @@ class MapPresenter(QObject):
             return
         # Whole-column questions in Arrow or numpy: a loop per row took 45 ms at 200,000 rows.
         if is_numeric(values):
-            self.view.set_values(as_numbers(values), name)
+            view.set_values(as_numbers(values), name)
         else:
             # As text (a missing value is "", "(no label)"), numbered once: not again by the map.
-            self.view.set_categories(CodedCategories(*text_codes(values)))
+            view.set_categories(CodedCategories(*text_codes(values)))
 
 
 def describe(params: ProjectionParams) -> str:

@@ -469,11 +469,14 @@ class MapView(QWidget):
         point = self.plot.getViewBox().mapSceneToView(event.scenePos())
         self._pick(point.x(), point.y())
 
-    def _pick(self, x: float, y: float) -> None:
-        """Click the row drawn nearest to (x, y) in data coordinates, if one is close enough."""
+    def row_at(self, x: float, y: float) -> int | None:
+        """The row drawn nearest to (x, y) in data coordinates, if one is close enough to pick."""
         x_size, y_size = self.plot.getViewBox().viewPixelSize()
         scale = (1 / x_size if x_size else 0.0, 1 / y_size if y_size else 0.0)
-        row = map_density.nearest_row(self.coords, self.visible_rows, x, y, scale, _PICK_PX)
+        return map_density.nearest_row(self.coords, self.visible_rows, x, y, scale, _PICK_PX)
+
+    def _pick(self, x: float, y: float) -> None:
+        row = self.row_at(x, y)
         if row is not None:
             self.click_row(row)
 

@@ -7,7 +7,9 @@ here, where a test can check them without a window:
 * a preview never replaces a real map;
 * scores and faithfulness are kept only for the map on show (matched by ``map_id``);
 * a new dataset clears everything made from the previous one;
-* the selection, filter and bookmarks only ever hold rows of the open dataset.
+* the selection, filter and bookmarks only ever hold rows of the open dataset;
+* a comparison is kept only for the open dataset, and while the map on show is one of its
+  parameters (a map made with other parameters no longer lines up with its second map).
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from desktop.model.events import Event
-from engine.api.types import EmbeddedRun, Faithfulness, LayerMaps, MapScores, OpenedDataset, ProjectedMap
+from engine.api.types import (
+    Comparison,
+    EmbeddedRun,
+    Faithfulness,
+    LayerMaps,
+    MapScores,
+    OpenedDataset,
+    ProjectedMap,
+)
 from engine.data.datasets import Dataset
 from engine.maps.projection import ProjectionParams
 
@@ -124,6 +134,7 @@ class AppModel:
     search: Search = field(default_factory=Search)
     bookmarks: dict[int, str] = field(default_factory=dict)  # row -> note, in the order added
     view: ViewOptions = field(default_factory=ViewOptions)
+    comparison: Comparison | None = None  # a second embedding of the rows, shown beside the map
 
     def __post_init__(self) -> None:
         self.engine_changed: Event[EngineChoice] = Event("engine_changed")
@@ -139,6 +150,7 @@ class AppModel:
         self.search_changed: Event[Search] = Event("search_changed")
         self.bookmarks_changed: Event[dict[int, str]] = Event("bookmarks_changed")
         self.view_changed: Event[ViewOptions] = Event("view_changed")
+        self.comparison_changed: Event[Comparison | None] = Event("comparison_changed")
 
     # -- what is open --------------------------------------------------------------------
 
@@ -174,7 +186,9 @@ class AppModel:
         cleared_search = self.search.query != "" or self.search.matches is not None
         view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
         cleared_view = view != self.view
+        cleared_comparison = self.comparison is not None
         self.opened = opened
+        self.comparison = None
         self.label_codes = None
         self.run = None
         self.shown = None
@@ -205,6 +219,8 @@ class AppModel:
         self.bookmarks_changed.emit(self.bookmarks)
         if cleared_view:
             self.view_changed.emit(self.view)
+        if cleared_comparison:
+            self.comparison_changed.emit(None)
 
     def set_label_codes(self, codes: LabelCodes) -> bool:
         """The open dataset's labels, numbered; False (ignored) for another dataset's."""
@@ -253,6 +269,9 @@ class AppModel:
         # preview's, in other coordinates) must not be put back on it by the next view change.
         if self.view.x_range is not None or self.view.y_range is not None:
             self.set_view(replace(self.view, x_range=None, y_range=None))
+        comparison = self.comparison
+        if not preview and comparison is not None and comparison.params != projected.params:
+            self.close_comparison()
         return True
 
     def set_scores(self, scores: MapScores) -> bool:
@@ -278,6 +297,23 @@ class AppModel:
         self.layer_maps = maps.maps
         self.layer_maps_changed.emit(maps.maps)
         return True
+
+    # -- a comparison -------------------------------------------------------------------------
+
+    def set_comparison(self, comparison: Comparison) -> bool:
+        """Show ``comparison`` beside the map; False (ignored) for another dataset's, or when
+        no map is on show."""
+        if self.opened is None or self.shown is None or comparison.dataset_id != self.opened.dataset_id:
+            return False
+        self.comparison = comparison
+        self.comparison_changed.emit(comparison)
+        return True
+
+    def close_comparison(self) -> None:
+        """Back to one map (Map ▸ Close comparison)."""
+        if self.comparison is not None:
+            self.comparison = None
+            self.comparison_changed.emit(None)
 
     # -- the user's view of the rows ---------------------------------------------------------
 

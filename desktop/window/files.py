@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMenu, QStatusBar, QWidget
 
+from desktop.model.comparison import CompareChoice
 from desktop.model.document import AppModel, Source
 from desktop.operations import engine_ops
 from desktop.operations.operation import Operations
@@ -46,10 +47,12 @@ class FileActions:
         reconfigure: Reconfigure,
         identity: Callable[[], EngineIdentity | None],
         title: Callable[[], str],
+        compare: Callable[[CompareChoice], object],
     ) -> None:
         self.parent, self.status_bar, self.model, self.operations = parent, status_bar, model, operations
         self._say, self._open_path, self._open_source = say, open_path, open_source
         self._reconfigure, self._identity, self._title = reconfigure, identity, title
+        self._compare = compare
 
     def choose_file(self) -> None:
         """File ▸ Open… (Ctrl+O): a file dialog over the supported formats."""
@@ -98,7 +101,8 @@ class FileActions:
     # -- sessions -----------------------------------------------------------------------------
 
     def choose_save_session(self) -> None:
-        """File ▸ Save session… (Ctrl+S): the dataset, model, map, view, selection and bookmarks."""
+        """File ▸ Save session… (Ctrl+S): the dataset, model, map, view, selection, bookmarks and
+        the comparison on show."""
         path = sessions.ask_session_path(self.parent, save=True)
         if path is None:
             return
@@ -134,6 +138,9 @@ class FileActions:
             elif model.shown is not None and not model.shown.preview:
                 model.map_changed.disconnect(restore)
                 warning = sessions.apply_session_view(model, session)
+                choice = sessions.comparison_choice(session)
+                if choice is not None:
+                    self._compare(choice)  # the second map beside the first, as saved
                 # Over the status label, which the jobs still finishing (scores) keep rewriting.
                 message = warning or f"Session {path.name} restored."
                 self.status_bar.showMessage(message, sessions.WARNING_MS if warning else sessions.RESTORED_MS)

@@ -26,9 +26,11 @@ from engine.api.types import GroupAttention, Neighbours, RowAttention
 
 
 class RowInspector(QObject):
-    """``attention_ready(row)`` when a row's attention is on show."""
+    """``attention_ready(row)`` when a row's attention is on show; ``row_shown(row)`` when a row
+    is shown (clicked anywhere), for what else follows the clicked row (a comparison's)."""
 
     attention_ready = Signal(int)
+    row_shown = Signal(int)
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class RowInspector(QObject):
     ) -> None:
         super().__init__(tabs)
         self.model, self.operations, self._engine, self.tabs, self._say = model, operations, engine, tabs, say
+        self.engine_of, self.say = engine, say  # for what follows the clicked row (a comparison)
         self.attention_view = AttentionView()
         self.group_view = AttentionStatsView()
         self.neighbours_view = NeighboursView()
@@ -56,6 +59,7 @@ class RowInspector(QObject):
         engine_ops.attention(engine, model, row, self._show_attention).run(self.operations)
         if model.run is not None:
             engine_ops.neighbours(engine, model, row, self._show_neighbours).run(self.operations)
+        self.row_shown.emit(row)
 
     def table_selection(self, rows: npt.NDArray[np.intp]) -> None:
         """Rows chosen in the table: selected; one row also gets attention and neighbours."""

@@ -38,6 +38,7 @@ from desktop.panels.bookmarks_view import BookmarksView
 from desktop.panels.jobs_view import JobsView
 from desktop.panels.log_view import LogView
 from desktop.panels.table_view import TableView
+from desktop.window.compare import CompareActions
 from desktop.window.files import FileActions
 from desktop.window.inspector import RowInspector
 from desktop.window.layout_store import load_layout, save_layout
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         )
         self.attention_view, self.group_view = self.inspector.attention_view, self.inspector.group_view
         self.neighbours_view = self.inspector.neighbours_view
+        self.comparison = CompareActions(self, self.presenter, self.inspector, identity=lambda: self.identity)
         self._compose()
         self.log_view, self.jobs_view = LogView(self), JobsView(bridge, self)
         self.bookmarks_view = BookmarksView(self)
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
             (self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea),
             (self.jobs_view, Qt.DockWidgetArea.RightDockWidgetArea),
             (self.bookmarks_view, Qt.DockWidgetArea.RightDockWidgetArea),
+            (self.comparison.moved_view, Qt.DockWidgetArea.BottomDockWidgetArea),
         ):
             self.addDockWidget(area, dock)
             dock.hide()
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
             reconfigure=self.configure_engine,
             identity=lambda: self.identity,
             title=lambda: self.presenter.title,
+            compare=self.comparison.start,
         )
         built = build_menus(self)
         self.menus, self.open_action, self.recent_menu = built.menus, built.open_action, built.recent_menu
@@ -134,7 +138,7 @@ class MainWindow(QMainWindow):
         map_panel = QWidget()
         map_layout = QVBoxLayout(map_panel)
         map_layout.setContentsMargins(0, 0, 0, 0)
-        for widget, stretch in ((self.map_controls, 0), (self.filter_bar, 0), (self.map_view, 1)):
+        for widget, stretch in ((self.map_controls, 0), (self.filter_bar, 0), (self.comparison.pair, 1)):
             map_layout.addWidget(widget, stretch)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(map_panel)

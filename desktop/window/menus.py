@@ -24,6 +24,17 @@ from desktop.map.controls import TOOLS
 Keys = str | QKeySequence.StandardKey
 
 
+class ComparisonMenu(Protocol):
+    """What the menus need of the window's comparison (desktop.window.compare.CompareActions)."""
+
+    @property
+    def moved_view(self) -> QDockWidget: ...
+
+    def choose(self) -> None: ...
+    def close(self) -> None: ...
+    def choose_export(self, what: str) -> None: ...
+
+
 class MenuHost(Protocol):
     """What the menus need of the window: where they go, the docks they show, and its actions
     (each a method taking nothing, run on the GUI thread when its menu entry or key is used)."""
@@ -40,6 +51,8 @@ class MenuHost(Protocol):
     def bookmarks_view(self) -> QDockWidget: ...
     @property
     def cancel_button(self) -> QAbstractButton: ...
+    @property
+    def comparison(self) -> ComparisonMenu: ...
 
     # File
     def choose_file(self) -> None: ...
@@ -86,6 +99,9 @@ def build_menus(host: MenuHost) -> Menus:
     file_menu.addSeparator()
     _add(file_menu, "&Export map…", host.choose_export_map, "Ctrl+E")
     _add(file_menu, "Export &data…", host.choose_export_data, "Ctrl+Shift+E")
+    comparison = host.comparison
+    _add(file_menu, "Export comparison fi&gure…", partial(comparison.choose_export, "figure"), "")
+    _add(file_menu, "Export comparison ro&ws…", partial(comparison.choose_export, "rows"), "")
     file_menu.addSeparator()
     _add(file_menu, "Se&ttings…", host.open_settings, "Ctrl+,")
     file_menu.addSeparator()
@@ -99,6 +115,7 @@ def build_menus(host: MenuHost) -> Menus:
         (host.log_view, "Ctrl+L"),
         (host.jobs_view, "Ctrl+J"),
         (host.bookmarks_view, "Ctrl+B"),
+        (comparison.moved_view, "Ctrl+M"),
     ):
         toggle = dock.toggleViewAction()
         toggle.setShortcut(QKeySequence(keys))
@@ -114,6 +131,9 @@ def build_menus(host: MenuHost) -> Menus:
     _add(map_menu, "&Bookmark the row", host.bookmark_row, "Ctrl+D")
     _add(map_menu, "&Clear selection", host.clear_selection, "Ctrl+Shift+A")
     _add(map_menu, "Clear &filter", host.clear_filter, "Ctrl+Shift+F")
+    map_menu.addSeparator()
+    _add(map_menu, "Compare &with…", comparison.choose, "Ctrl+K")
+    _add(map_menu, "Close compar&ison", comparison.close, "Ctrl+Shift+K")
     map_menu.addSeparator()
     _add(map_menu, "&Apply parameters", host.apply_parameters, "Ctrl+Return")
 

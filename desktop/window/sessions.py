@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from desktop.model.comparison import CompareChoice, choice_of
 from desktop.model.document import AppModel, RowFilter, Search, Source
 from desktop.panels.table_view import has_labels
 from engine.data.column_codes import rows_containing
@@ -32,6 +33,7 @@ from engine.user.session import (
     SUFFIX,
     Bookmark,
     DatasetRef,
+    SavedComparison,
     SavedFilter,
     Session,
     ViewState,
@@ -76,6 +78,10 @@ def session_from_model(model: AppModel) -> Session:
         filter=SavedFilter(row_filter.column, row_filter.condition) if row_filter is not None else None,
     )
     engine = model.engine
+    compared = None
+    if model.comparison is not None:
+        choice = choice_of(model.comparison)
+        compared = SavedComparison(choice.model, choice.layer, choice.pooling, choice.k)
     return Session(
         dataset=ref,
         model=engine.model,
@@ -85,7 +91,16 @@ def session_from_model(model: AppModel) -> Session:
         view=state,
         selection=tuple(int(row) for row in model.selection),
         bookmarks=tuple(Bookmark(row, note) for row, note in model.bookmarks.items()),
+        comparison=compared,
     )
+
+
+def comparison_choice(session: Session) -> CompareChoice | None:
+    """The comparison the session showed (reopening recomputes it, or reads it from the cache)."""
+    saved = session.comparison
+    if saved is None:
+        return None
+    return CompareChoice(saved.model, saved.layer, saved.pooling, saved.k)
 
 
 def _shown_params(model: AppModel) -> ProjectionParams:

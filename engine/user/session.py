@@ -16,7 +16,12 @@ Format (``"format": "loupe-session"``, ``"version": 2``)::
      "view": {"x_range": [a, b] | null, "y_range": [c, d] | null, "colouring": str,
               "size_by": str | null, "density": bool, "layer_slider": int | null,
               "search": str, "filter": {"column": str, "condition": str} | null},
-     "selection": [row, ...], "bookmarks": [{"row": int, "note": str}, ...]}
+     "selection": [row, ...], "bookmarks": [{"row": int, "note": str}, ...],
+     "comparison"?: {"model": str | null, "layer": int, "pooling": str | null, "k": int}}
+
+``comparison`` (the other side of a comparison shown beside the map, and k for its overlaps)
+is written only when one was on show, so a session without one stays readable by a Loupe that
+predates comparisons; reopening recomputes it, or reads it from the cache.
 
 Version 1 wrote the filter as one text, ``"column: condition"``, which cannot say where a column
 named ``a: b`` ends; version 2 keeps the two apart. A version 1 file still opens: its text is
@@ -116,6 +121,16 @@ class Bookmark:
 
 
 @dataclass(frozen=True)
+class SavedComparison:
+    """The other side of a comparison: a model (None: the session's own), layer, pooling, k."""
+
+    model: str | None = None
+    layer: int = -1
+    pooling: str | None = None
+    k: int = 10
+
+
+@dataclass(frozen=True)
 class Session:
     dataset: DatasetRef
     model: str = "minilm"
@@ -125,6 +140,7 @@ class Session:
     view: ViewState = field(default_factory=ViewState)
     selection: tuple[int, ...] = ()
     bookmarks: tuple[Bookmark, ...] = ()
+    comparison: SavedComparison | None = None
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     loupe_version: str = field(default_factory=lambda: _loupe_version())
 
@@ -153,7 +169,7 @@ def session_to_json(session: Session) -> dict[str, Any]:
         if ref.path is not None and column is not None:
             dataset[key] = column
     view = session.view
-    return {
+    written: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "loupe": session.loupe_version,
@@ -182,6 +198,15 @@ def session_to_json(session: Session) -> dict[str, Any]:
         "selection": list(session.selection),
         "bookmarks": [{"row": mark.row, "note": mark.note} for mark in session.bookmarks],
     }
+    compared = session.comparison
+    if compared is not None:
+        written["comparison"] = {
+            "model": compared.model,
+            "layer": compared.layer,
+            "pooling": compared.pooling,
+            "k": compared.k,
+        }
+    return written
 
 
 def save_session(path: Path, session: Session) -> Path:
@@ -243,6 +268,7 @@ def session_from_json(data: object, name: str = "the session") -> Session:
         view=_view(view, _filter(view) if version >= 2 else _joined_filter(view)),
         selection=tuple(_row(value, name, "selection") for value in fields.get("selection", list)),
         bookmarks=tuple(_bookmark(item, name) for item in fields.get("bookmarks", list)),
+        comparison=_comparison(fields.optional("comparison", dict), name),
         created=fields.get("created", str),
         loupe_version=fields.get("loupe", str),
     )
@@ -381,6 +407,22 @@ def _row(value: object, name: str, where: str) -> int:
             f"{name} is not a usable session: {where} should hold row numbers, not {value!r}."
         )
     return value
+
+
+def _comparison(data: dict[str, Any] | None, name: str) -> SavedComparison | None:
+    if data is None:
+        return None
+    fields = _Fields(data, name, "comparison.")
+    k = fields.get("k", int)
+    if k < 1:
+        raise BadInputError(f"{name} is not a usable session: comparison.k should be at least 1.")
+    model = fields.optional("model", str)
+    return SavedComparison(
+        model=model or None,
+        layer=fields.get("layer", int),
+        pooling=fields.optional("pooling", str),
+        k=k,
+    )
 
 
 def _bookmark(item: object, name: str) -> Bookmark:
