@@ -183,7 +183,8 @@ def test_same_model_twice_shows_a_zero_difference(view: PairedAttentionView, min
     assert view.difference_map.matrix is not None
     assert not np.any(view.difference_map.matrix)
     assert "identical" in view.captions[2].text()
-    assert view.note.isHidden()  # nothing to explain: the same model on the same grid
+    # The note says why: attention does not depend on the layer or pooling compared.
+    assert not view.note.isHidden() and "same attention" in view.note.text()
     # Drawn in the middle of the diverging scale, not as an error or an empty panel.
     assert view.difference_map.image.getLevels() is not None
     view.hover_at(2, 1.5, 0.5)
@@ -481,3 +482,20 @@ def test_zooming_one_panel_zooms_the_others(
     for heatmap in view.heatmaps:
         y_range = heatmap.plot.getViewBox().viewRange()[1]
         assert y_range[0] <= 0.0 and y_range[1] >= len(heatmap.labels) - 1e-6
+
+
+def test_narrow_panels_show_every_token_until_the_user_zooms(
+    view: PairedAttentionView, minilm: Any, qtbot: QtBot
+) -> None:
+    # The window's attention pane is about 450 px wide: three panels of ~140 px each. With the
+    # aspect locked, pyqtgraph used to keep the height and crop the columns after a resize.
+    maps = attention_for_text(minilm, ENGLISH)
+    view.resize(450, 420)
+    view.show()
+    view.show_pair(0, maps, maps, ("A", "B"))
+    view.resize(430, 440)
+    qtbot.wait(50)
+    columns = view.base_map.matrix.shape[1] if view.base_map.matrix is not None else 0
+    for heatmap in view.heatmaps:
+        (x0, x1), _ = heatmap.plot.getViewBox().viewRange()
+        assert x0 <= 0.01 and x1 >= columns - 0.01, (x0, x1, columns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer
 
 from desktop.attention.axis import LONGEST_LABEL, TokenAxis
 
@@ -38,6 +38,10 @@ class TokenHeatmap(pg.PlotWidget):  # type: ignore[misc]
         self.matrix: npt.NDArray[np.float32] | None = None  # as drawn
         self.labels: list[str] = []  # its row and column labels
         self._zoom_key: object = None  # what was shown when the zoom was last reset
+        # Until the user zooms, a resize shows the whole matrix again: with the aspect locked,
+        # pyqtgraph keeps the taller range and crops columns when a panel gets narrower.
+        self._user_zoomed = False
+        self.plot.getViewBox().sigRangeChangedManually.connect(self._zoomed_by_user)
         # Installed last: a resize while PlotWidget builds itself must not relabel yet.
         self.installEventFilter(self)
 
@@ -62,9 +66,11 @@ class TokenHeatmap(pg.PlotWidget):  # type: ignore[misc]
         self.plot.setLabel("left", f"output {thing}" if rollout else f"query {thing}")
         self.plot.setLabel("bottom", f"input {thing}" if rollout else f"key {thing}")
         rows, columns = matrix.shape
-        # Zooming in bottoms out at two cells; the view cannot wander off the matrix.
+        # Zooming in bottoms out at two cells; the view cannot wander far off the matrix. The
+        # margins are wide because a narrow panel (the paired view's) with its aspect locked
+        # needs a range several times the matrix's height to show every column.
         self.plot.getViewBox().setLimits(
-            xMin=-columns, xMax=2 * columns, yMin=-rows, yMax=2 * rows, minXRange=2, minYRange=2
+            xMin=-4 * columns, xMax=5 * columns, yMin=-4 * rows, yMax=5 * rows, minXRange=2, minYRange=2
         )
         if zoom_key != self._zoom_key:
             self._zoom_key = zoom_key
@@ -74,8 +80,12 @@ class TokenHeatmap(pg.PlotWidget):  # type: ignore[misc]
         """Reset the zoom at the next :meth:`show_matrix`, whatever its key."""
         self._zoom_key = None
 
+    def _zoomed_by_user(self, *_: object) -> None:
+        self._user_zoomed = True
+
     def zoom_to_all(self) -> None:
         """Show the whole matrix again."""
+        self._user_zoomed = False
         if self.matrix is not None:
             rows, columns = self.matrix.shape
             self.plot.getViewBox().setRange(xRange=(0, columns), yRange=(0, rows), padding=0)
@@ -84,7 +94,13 @@ class TokenHeatmap(pg.PlotWidget):  # type: ignore[misc]
         # The key labels' room follows the plot's height (the axes re-fit themselves anyway).
         if watched is self and event.type() == QEvent.Type.Resize and self.labels:
             self._label_axes()
+            if not self._user_zoomed:  # after the view box has taken its new size
+                QTimer.singleShot(0, self, self._refit)
         return bool(super().eventFilter(watched, event))
+
+    def _refit(self) -> None:
+        if not self._user_zoomed:
+            self.zoom_to_all()
 
     def _label_axes(self) -> None:
         """Give both axes the labels; upright key labels may take a fifth of the plot's height."""

@@ -130,6 +130,12 @@ def paired_attention(
             f"{against.layers} × {against.heads}): layers are matched by relative depth, and a head "
             "past a model's last head shows its last head."
         )
+    if difference is not None and not np.any(difference):
+        # The usual case for two layers or poolings of one model: attention does not depend on them.
+        notes.append(
+            "Both sides give this row the same attention (one model, compared at two layers or "
+            "poolings, which do not change attention): the difference is 0 everywhere."
+        )
     return PairedAttention(
         base_matrix,
         against_matrix,
