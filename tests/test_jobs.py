@@ -8,7 +8,15 @@ import time
 import pytest
 
 from engine.errors import BadInputError, JobCancelled
-from engine.runtime.jobs import CancelToken, JobHandle, JobRunner, Progress, ProgressMeter, Report
+from engine.runtime.jobs import (
+    CancelToken,
+    JobHandle,
+    JobRunner,
+    Progress,
+    ProgressMeter,
+    Report,
+    report_phase,
+)
 
 
 def counting_job(batches: int, started: threading.Event | None = None, pause: float = 0.01):  # type: ignore[no-untyped-def]
@@ -113,3 +121,16 @@ def test_shutdown_joins_every_thread() -> None:
     runner.submit("model", "long", counting_job(10_000))
     runner.shutdown()
     assert not [t for t in threading.enumerate() if t.name.startswith("loupe-")]
+
+
+def test_report_phase_maps_each_step_onto_one_bar() -> None:
+    seen: list[tuple[int, int, str]] = []
+
+    def report(done: int, total: int, message: str = "") -> None:
+        seen.append((done, total, message))
+
+    second = report_phase(report, 1, 4, "Against")
+    second(0, 10, "Embedding")
+    second(5, 10)
+    second(3, 0)  # a step with nothing to do is done
+    assert seen == [(1000, 4000, "Against: Embedding"), (1500, 4000, "Against"), (2000, 4000, "Against")]

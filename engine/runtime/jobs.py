@@ -95,6 +95,16 @@ def silent_report(done: int, total: int, message: str = "") -> None:
     """A report callback that discards progress (for tests and quiet callers)."""
 
 
+def report_phase(report: Report, index: int, count: int, name: str) -> Report:
+    """``report`` for step ``index`` of ``count`` equal steps of one job (one progress bar)."""
+
+    def phase(done: int, total: int, message: str = "") -> None:
+        share = done / total if total else 1.0
+        report(int(1000 * (index + share)), 1000 * count, f"{name}: {message}" if message else name)
+
+    return phase
+
+
 @dataclass(frozen=True)
 class JobHandle:
     """What :meth:`JobRunner.submit` returns: an id, the cancel token and the future."""
