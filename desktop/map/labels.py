@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Sequence
 
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QTimer
 
 MUTED = {False: "#d0d0d0", True: "#555555"}  # by dark: a muted category (cluster noise)
 BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
@@ -25,6 +26,12 @@ class MapLabels:
         self.plot = plot
         self.dark = False
         self._items: list[pg.TextItem] = []
+        # Names that would cover each other are hidden, the later ones first, whenever the view
+        # moves or resizes: on a half-width map (a comparison) 30 names piled into one grey block.
+        self._declutter_soon = QTimer(interval=0, singleShot=True)
+        self._declutter_soon.timeout.connect(self.declutter)
+        plot.getViewBox().sigRangeChanged.connect(self._declutter_soon.start)
+        plot.getViewBox().sigResized.connect(self._declutter_soon.start)
 
     def show(self, annotations: Sequence[Annotation]) -> None:
         """Replace the texts on the map with ``annotations``."""
@@ -38,6 +45,28 @@ class MapLabels:
             item.setZValue(20)
             self.plot.addItem(item)
             self._items.append(item)
+        self._declutter_soon.start()
+
+    def declutter(self) -> None:
+        """Show each name unless it would overlap one shown before it (in the given order)."""
+        shown: list[QRectF] = []
+        for item in self._items:
+            # From the anchor point and the text's size in pixels (a hidden TextItem's own
+            # transform is stale: it is only brought up to date while it is visible).
+            size = item.boundingRect().size()
+            centre = self.plot.getViewBox().mapViewToScene(item.pos())
+            rect = QRectF(
+                centre.x() - size.width() / 2, centre.y() - size.height() / 2, size.width(), size.height()
+            )
+            free = not any(rect.intersects(other) for other in shown)
+            item.setVisible(free)
+            if free:
+                shown.append(rect)
+
+    @property
+    def shown_texts(self) -> list[str]:
+        """The names not hidden by :meth:`declutter`."""
+        return [item.toPlainText() for item in self._items if item.isVisible()]
 
     def set_dark(self, dark: bool) -> None:
         """Draw the same texts in the dark (or light) look."""

@@ -1,0 +1,29 @@
+"""Cluster names on the map do not cover each other (desktop/map/labels.py)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from pytestqt.qtbot import QtBot
+
+from desktop.map.labels import MapLabels
+
+
+def test_names_that_would_overlap_are_hidden_until_zooming_separates_them(qtbot: QtBot) -> None:
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    labels = MapLabels(widget.getPlotItem())
+    names = [
+        (0.0, 0.0, "logger · logging · handler"),
+        (0.05, 0.0, "日本語 · テキスト"),
+        (50.0, 50.0, "العربية"),
+    ]
+    widget.getPlotItem().setRange(xRange=(-100, 100), yRange=(-100, 100), padding=0)
+    labels.show(names)
+    qtbot.waitUntil(lambda: labels.shown_texts == ["logger · logging · handler", "العربية"], timeout=2000)
+    # Zoomed in far enough, the first two lie apart on screen and both show again.
+    widget.getPlotItem().setRange(xRange=(-0.01, 0.06), yRange=(-0.05, 0.05), padding=0)
+    qtbot.waitUntil(lambda: "日本語 · テキスト" in labels.shown_texts, timeout=2000)
+    assert labels.texts == [name for _x, _y, name in names]  # hidden, never dropped
