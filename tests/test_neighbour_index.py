@@ -126,3 +126,25 @@ def test_a_cancelled_token_stops_the_search_and_progress_is_reported() -> None:
         nearest(vectors, 10, exact_up_to=SMALL, token=token, report=report)
     assert len(seen) >= 3 and all(total == 2 * len(vectors) for _, total in seen)
     assert seen[-1][0] < 2 * len(vectors)
+
+
+def test_rows_the_graph_gives_too_few_others_are_searched_exactly() -> None:
+    """faiss pads a short result with -1; such a row gets its exact list, and a row missing
+    from its own results loses its last result instead."""
+    vectors = random_vectors(6, width=4)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    found = np.array(
+        [
+            [0, 3, 4],  # itself first: dropped
+            [2, 5, 0],  # itself absent (duplicates ahead of it): the last result dropped
+            [2, -1, -1],  # short: searched exactly
+            [3, 1, 2],
+            [4, 0, 1],
+            [5, 1, -1],  # short once itself is dropped
+        ]
+    )
+    result = neighbour_index._without_self(found, unit.astype(np.float32), 2)
+    exact = knn_indices(vectors, 2)
+    assert result.tolist()[:2] == [[3, 4], [2, 5]]
+    np.testing.assert_array_equal(result[[2, 5]], exact[[2, 5]])
+    assert result[3].tolist() == [1, 2] and result[4].tolist() == [0, 1]
