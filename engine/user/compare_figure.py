@@ -19,7 +19,15 @@ import numpy as np
 from engine.errors import BadInputError
 from engine.maps.comparison import most_moved
 from engine.maps.palette import label_colors
-from engine.user.figures import FIGURE_FORMATS, any_script, new_figure, save_figure, vector_text
+from engine.user.figures import (
+    FIGURE_FORMATS,
+    any_script,
+    marker_size,
+    new_figure,
+    save_figure,
+    scatter_by_label,
+    vector_text,
+)
 
 if TYPE_CHECKING:
     from engine.api.types import ComparedSide, Comparison
@@ -85,20 +93,9 @@ def _draw(
     left = figure.add_subplot(1, 2, 1)
     right = figure.add_subplot(1, 2, 2, sharex=left, sharey=left)  # the same scale in both
     colours = label_colors(labels)
-    label_array = np.asarray(labels, dtype=object)
-    marker = max(2.0, min(12.0, 6000.0 / max(len(labels), 1)))
+    marker = marker_size(len(labels))
     for plot, coords, title in ((left, base, titles[0]), (right, against, titles[1])):
-        for label, colour in colours.items():
-            mask = label_array == label
-            plot.scatter(
-                coords[mask, 0],
-                coords[mask, 1],
-                s=marker,
-                color=colour,
-                label=label or "(no label)",
-                linewidths=0,
-                alpha=0.8,
-            )
+        scatter_by_label(plot, coords, labels, colours, marker, alpha=0.8)
         if len(moved):
             plot.scatter(
                 coords[moved, 0],

@@ -116,20 +116,8 @@ def _draw_map(
     figure = Figure(figsize=size, layout="constrained")
     plot = figure.add_subplot()
     colors = label_colors(labels)
-    label_array = np.asarray(labels)
-    marker = max(2.0, min(12.0, 6000.0 / max(len(labels), 1)))
-    for label, color in colors.items():
-        mask = label_array == label
-        plot.scatter(
-            coords[mask, 0],
-            coords[mask, 1],
-            s=marker,
-            color=color,
-            label=label or "(no label)",
-            linewidths=0,
-            alpha=0.85,
-            rasterized=False,
-        )
+    marker = marker_size(len(labels))
+    scatter_by_label(plot, coords, labels, colors, marker, alpha=0.85)
     if not axes:
         plot.set_xticks([])
         plot.set_yticks([])
@@ -143,6 +131,36 @@ def _draw_map(
     writable_folder(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=dpi, metadata=_map_metadata(path, provenance))
+
+
+def marker_size(rows: int) -> float:
+    """Points per marker: smaller as the map fills up, between 2 and 12."""
+    return max(2.0, min(12.0, 6000.0 / max(rows, 1)))
+
+
+def scatter_by_label(
+    plot: Any,
+    coords: npt.NDArray[np.floating],
+    labels: Sequence[str],
+    colors: Mapping[str, Any],
+    marker: float,
+    *,
+    alpha: float,
+) -> None:
+    """One vector mark per point, one scatter (and legend entry) per label, in ``colors``' order."""
+    label_array = np.asarray(labels, dtype=object)
+    for label, color in colors.items():
+        mask = label_array == label
+        plot.scatter(
+            coords[mask, 0],
+            coords[mask, 1],
+            s=marker,
+            color=color,
+            label=label or "(no label)",
+            linewidths=0,
+            alpha=alpha,
+            rasterized=False,
+        )
 
 
 def _map_metadata(path: Path, provenance: Mapping[str, Any] | None) -> dict[str, str] | None:

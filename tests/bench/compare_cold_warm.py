@@ -15,13 +15,11 @@ test suite; this script prints the figures and exits 1 when the goal is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cache_warm_vs_cold import stop_servers_under  # noqa: E402  (the sibling bench's clean-up)
+
 NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
 GOAL_RATIO = 0.5
 
@@ -50,18 +51,6 @@ def timed_compare(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return time.perf_counter() - started, done.stdout
-
-
-def stop_servers_under(home: Path) -> None:
-    """SIGKILL any cache server of ``home`` left behind by an interrupted run."""
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if entry.name.isdigit() and "-server" in cmdline and str(home) in cmdline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def main() -> int:
