@@ -206,7 +206,7 @@ def test_values_carry_the_ttl_of_their_kind(cache: Cache) -> None:
 
 
 def test_count_by_kind_and_clear(cache: Cache) -> None:
-    wanted = {"emb": 4, "proj": 2, "attn": 3, "ana": 1}
+    wanted = {"emb": 4, "proj": 2, "attn": 3, "ana": 1, "cmp": 2}
     for kind, count in wanted.items():
         cache.set_many(kind, [(cache_key(kind, {"i": i}), np.full(2, i, np.float32)) for i in range(count)])
     client = embedded_client()
@@ -216,12 +216,12 @@ def test_count_by_kind_and_clear(cache: Cache) -> None:
         assert cache.count_by_kind() == wanted
 
         assert cache.clear("proj") == 2
-        assert cache.count_by_kind() == {"emb": 4, "proj": 0, "attn": 3, "ana": 1}
+        assert cache.count_by_kind() == {"emb": 4, "proj": 0, "attn": 3, "ana": 1, "cmp": 2}
         assert cache.get(cache_key("emb", {"i": 3})) is not None  # other kinds untouched
         assert cache.get(cache_key("proj", {"i": 1})) is None
 
-        assert cache.clear() == 8
-        assert cache.count_by_kind() == {"emb": 0, "proj": 0, "attn": 0, "ana": 0}
+        assert cache.clear() == 10
+        assert cache.count_by_kind() == {"emb": 0, "proj": 0, "attn": 0, "ana": 0, "cmp": 0}
         assert client.get("someone-else:data") == b"not ours"
         assert client.get("loupe:v0:emb:old-schema") == b"not this schema"
     finally:
@@ -455,7 +455,7 @@ def test_in_process_fallback_without_a_server_binary(
         cache.set("emb", key, vector)
         hit = cache.get(key)
         assert hit is not None and np.array_equal(hit.array, vector)
-        assert cache.count_by_kind() == {"emb": 1, "proj": 0, "attn": 0, "ana": 0}
+        assert cache.count_by_kind() == {"emb": 1, "proj": 0, "attn": 0, "ana": 0, "cmp": 0}
         assert cache.clear("emb") == 1 and cache.get(key) is None
         assert (cache.stats.hits, cache.stats.misses) == (1, 1)
     finally:

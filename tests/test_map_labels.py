@@ -27,3 +27,18 @@ def test_names_that_would_overlap_are_hidden_until_zooming_separates_them(qtbot:
     widget.getPlotItem().setRange(xRange=(-0.01, 0.06), yRange=(-0.05, 0.05), padding=0)
     qtbot.waitUntil(lambda: "日本語 · テキスト" in labels.shown_texts, timeout=2000)
     assert labels.texts == [name for _x, _y, name in names]  # hidden, never dropped
+
+
+def test_a_map_torn_down_with_names_pending_raises_nothing(qtbot: QtBot) -> None:
+    # The window closes between tests while a rearrangement is queued: the queued call must die
+    # with the map (pytest-qt fails the next test on any exception in the event loop).
+    widget = pg.PlotWidget()
+    widget.resize(300, 200)
+    widget.show()
+    qtbot.waitExposed(widget)
+    labels = MapLabels(widget.getPlotItem())
+    labels.show([(0.0, 0.0, "première"), (0.0, 0.0, "二番目")])  # queues a rearrangement
+    widget.getPlotItem().clear()
+    widget.deleteLater()
+    qtbot.wait(50)
+    labels.declutter()  # called by hand on a torn-down map: returns quietly

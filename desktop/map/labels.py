@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer
+from shiboken6 import isValid
 
 MUTED = {False: "#d0d0d0", True: "#555555"}  # by dark: a muted category (cluster noise)
 BACKGROUND = {False: "#ffffff", True: "#1e1e1e"}
@@ -28,7 +29,8 @@ class MapLabels:
         self._items: list[pg.TextItem] = []
         # Names that would cover each other are hidden, the later ones first, whenever the view
         # moves or resizes: on a half-width map (a comparison) 30 names piled into one grey block.
-        self._declutter_soon = QTimer(interval=0, singleShot=True)
+        # Owned by the view box: the timer dies with the map, never firing on deleted texts.
+        self._declutter_soon = QTimer(plot.getViewBox(), interval=0, singleShot=True)
         self._declutter_soon.timeout.connect(self.declutter)
         plot.getViewBox().sigRangeChanged.connect(self._declutter_soon.start)
         plot.getViewBox().sigResized.connect(self._declutter_soon.start)
@@ -49,12 +51,17 @@ class MapLabels:
 
     def declutter(self) -> None:
         """Show each name unless it would overlap one shown before it (in the given order)."""
+        view_box = self.plot.vb
+        if not (isValid(self.plot) and isValid(view_box)):  # the map is gone: nothing to arrange
+            return
         shown: list[QRectF] = []
         for item in self._items:
+            if not isValid(item.textItem):  # the map is being torn down
+                return
             # From the anchor point and the text's size in pixels (a hidden TextItem's own
             # transform is stale: it is only brought up to date while it is visible).
             size = item.boundingRect().size()
-            centre = self.plot.getViewBox().mapViewToScene(item.pos())
+            centre = view_box.mapViewToScene(item.pos())
             rect = QRectF(
                 centre.x() - size.width() / 2, centre.y() - size.height() / 2, size.width(), size.height()
             )
