@@ -62,7 +62,8 @@ def _record(path):
             looks.append(f"{caller} -> {text}")
 
 def _audit(event, args):
-    if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
+    looked = event in ("open", "os.listdir", "os.scandir")
+    if looked and args and isinstance(args[0], (str, bytes, os.PathLike)):
         _record(args[0])
 
 sys.addaudithook(_audit)
