@@ -22,7 +22,9 @@ from engine.cli.self_test import CHECKS, VECTORS_VARIABLE
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "resources" / "self_test_vectors.json"
 NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
-LINE = re.compile(r"^(?P<name>[a-z ]+?) +(?P<verdict>ok|FAIL) +(?P<seconds>\d+\.\d\d) s  (?P<detail>.+)$")
+LINE = re.compile(
+    r"^(?P<name>[a-z ]+?) +(?P<verdict>ok|skip|FAIL) +(?P<seconds>\d+\.\d\d) s  (?P<detail>.+)$"
+)
 
 
 def run_loupe(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
@@ -95,6 +97,17 @@ def test_an_unreadable_reference_is_one_sentence(loupe_home: Path, tmp_path: Pat
         result = run_check("embeddings", check_embeddings, tmp_path)
     assert not result.passed
     assert result.detail.startswith(f"The reference vectors {missing} cannot be read")
+
+
+def test_the_cache_server_check_is_skipped_off_linux(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """macOS and Windows cache in memory (no /proc, no fcntl): a skip, which fails nothing."""
+    from engine.cli.self_test import check_cache_server, run_check
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    result = run_check("cache server", check_cache_server, tmp_path)
+    assert result.passed and result.skipped
+    assert result.line().split()[2] == "skip"
+    assert "darwin the cache is in memory" in result.detail
 
 
 def test_version_prints_the_projects_version(tmp_path: Path) -> None:
