@@ -20,10 +20,12 @@ traceback. Nothing here names a path of the source tree, so a frozen bundle runs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -159,8 +161,9 @@ def check_embeddings(scratch: Path) -> str:
 
 def find_reference_vectors() -> Path:
     """``$LOUPE_SELF_TEST_VECTORS``, else ``resources/self_test_vectors.json`` where this
-    installation keeps it: beside the frozen executable's data, in the source tree that holds
-    this ``engine`` package, or under ``share/loupe`` of a pip/pipx install."""
+    installation keeps it: in the frozen bundle's data, in the source tree that holds this
+    ``engine`` package, or under ``share/loupe`` where pip put a wheel's data files (the places
+    ``engine.user.desktop_entry`` looks for the desktop files too)."""
     named = os.environ.get(VECTORS_VARIABLE)
     if named:
         return Path(named)
@@ -168,10 +171,11 @@ def find_reference_vectors() -> Path:
     frozen_data = getattr(sys, "_MEIPASS", None)
     if frozen_data:
         places.append(Path(frozen_data) / "resources")
-    places += [
-        Path(__file__).resolve().parents[2] / "resources",  # engine/cli/ -> the folder above engine/
-        Path(sys.prefix) / "share" / "loupe" / "resources",
-    ]
+    places.append(Path(__file__).resolve().parents[2] / "resources")  # engine/cli/ -> above engine/
+    # Where pip puts a wheel's data files (pyproject's data-files): a venv or pipx, or --user.
+    for scheme in (sysconfig.get_default_scheme(), f"{os.name}_user"):
+        with contextlib.suppress(KeyError):
+            places.append(Path(sysconfig.get_path("data", scheme)) / "share" / "loupe" / "resources")
     for place in places:
         if (place / VECTORS_NAME).is_file():
             return place / VECTORS_NAME
