@@ -51,12 +51,12 @@ def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
         from engine.cli.commands import logs_command
 
         return logs_command(args)
-    if args.command == "self-test":
-        from engine.cli.self_test import self_test_command
-
-        return self_test_command()
     _fill_defaults(args)
     try:
+        if args.command == "self-test":  # inside the try: Ctrl-C is "interrupted", not a traceback
+            from engine.cli.self_test import self_test_command
+
+            return self_test_command()
         if args.command in (None, "open") or (args.command == "demo" and not args.no_gui):
             if open_gui is not None and has_display():
                 return open_gui(args)
