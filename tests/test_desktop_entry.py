@@ -30,6 +30,7 @@ from engine.user.desktop_entry import (
     placements,
     quote_exec_argument,
     render_desktop_entry,
+    resources_folder,
     uninstall,
 )
 
@@ -233,3 +234,22 @@ def test_command_error_is_one_sentence_in_a_subprocess(tmp_path: Path) -> None:
     assert (
         done.stderr.count("\n") == 1 and done.stderr.startswith("loupe: ") and "Traceback" not in done.stderr
     )
+
+
+def test_frozen_bundle_points_at_its_own_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the one-folder bundle, Exec is the bundle's executable and the files come from its
+    data folder (PyInstaller's ``sys._MEIPASS``), whatever Python or PATH hold."""
+    bundle = tmp_path / "dist dossier" / "loupe"
+    shutil.copytree(RESOURCES, bundle / "_internal" / "resources")
+    executable = bundle / "loupe"
+    executable.write_text("#!/bin/sh\n", encoding="utf-8")
+    executable.chmod(0o755)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle / "_internal"), raising=False)
+    monkeypatch.setattr(sys, "executable", str(executable))
+    assert resources_folder() == bundle / "_internal" / "resources"
+    prefix = tmp_path / "prefix"
+    install(prefix)
+    installed = prefix / f"share/applications/{APP_ID}.desktop"
+    assert exec_arguments(_entry(installed)["Exec"]) == [str(executable), "open", "%f"]
+    _validate_desktop(installed)
