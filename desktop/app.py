@@ -105,6 +105,9 @@ def run_app(args: argparse.Namespace) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Loupe")
+    app.setDesktopFileName(
+        "io.github.loupe_viz.Loupe"
+    )  # Wayland's app_id: the menu entry's icon and name match the window
     window = create_window(args, warm_up=True)
     prepare_gui_process()
     follow_system(app, lambda: load_settings().theme)

@@ -51,6 +51,10 @@ def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
         from engine.cli.commands import logs_command
 
         return logs_command(args)
+    if args.command == "install-desktop":  # no model, device or cache options
+        from engine.cli.install_desktop import install_desktop_command
+
+        return install_desktop_command(args)
     _fill_defaults(args)
     try:
         if args.command == "self-test":  # inside the try: Ctrl-C is "interrupted", not a traceback

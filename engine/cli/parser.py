@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cache.keys import KINDS
+from engine.cli.install_desktop import add_parser as add_install_desktop_parser
 
 # engine.user.figures' bounds, repeated so that ``--help`` needs no numpy (a test checks they agree).
 MIN_DPI, MAX_DPI = 30, 1200
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument(
         "--follow", "-f", action="store_true", help="print new log lines as they come (Ctrl-C stops)"
     )
+    add_install_desktop_parser(sub)
     return parser
 
 
