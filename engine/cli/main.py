@@ -7,8 +7,8 @@ data to files. The desktop is started through ``open_gui``, injected by
 
 The commands live beside this module: :mod:`engine.cli.parser` (the arguments),
 :mod:`engine.cli.maps` (``project``, ``export``), :mod:`engine.cli.compare` (``compare``),
-:mod:`engine.cli.commands` (``embed``, ``attention``, ``cache``, ``logs``), :mod:`engine.cli.demo`
-and :mod:`engine.cli.progress`.
+:mod:`engine.cli.commands` (``embed``, ``attention``, ``cache``, ``logs``), :mod:`engine.cli.demo`,
+:mod:`engine.cli.self_test` (``self-test``) and :mod:`engine.cli.progress`.
 They are imported when a command runs, so ``loupe --help`` loads no numpy, torch or Qt.
 """
 
@@ -53,6 +53,10 @@ def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
         return logs_command(args)
     _fill_defaults(args)
     try:
+        if args.command == "self-test":  # inside the try: Ctrl-C is "interrupted", not a traceback
+            from engine.cli.self_test import self_test_command
+
+            return self_test_command()
         if args.command in (None, "open") or (args.command == "demo" and not args.no_gui):
             if open_gui is not None and has_display():
                 return open_gui(args)

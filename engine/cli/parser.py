@@ -7,7 +7,9 @@ that no numpy, torch or Qt is imported), so the figure's dpi bounds are repeated
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.cache.keys import KINDS
 
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", action="store_true", help="log details to stderr")
 
     parser = argparse.ArgumentParser(prog="loupe", description="Look at a dataset through a model's eyes.")
+    parser.add_argument("--version", action=VersionAction, help="print Loupe's version and exit")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", parents=[common], help="the built-in demo, end to end")
     demo.add_argument("--no-gui", action="store_true", help="run headless and write files")
@@ -173,11 +176,54 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["stats", "clear"])
     cache.add_argument("--kind", choices=list(KINDS))
 
+    sub.add_parser(
+        "self-test",
+        help="check this installation in seconds: cache server, model, UMAP, engine process, Qt",
+        description="Check that this installation works: the cache server starts and answers, the "
+        "default model gives the reference vectors, UMAP runs with its kernel cache, the engine's "
+        "child process answers and Qt draws offscreen. One line per check; exit status 0 when all pass.",
+    )
+
     logs = sub.add_parser("logs", help="print the log file's path, or follow it")
     logs.add_argument(
         "--follow", "-f", action="store_true", help="print new log lines as they come (Ctrl-C stops)"
     )
     return parser
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print ``loupe <version>`` and exit; the version is looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"loupe {loupe_version()}")
+        parser.exit()
+
+
+def loupe_version() -> str:
+    """This Loupe's version: from the source tree's pyproject.toml when the ``engine`` package
+    runs from a checkout (an installed copy's metadata may be older than the tree), else from the
+    installed distribution's metadata, else ``engine.__version__`` (a frozen build without either)."""
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        try:
+            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            project = {}
+        if project.get("name") == "loupe" and project.get("version"):
+            return str(project["version"])
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loupe")
+    except PackageNotFoundError:
+        import engine
+
+        return engine.__version__
 
 
 def positive_int(value: str) -> int:
