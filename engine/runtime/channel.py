@@ -52,7 +52,10 @@ _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 ENGINE_CHILD_FLAG = "--engine-child"
 
 # The only modules a child may run through :data:`ENGINE_CHILD_FLAG`: never a name it is sent.
-ENGINE_CHILD_MODULES = frozenset({"engine.process.worker", "engine.maps.isolated_tasks", "engine.data.probe"})
+# (``desktop.map.draw_check`` is self-test's Qt check, by name: the engine never imports Qt.)
+ENGINE_CHILD_MODULES = frozenset(
+    {"engine.process.worker", "engine.maps.isolated_tasks", "engine.data.probe", "desktop.map.draw_check"}
+)
 
 
 def is_frozen() -> bool:
