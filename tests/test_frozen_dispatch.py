@@ -72,7 +72,7 @@ def test_a_frozen_build_without_the_dispatch_runs_children_in_process(
 
 def test_the_launcher_says_so_to_its_children_when_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.delenv("LOUPE_FROZEN_CHILDREN", raising=False)
+    monkeypatch.setenv("LOUPE_FROZEN_CHILDREN", "")  # so the launcher's "1" is undone after the test
     assert launcher.main(["--engine-child", "engine.data.probe"]) == 2  # its usage: no task named
     assert os.environ["LOUPE_FROZEN_CHILDREN"] == "1"
 
@@ -82,6 +82,7 @@ def test_only_the_engine_child_modules_run(
     module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LOUPE_FROZEN_CHILDREN", "")
     assert launcher.main(["--engine-child", module, "x"]) == 2
     assert "usage: loupe --engine-child MODULE" in capsys.readouterr().err
 
@@ -121,3 +122,7 @@ def test_the_spec_collects_what_the_bundle_runs() -> None:
     for package in ("umap", "pynndescent", "engine"):  # numba's cache honours NUMBA_CACHE_DIR
         assert f'"{package}"' in collected_as_source, package
     assert {module.split(".")[0] for module in channel.ENGINE_CHILD_MODULES} <= {"engine", "desktop"}
+
+
+def test_no_dispatch_setting_leaks_out_of_these_tests() -> None:
+    assert os.environ.get("LOUPE_FROZEN_CHILDREN") is None
