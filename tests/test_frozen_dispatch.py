@@ -111,6 +111,23 @@ def test_clustering_runs_in_a_child_of_the_frozen_app(frozen_app: Path, temp_roo
     assert np.array_equal(here.labels, there.labels)
 
 
+def test_the_engine_process_is_a_child_of_the_frozen_app(frozen_app: Path) -> None:
+    from engine.api.types import Identify
+    from engine.cache.store import Cache
+    from engine.model.models import DEFAULT_MODEL
+    from engine.process.proxy import EngineProcess, start_engine
+
+    engine = start_engine(Cache(None), DEFAULT_MODEL, "cpu", no_cache=True)
+    try:
+        assert isinstance(engine, EngineProcess)
+        assert engine.identify(Identify()).pooling == "mean"
+        child = Path(f"/proc/{engine.pid}/cmdline").read_bytes().split(b"\0")
+    finally:
+        engine.close()
+    assert engine.pid != os.getpid()
+    assert b"--engine-child" in child and b"engine.process.worker" in child
+
+
 def test_the_spec_collects_what_the_bundle_runs() -> None:
     """The spec (built by packaging/build.sh, not in CI) names what a frozen run needs."""
     spec = (Path(__file__).resolve().parents[1] / "packaging" / "loupe.spec").read_text()
