@@ -18,13 +18,14 @@ pieces, so a safety property fixed here holds for each of them:
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +47,22 @@ _PATH_VARIABLES = (
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
+# The flag a frozen build's own executable takes to run one of these modules instead of the app
+# (desktop/launcher.py reads it first thing): a frozen app has no Python to run ``-m MODULE``.
+ENGINE_CHILD_FLAG = "--engine-child"
+
+# The only modules a child may run through :data:`ENGINE_CHILD_FLAG`: never a name it is sent.
+# (``desktop.map.draw_check`` is self-test's Qt check, by name: the engine never imports Qt.)
+ENGINE_CHILD_MODULES = frozenset(
+    {"engine.process.worker", "engine.maps.isolated_tasks", "engine.data.probe", "desktop.map.draw_check"}
+)
+
+
+def is_frozen() -> bool:
+    """True in a frozen build (PyInstaller): ``sys.executable`` is the app itself, not Python."""
+    return bool(getattr(sys, "frozen", False))
+
+
 def python_command(module: str, *args: str) -> list[str]:
     """``python -P -m module args``: this interpreter, without the working folder on ``sys.path``.
 
@@ -54,8 +71,35 @@ def python_command(module: str, *args: str) -> list[str]:
     in a child; the installed package and ``PYTHONPATH`` (see :func:`child_env`) still import.
     Start every child in a :class:`PrivateFolder` too (``cwd=``), which a relative path entry
     would otherwise point at.
+
+    In a frozen build the executable is the app: ``loupe --engine-child module args``, which
+    :func:`run_engine_child` answers (its imports come from the bundle, never the working folder).
     """
+    if is_frozen():
+        return [sys.executable, ENGINE_CHILD_FLAG, module, *args]
     return [sys.executable, "-P", "-m", module, *args]
+
+
+def run_engine_child(argv: Sequence[str]) -> int:
+    """The frozen executable's side of :func:`python_command`: ``MODULE ARGS...`` run as ``-m``.
+
+    Only the modules in :data:`ENGINE_CHILD_MODULES` run; anything else is misuse (exit 2).
+    """
+    if not argv or argv[0] not in ENGINE_CHILD_MODULES:
+        print(f"usage: loupe {ENGINE_CHILD_FLAG} MODULE ARGS... (MODULE: one of "
+              f"{', '.join(sorted(ENGINE_CHILD_MODULES))})", file=sys.stderr)  # fmt: skip
+        return 2
+    module, *args = argv
+    sys.argv = [module, *args]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as end:
+        code = end.code
+        if code is None or isinstance(code, int):
+            return code or 0
+        print(code, file=sys.stderr)
+        return 1
+    return 0
 
 
 def child_env() -> dict[str, str]:
@@ -78,8 +122,13 @@ def child_env() -> dict[str, str]:
 
 def can_start_child() -> bool:
     """False in a frozen build (PyInstaller and the like) or an embedded interpreter: there is
-    no separate Python to start as ``sys.executable``, so the work runs in this process."""
-    return not getattr(sys, "frozen", False) and bool(sys.executable)
+    no separate Python to start as ``sys.executable``, so the work runs in this process.
+
+    A frozen build whose executable answers :data:`ENGINE_CHILD_FLAG` (Loupe's bundle, see
+    ``packaging/``) says so with ``LOUPE_FROZEN_CHILDREN=1`` set by its launcher: it can."""
+    if is_frozen():
+        return bool(sys.executable) and os.environ.get("LOUPE_FROZEN_CHILDREN") == "1"
+    return bool(sys.executable)
 
 
 class PrivateFolder:
