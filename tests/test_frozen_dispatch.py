@@ -73,6 +73,9 @@ def test_a_frozen_build_without_the_dispatch_runs_children_in_process(
 def test_the_launcher_says_so_to_its_children_when_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setenv("LOUPE_FROZEN_CHILDREN", "")  # so the launcher's "1" is undone after the test
+    # A real child starts with the module unimported; earlier tests in this process imported it
+    # (runpy then warns that running it again as __main__ may behave differently).
+    monkeypatch.delitem(sys.modules, "engine.data.probe", raising=False)
     assert launcher.main(["--engine-child", "engine.data.probe"]) == 2  # its usage: no task named
     assert os.environ["LOUPE_FROZEN_CHILDREN"] == "1"
 
