@@ -20,12 +20,10 @@ traceback. Nothing here names a path of the source tree, so a frozen bundle runs
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.runtime.channel import PrivateFolder, child_env, python_command
+from engine.runtime.paths import resource_folders
 
 # Where the reference vectors are looked for when this variable does not name a file.
 VECTORS_VARIABLE = "LOUPE_SELF_TEST_VECTORS"
@@ -167,15 +166,7 @@ def find_reference_vectors() -> Path:
     named = os.environ.get(VECTORS_VARIABLE)
     if named:
         return Path(named)
-    places = []
-    frozen_data = getattr(sys, "_MEIPASS", None)
-    if frozen_data:
-        places.append(Path(frozen_data) / "resources")
-    places.append(Path(__file__).resolve().parents[2] / "resources")  # engine/cli/ -> above engine/
-    # Where pip puts a wheel's data files (pyproject's data-files): a venv or pipx, or --user.
-    for scheme in (sysconfig.get_default_scheme(), f"{os.name}_user"):
-        with contextlib.suppress(KeyError):
-            places.append(Path(sysconfig.get_path("data", scheme)) / "share" / "loupe" / "resources")
+    places = resource_folders()
     for place in places:
         if (place / VECTORS_NAME).is_file():
             return place / VECTORS_NAME

@@ -6,7 +6,10 @@ cache and log directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import sysconfig
 from pathlib import Path
 
 
@@ -42,3 +45,18 @@ def log_dir() -> Path:
 def config_dir() -> Path:
     """Where settings live (mode 0700)."""
     return _private_dir(_base("config"))
+
+
+def resource_folders() -> list[Path]:
+    """Where this copy of Loupe may keep its ``resources/`` folder, most specific first: the
+    frozen bundle's data, the source tree above this ``engine`` package, and ``share/loupe``
+    where pip puts a wheel's data files (pyproject's data-files) for a venv or pipx, or --user."""
+    folders = []
+    bundle = getattr(sys, "_MEIPASS", None)  # PyInstaller's folder of bundled data
+    if bundle:
+        folders.append(Path(bundle) / "resources")
+    folders.append(Path(__file__).resolve().parents[2] / "resources")  # engine/runtime/ -> the tree
+    for scheme in (sysconfig.get_default_scheme(), f"{os.name}_user"):
+        with contextlib.suppress(KeyError):
+            folders.append(Path(sysconfig.get_path("data", scheme)) / "share" / "loupe" / "resources")
+    return folders

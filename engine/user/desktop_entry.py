@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import BadInputError, LoupeError
 from engine.runtime.atomic import write_bytes_atomic, write_text_atomic
+from engine.runtime.paths import resource_folders
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +60,12 @@ def placements() -> tuple[Placement, ...]:
 
 def resources_folder() -> Path:
     """The folder holding Loupe's desktop files, wherever this copy of Loupe was installed from."""
-    for folder in _resource_candidates():
+    for folder in resource_folders():
         if (folder / f"{APP_ID}.desktop").is_file():
             return folder
     raise LoupeError(
         "Loupe's desktop files (resources/) are missing from this installation; reinstall Loupe."
     )
-
-
-def _resource_candidates() -> list[Path]:
-    candidates = []
-    bundle = getattr(sys, "_MEIPASS", None)  # PyInstaller's folder of bundled data
-    if bundle:
-        candidates.append(Path(bundle) / "resources")
-    candidates.append(Path(__file__).resolve().parents[2] / "resources")  # a source checkout
-    schemes = [sysconfig.get_default_scheme(), f"{os.name}_user"]  # pip install, pip install --user
-    for scheme in schemes:
-        with contextlib.suppress(KeyError):
-            candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "loupe" / "resources")
-    return candidates
 
 
 def loupe_executable() -> Path:
