@@ -253,3 +253,38 @@ def _redacted(url: str) -> str:
         lambda m: f"{m[1]}{m[2]}=***" if unquote(m[2]).lower() == "password" else m[0],
         url,
     )
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``url`` without its password, and the password a connection to it would use.
+
+    The password is the URL's own, else ``LOUPE_REDIS_PASSWORD``, else the keyring's, as
+    :func:`open_cache` takes it; None when there is none. A cluster submission uses this to send
+    the password to its workers as a secret while the URL travels in the clear.
+    """
+    parts = _parsed(url, _redacted(url))
+    if not _has_password(parts):
+        return url, _separate_password(_username(parts))[0]
+    password = unquote(parts.password or "") or parse_qs(parts.query)["password"][0]
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = "&".join(
+        chunk for chunk in re.split(r"[&;]", parts.query) if chunk and chunk.partition("=")[0] != "password"
+    )
+    return parts._replace(netloc=netloc, query=query).geturl(), password
+
+
+def redacted(url: str) -> str:
+    """The URL as messages may show it (no password): see :func:`_redacted`."""
+    return _redacted(url)
+
+
+def ca_bundle() -> str | None:
+    """The PEM file ``LOUPE_REDIS_CA`` names, or None: see :func:`_ca_bundle`."""
+    return _ca_bundle()
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host that never leaves this computer: see :func:`_is_loopback`."""
+    return _is_loopback(host)

@@ -71,10 +71,20 @@ def find_team_key(*, shared: bool) -> TeamKey | None:
     ``shared``: the cache is a remote server, the only case where the keyring is asked (an
     embedded cache is private, and a locked keyring may prompt on every start).
     """
+    found = find_team_key_material(shared=shared)
+    return None if found is None else TeamKey(*found)
+
+
+def find_team_key_material(*, shared: bool) -> tuple[bytes, str] | None:
+    """The team key as configured (its bytes, and where they came from), or None.
+
+    Only a cluster submission needs the key itself, to hand it to its workers as a runtime secret
+    (:mod:`engine.cluster.secrets`); everything else uses :func:`find_team_key`.
+    """
     # fsencode: the variable's own bytes, even ones that are not valid in the locale's encoding.
     from_environment = os.fsencode(os.environ.get("LOUPE_CACHE_KEY", ""))
     if from_environment.strip():
-        return TeamKey(from_environment.strip(), "LOUPE_CACHE_KEY")
+        return from_environment.strip(), "LOUPE_CACHE_KEY"
     named = os.environ.get("LOUPE_CACHE_KEY_FILE")
     if named:
         return _from_file(Path(named).expanduser(), "LOUPE_CACHE_KEY_FILE")
@@ -86,11 +96,11 @@ def find_team_key(*, shared: bool) -> TeamKey | None:
     if shared:
         from_keyring = _keyring_key()
         if from_keyring:
-            return TeamKey(from_keyring.encode("utf-8", "surrogatepass"), "the system keyring")
+            return from_keyring.encode("utf-8", "surrogatepass"), "the system keyring"
     return None
 
 
-def _from_file(path: Path, named_by: str) -> TeamKey:
+def _from_file(path: Path, named_by: str) -> tuple[bytes, str]:
     source = f"the file {path} ({named_by})"
     try:
         material = path.read_bytes().strip()
@@ -99,7 +109,9 @@ def _from_file(path: Path, named_by: str) -> TeamKey:
         raise TeamKeyError(f"The cache team key file {path} cannot be read: {exc.strerror or exc}.") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("the cache team key file %s can be read by other users; chmod 600 it", path)
-    return TeamKey(material, source)
+    if not material:
+        raise TeamKeyError(f"The cache team key from {source} is empty.")
+    return material, source
 
 
 def _keyring_key() -> str | None:

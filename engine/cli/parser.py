@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.cache.keys import KINDS
 from engine.cli.install_desktop import add_parser as add_install_desktop_parser
+from engine.runtime.version import loupe_version
 
 # engine.user.figures' bounds, repeated so that ``--help`` needs no numpy (a test checks they agree).
 MIN_DPI, MAX_DPI = 30, 1200
@@ -202,30 +203,6 @@ class VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         print(f"loupe {loupe_version()}")
         parser.exit()
-
-
-def loupe_version() -> str:
-    """This Loupe's version: from the source tree's pyproject.toml when the ``engine`` package
-    runs from a checkout (an installed copy's metadata may be older than the tree), else from the
-    installed distribution's metadata, else ``engine.__version__`` (a frozen build without either)."""
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-    if pyproject.is_file():
-        import tomllib
-
-        try:
-            project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            project = {}
-        if project.get("name") == "loupe" and project.get("version"):
-            return str(project["version"])
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("loupe")
-    except PackageNotFoundError:
-        import engine
-
-        return engine.__version__
 
 
 def positive_int(value: str) -> int:

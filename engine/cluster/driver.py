@@ -1,0 +1,155 @@
+"""The job's driver, run by Ray on the cluster: ``python -P -m engine.cluster.driver``.
+
+It reads ``job.json`` (and the secrets) from its working folder, checks that it runs the Loupe
+the job was made by and that the shared cache answers, then lets Ray Data embed every row
+(:func:`engine.cluster.ray_backend.embed_rows`) and one task fit the map. It prints a
+``loupe-progress`` line every few seconds and, when it fails for a reason the user can act on,
+one ``loupe-error`` sentence (:mod:`engine.cluster.progress`) before exiting 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.cluster.progress import JobProgress, error_line
+from engine.errors import LoupeError
+
+if TYPE_CHECKING:
+    from engine.cluster.spec import ClusterJob
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 2.0
+
+
+def main() -> int:
+    try:
+        run_job(Path.cwd())
+    except LoupeError as exc:
+        print(error_line(str(exc)), flush=True)
+        return 1
+    except Exception as exc:  # Ray wraps a worker's error in its own: look for the cause
+        print(error_line(_sentence(exc)), flush=True)
+        raise
+    return 0
+
+
+def run_job(folder: Path) -> None:
+    from engine.cluster import ray_backend
+    from engine.cluster.batches import open_shared_cache
+    from engine.cluster.secrets import install_secrets
+    from engine.cluster.spec import JOB_FILE, ClusterJob
+    from engine.runtime.version import loupe_version
+
+    job = ClusterJob.from_json((folder / JOB_FILE).read_text(encoding="utf-8"))
+    ours = loupe_version()
+    if job.loupe_version and job.loupe_version != ours:
+        raise LoupeError(
+            f"The cluster runs Loupe {ours} and the job was made by Loupe {job.loupe_version}; their "
+            "cache keys may differ, so install the same version on both."
+        )
+    install_secrets(folder)
+    open_shared_cache(job).close()  # fail now, in one sentence, rather than in every actor
+    _say(JobProgress("reading"))
+    resources = ray_backend.connect()
+    dataset = ray_backend.read_dataset(job.path)
+    column = text_column(job, ray_backend.sample_table(dataset))
+    total = dataset.count()
+    began = time.monotonic()
+    last_said = 0.0
+
+    def on_batch(totals: ray_backend.EmbedTotals) -> None:
+        nonlocal last_said
+        if time.monotonic() - last_said >= PROGRESS_EVERY_S:
+            last_said = time.monotonic()
+            _say(_embedding(totals, total, began))
+
+    _say(JobProgress("embedding", total=total))
+    try:
+        totals = ray_backend.embed_rows(dataset, column, job, resources, on_batch)
+    except Exception as exc:
+        _raise_if_cache_gone(job)
+        raise LoupeError(f"Embedding on the cluster failed: {_sentence(exc)}") from exc
+    _say(_embedding(totals, total, began))
+    print(
+        f"loupe: embedded {totals.rows:,} rows on the cluster ({totals.computed:,} computed, "
+        f"{totals.from_cache:,} from the cache) in {time.monotonic() - began:.1f} s",
+        flush=True,
+    )
+    _say(
+        JobProgress(
+            "mapping", totals.rows, total, totals.computed, totals.from_cache, time.monotonic() - began
+        )
+    )
+    try:
+        summary = ray_backend.run_final_map(job.to_json(), cpus=max(1.0, resources.get("CPU", 1.0) - 1))
+    except Exception as exc:
+        _raise_if_cache_gone(job)
+        raise LoupeError(f"Fitting the map on the cluster failed: {_sentence(exc)}") from exc
+    print(
+        f"loupe: map of {summary['rows']:,} rows cached ({summary['embedded_here']:,} rows embedded by the "
+        "final step)",
+        flush=True,
+    )
+    _say(
+        JobProgress("done", totals.rows, total, totals.computed, totals.from_cache, time.monotonic() - began)
+    )
+
+
+def text_column(job: object, sample: object) -> str:
+    """The column Loupe's own reader would take as the text, judged on the first rows."""
+    from engine.data.datasets import _build
+    from engine.data.readers import RawTable
+
+    named = getattr(job, "text_column", None)
+    label = getattr(job, "label_column", None)
+    path = Path(getattr(job, "path", "dataset"))
+    textual = path.suffix.lower() == ".csv"
+    return _build(path, RawTable(sample, textual=textual), named, label, guess_label=True).text_column  # type: ignore[arg-type]
+
+
+def _embedding(totals: object, total: int, began: float) -> JobProgress:
+    return JobProgress(
+        "embedding",
+        done=getattr(totals, "rows", 0),
+        total=total,
+        computed=getattr(totals, "computed", 0),
+        from_cache=getattr(totals, "from_cache", 0),
+        elapsed_s=time.monotonic() - began,
+    )
+
+
+def _say(progress: JobProgress) -> None:
+    print(progress.line(), flush=True)
+
+
+def _raise_if_cache_gone(job: ClusterJob) -> None:
+    from engine.cluster.batches import SharedCacheGone, gone_sentence, open_shared_cache
+
+    try:
+        open_shared_cache(job).close()
+    except SharedCacheGone:
+        raise SharedCacheGone(gone_sentence(job)) from None
+
+
+def _sentence(exc: BaseException) -> str:
+    """The innermost Loupe error's sentence in a chain of Ray's wrappers, else the first line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, LoupeError):
+            return str(seen)
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:  # a worker's LoupeError reaches here as text: "…SharedCacheGone: The shared…"
+        for name in ("SharedCacheGone: ", "BadInputError: ", "LoupeError: "):
+            if name in line:
+                return line.split(name, 1)[1]
+    return (lines or [type(exc).__name__])[0][:300]
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(main())

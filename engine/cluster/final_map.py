@@ -1,0 +1,92 @@
+"""The job's last step, on the cluster: the map of the whole dataset, as ``loupe project`` makes it.
+
+It runs the same engine API and the same map flow as ``loupe project PATH --redis URL``, on the
+file read by Loupe's own reader, so it writes exactly the keys that command (and the window)
+will look up. Rows the parallel pass did not cover (a row Ray Data's reader parsed differently
+from Loupe's) are embedded here rather than missed, and counted in the summary. A dataset given
+as a URI (``s3://…``) is copied to a private local folder first, with pyarrow's filesystems.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine.errors import LoupeError
+
+
+def make_final_map(job_json: str) -> dict[str, Any]:
+    """Fit and cache the job's map (and its analysis with ``analyse``); a small summary."""
+    from engine.api.flow import map_flow
+    from engine.api.types import EmbeddedRun, MapLayers, MapScores, OpenDataset, ProjectedMap, ScoreRows
+    from engine.cluster.batches import open_shared_cache
+    from engine.cluster.secrets import install_secrets
+    from engine.cluster.spec import ClusterJob
+    from engine.core.service import EngineService
+    from engine.maps.projection import ProjectionParams
+
+    job = ClusterJob.from_json(job_json)
+    install_secrets()
+    params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
+    cache = open_shared_cache(job)
+    service = EngineService(cache, model=job.model, device="auto")
+    local, scratch = local_copy(job.path)
+    try:
+        opened = service.open_dataset(
+            OpenDataset(local, text_column=job.text_column, label_column=job.label_column)
+        )
+        summary: dict[str, Any] = {"rows": len(opened.dataset), "trustworthiness": None, "embedded_here": 0}
+        if job.layer == "all":
+            service.map_layers(MapLayers(opened.dataset_id, params))
+            summary["layers"] = True
+        else:
+            mapped: ProjectedMap | None = None
+            for step in map_flow(
+                service,
+                opened.dataset_id,
+                params,
+                layer=int(job.layer),
+                preview=False,
+                scores=job.analyse,
+                cached_first=True,
+            ):
+                if isinstance(step, EmbeddedRun):  # rows the parallel pass left to this step
+                    summary["embedded_here"] = step.computed
+                elif isinstance(step, ProjectedMap):
+                    mapped = step
+                elif isinstance(step, MapScores):
+                    summary["trustworthiness"] = step.trustworthiness
+            if job.analyse and mapped is not None:
+                service.score_rows(ScoreRows(mapped.map_id))
+        return summary
+    finally:
+        service.close()
+        cache.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def local_copy(path: str) -> tuple[Path, Path | None]:
+    """``path`` as a local file or folder, and the scratch folder to delete afterwards (if any)."""
+    if "://" not in path or path.startswith("file://"):
+        local = Path(path.removeprefix("file://"))
+        if not local.exists():
+            raise LoupeError(f"The cluster cannot see {path}: give a path every node can read, or a URI.")
+        return local, None
+    import pyarrow.fs as pafs
+
+    try:
+        filesystem, inner = pafs.FileSystem.from_uri(path)
+        info = filesystem.get_file_info(inner)
+        scratch = Path(tempfile.mkdtemp(prefix="loupe-data-"))
+        target = scratch / Path(inner.rstrip("/")).name
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(f"no such file or folder: {inner}")
+        pafs.copy_files(inner, str(target), source_filesystem=filesystem)  # a file, or a folder's files
+    except (OSError, ValueError) as exc:
+        raise LoupeError(
+            f"The dataset {path} cannot be copied to the node fitting the map ({exc})."
+        ) from None
+    return target, scratch
