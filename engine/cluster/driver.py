@@ -40,6 +40,7 @@ def main() -> int:
 def run_job(folder: Path) -> None:
     from engine.cluster import ray_backend
     from engine.cluster.batches import open_shared_cache
+    from engine.cluster.final_map import cached_already
     from engine.cluster.secrets import install_secrets
     from engine.cluster.spec import JOB_FILE, ClusterJob
     from engine.runtime.version import loupe_version
@@ -54,6 +55,11 @@ def run_job(folder: Path) -> None:
     install_secrets(folder)
     open_shared_cache(job).close()  # fail now, in one sentence, rather than in every actor
     _say(JobProgress("reading"))
+    done_before = cached_already(job)
+    if done_before is not None:
+        print(f"loupe: the map and all {done_before:,} rows were cached already; nothing to do", flush=True)
+        _say(JobProgress("done", done_before, done_before, 0, done_before))
+        return
     resources = ray_backend.connect()
     dataset = ray_backend.read_dataset(job.path)
     column = text_column(job, ray_backend.sample_table(dataset))
