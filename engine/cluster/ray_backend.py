@@ -77,8 +77,8 @@ def stop_job(access: ClusterAccess, job_id: str) -> bool:
 def _client(access: ClusterAccess) -> JobSubmissionClient:
     from ray.job_submission import JobSubmissionClient
 
-    # Ray logs each upload at INFO on the user's terminal; Loupe says what matters itself.
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    # Ray's SDK logs each upload at INFO on the user's terminal; Loupe says what matters itself.
+    logging.getLogger("ray.dashboard.modules.dashboard_sdk").setLevel(logging.WARNING)
 
     client: JobSubmissionClient = _call(
         access, lambda: JobSubmissionClient(access.address, headers=access.headers)
