@@ -453,7 +453,24 @@ def test_garbage_parquet_and_broken_hugging_face_folder(tmp_path: Path) -> None:
 
 def test_folder_without_anything_to_read(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("# hi")
-    one_sentence(lambda: load_dataset(tmp_path), "folder without .txt files")
+    one_sentence(lambda: load_dataset(tmp_path), "folder without .txt or .parquet files")
+
+
+def test_a_folder_of_parquet_files_is_one_dataset_in_file_name_order(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    # Written out of order, and the second shard's label column is missing (schemas unify).
+    pq.write_table(
+        pa.table({"text": ["Ünïcödé zweite Datei", "Привет"], "label": ["b", "b"]}), folder / "part-1.parquet"
+    )
+    pq.write_table(pa.table({"text": ["東京は日本の首都です。", "first file"]}), folder / "part-0.parquet")
+    dataset = load_dataset(folder)
+    assert list(dataset.texts) == ["東京は日本の首都です。", "first file", "Ünïcödé zweite Datei", "Привет"]
+    (folder / "part-2.parquet").write_bytes(b"not parquet" * 20)
+    one_sentence(lambda: load_dataset(folder), "Parquet files in", "shards")
 
 
 def test_table_without_text(tmp_path: Path) -> None:

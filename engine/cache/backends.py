@@ -38,6 +38,7 @@ class Backend(Protocol):
 
     def set_many(self, items: Sequence[tuple[str, bytes]], ttl: int) -> None: ...
     def ping(self) -> bool: ...
+    def present(self, keys: Sequence[str]) -> int: ...
     def clear(self, kind: str | None) -> int: ...
     def count(self, kind: str) -> int: ...
     def add_counters(self, key: str, deltas: dict[str, int]) -> None: ...
@@ -156,6 +157,12 @@ class RedisBackend:
     def ping(self) -> bool:
         return bool(self._client.ping())
 
+    def present(self, keys: Sequence[str]) -> int:
+        # EXISTS with many keys answers how many exist: one round trip per chunk, no value read.
+        return sum(
+            int(self._client.exists(*keys[start : start + 10_000])) for start in range(0, len(keys), 10_000)
+        )
+
     def clear(self, kind: str | None) -> int:
         removed = 0
         batch: list[bytes] = []
@@ -227,6 +234,10 @@ class MemoryBackend:
 
     def ping(self) -> bool:
         return True
+
+    def present(self, keys: Sequence[str]) -> int:
+        with self._lock:
+            return sum(1 for key in keys if key in self._data)
 
     def clear(self, kind: str | None) -> int:
         prefix = kind_pattern(kind).rstrip("*")

@@ -253,6 +253,20 @@ class Cache:
             self._mark_unavailable(exc)
             return 0
 
+    def count_present(self, keys: Sequence[str]) -> int | None:
+        """How many of ``keys`` the cache holds (values unread, so unchecked); None if unreachable.
+
+        A cheap "is this all done?" for a cluster job's rerun; a key counted here can still turn
+        out to be a miss when its value is read and checked.
+        """
+        if self._backend is None or not self._usable():
+            return None
+        try:
+            return self._backend.present(keys)
+        except Exception as exc:
+            self._mark_unavailable(exc)
+            return None
+
     def count_by_kind(self) -> dict[str, int]:
         """How many values of each kind the cache holds (a SCAN: seconds for millions of keys)."""
         if self._backend is None or not self._usable():

@@ -57,6 +57,10 @@ def _dispatch(args: argparse.Namespace, open_gui: GuiOpener | None) -> int:
         return install_desktop_command(args)
     _fill_defaults(args)
     try:
+        if args.command == "cluster":  # no engine, model or cache of its own: the cluster's
+            from engine.cli.cluster import cluster_command
+
+            return cluster_command(args)
         if args.command == "self-test":  # inside the try: Ctrl-C is "interrupted", not a traceback
             from engine.cli.self_test import self_test_command
 

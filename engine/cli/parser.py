@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cache.keys import KINDS
+from engine.cli.cluster import add_parser as add_cluster_parser
 from engine.cli.install_desktop import add_parser as add_install_desktop_parser
 from engine.runtime.version import loupe_version
 
@@ -71,30 +72,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden state to pool: 0 = embeddings, -1 = last (default), 'all' = every layer in one pass",
     )
 
-    mapping = argparse.ArgumentParser(add_help=False)  # what project and export share
-    mapping.add_argument("path", type=Path)
-    mapping.add_argument("--text-column")
-    mapping.add_argument("--label-column")
-    mapping.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
-    mapping.add_argument(
+    map_options = argparse.ArgumentParser(add_help=False)  # what project, export and cluster submit share
+    map_options.add_argument("--text-column")
+    map_options.add_argument("--label-column")
+    map_options.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    map_options.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="a parameter of the method, e.g. n_neighbors=30 (repeat for more)",
     )
-    mapping.add_argument("--seed", type=int, default=42)
-    mapping.add_argument(
+    map_options.add_argument("--seed", type=int, default=42)
+    map_options.add_argument(
         "--layer",
         type=layer_argument,
         default=-1,
         help="the layer to map (-1 = last); 'all' writes every layer's map, aligned, as layer,row,x,y,label",
     )
-    mapping.add_argument(
+    map_options.add_argument(
         "--analyse",
         action="store_true",
         help="add cluster, cluster_name and faithfulness columns and print the map's trustworthiness",
     )
+
+    mapping = argparse.ArgumentParser(add_help=False, parents=[map_options])
+    mapping.add_argument("path", type=Path)
 
     project = sub.add_parser(
         "project", parents=[common, mapping], help="map a dataset's rows to 2-D coordinates"
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--follow", "-f", action="store_true", help="print new log lines as they come (Ctrl-C stops)"
     )
     add_install_desktop_parser(sub)
+    add_cluster_parser(sub, common, map_options, positive_int)
     return parser
 
 

@@ -19,6 +19,9 @@ from engine.cluster.progress import JobProgress, error_line
 from engine.errors import LoupeError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from engine.cluster.ray_backend import EmbedTotals
     from engine.cluster.spec import ClusterJob
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ def main() -> int:
 def run_job(folder: Path) -> None:
     from engine.cluster import ray_backend
     from engine.cluster.batches import open_shared_cache
+    from engine.cluster.final_map import cached_already
     from engine.cluster.secrets import install_secrets
     from engine.cluster.spec import JOB_FILE, ClusterJob
     from engine.runtime.version import loupe_version
@@ -54,6 +58,11 @@ def run_job(folder: Path) -> None:
     install_secrets(folder)
     open_shared_cache(job).close()  # fail now, in one sentence, rather than in every actor
     _say(JobProgress("reading"))
+    done_before = cached_already(job)
+    if done_before is not None:
+        print(f"loupe: the map and all {done_before:,} rows were cached already; nothing to do", flush=True)
+        _say(JobProgress("done", done_before, done_before, 0, done_before))
+        return
     resources = ray_backend.connect()
     dataset = ray_backend.read_dataset(job.path)
     column = text_column(job, ray_backend.sample_table(dataset))
@@ -99,27 +108,17 @@ def run_job(folder: Path) -> None:
     )
 
 
-def text_column(job: object, sample: object) -> str:
+def text_column(job: ClusterJob, sample: pa.Table) -> str:
     """The column Loupe's own reader would take as the text, judged on the first rows."""
-    from engine.data.datasets import _build
-    from engine.data.readers import RawTable
+    from engine.data.datasets import pick_columns
 
-    named = getattr(job, "text_column", None)
-    label = getattr(job, "label_column", None)
-    path = Path(getattr(job, "path", "dataset"))
-    textual = path.suffix.lower() == ".csv"
-    return _build(path, RawTable(sample, textual=textual), named, label, guess_label=True).text_column  # type: ignore[arg-type]
+    textual = Path(job.path).suffix.lower() == ".csv"  # CSV values are text to Loupe's reader
+    return pick_columns(sample, job.text_column, job.label_column, textual=textual)[0]
 
 
-def _embedding(totals: object, total: int, began: float) -> JobProgress:
-    return JobProgress(
-        "embedding",
-        done=getattr(totals, "rows", 0),
-        total=total,
-        computed=getattr(totals, "computed", 0),
-        from_cache=getattr(totals, "from_cache", 0),
-        elapsed_s=time.monotonic() - began,
-    )
+def _embedding(totals: EmbedTotals, total: int, began: float) -> JobProgress:
+    elapsed = time.monotonic() - began
+    return JobProgress("embedding", totals.rows, total, totals.computed, totals.from_cache, elapsed)
 
 
 def _say(progress: JobProgress) -> None:

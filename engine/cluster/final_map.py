@@ -12,9 +12,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import LoupeError
+
+if TYPE_CHECKING:
+    from engine.cluster.spec import ClusterJob
 
 
 def make_final_map(job_json: str) -> dict[str, Any]:
@@ -34,9 +37,7 @@ def make_final_map(job_json: str) -> dict[str, Any]:
     service = EngineService(cache, model=job.model, device="auto")
     local, scratch = local_copy(job.path)
     try:
-        opened = service.open_dataset(
-            OpenDataset(local, text_column=job.text_column, label_column=job.label_column)
-        )
+        opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
         summary: dict[str, Any] = {"rows": len(opened.dataset), "trustworthiness": None, "embedded_here": 0}
         if job.layer == "all":
             service.map_layers(MapLayers(opened.dataset_id, params))
@@ -61,6 +62,38 @@ def make_final_map(job_json: str) -> dict[str, Any]:
             if job.analyse and mapped is not None:
                 service.score_rows(ScoreRows(mapped.map_id))
         return summary
+    finally:
+        service.close()
+        cache.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def cached_already(job: ClusterJob) -> int | None:
+    """The row count when the job's map and every row's embedding are cached already, else None.
+
+    A rerun of a finished job then ends here, in the driver, in about the time a warm ``loupe
+    project`` takes, without starting Ray Data or loading a model. Runs that also want the
+    analysis, or every layer, always go the whole way (their other values are checked there).
+    """
+    from engine.api.types import FindCachedMap, OpenDataset
+    from engine.cluster.batches import open_shared_cache
+    from engine.core.service import EngineService
+    from engine.maps.projection import ProjectionParams
+
+    if job.analyse or job.layer == "all":
+        return None
+    params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
+    cache = open_shared_cache(job)
+    service = EngineService(cache, model=job.model, device="auto")
+    local, scratch = local_copy(job.path)
+    try:
+        opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
+        layer = int(job.layer)
+        if service.find_cached_map(FindCachedMap(opened.dataset_id, params, layer)).map is None:
+            return None
+        keys = service.engine.row_keys(opened.dataset.texts, layer)
+        return len(keys) if cache.count_present(keys) == len(keys) else None
     finally:
         service.close()
         cache.close()

@@ -77,6 +77,9 @@ def stop_job(access: ClusterAccess, job_id: str) -> bool:
 def _client(access: ClusterAccess) -> JobSubmissionClient:
     from ray.job_submission import JobSubmissionClient
 
+    # Ray's SDK logs each upload at INFO on the user's terminal; Loupe says what matters itself.
+    logging.getLogger("ray.dashboard.modules.dashboard_sdk").setLevel(logging.WARNING)
+
     client: JobSubmissionClient = _call(
         access, lambda: JobSubmissionClient(access.address, headers=access.headers)
     )
@@ -172,8 +175,6 @@ def embed_rows(
         compute=ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,
         num_gpus=1 if gpus else 0,
-        max_restarts=-1,  # a killed actor comes back; its batch is retried, the others are kept
-        max_task_retries=-1,
     )
     totals = EmbedTotals()
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):

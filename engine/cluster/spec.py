@@ -33,7 +33,7 @@ class ClusterJob:
     label_column: str | None = None
     method: str = "umap"
     params: dict[str, str] = field(default_factory=dict)  # --param NAME=VALUE, checked by the engine
-    seed: int = 0
+    seed: int = 42  # loupe project's default, so a plain `loupe project` finds the job's map
     analyse: bool = False
     actors: int | None = None  # None: one per GPU, else as many as leave a CPU for reading
     batch_rows: int = DEFAULT_BATCH_ROWS

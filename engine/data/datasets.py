@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from engine.data.arrow import ArrowSequence
 from engine.data.columns import (
@@ -178,26 +181,15 @@ def _build(
     table = table.rename_columns(names)
     if table.num_rows == 0:
         raise BadInputError(f"{path} has no rows.")
-    # "" is a column name nobody has, except as NO_LABEL: "no label" (an empty text column is an error).
-    for wanted in (text_column, None if label_column == NO_LABEL else label_column):
-        if wanted is not None and wanted not in names:
-            raise BadInputError(f"{path} has no column {wanted!r}; its columns are {', '.join(names)}.")
-    guess = guess_label and label_column is None
-    if guess:
-        label_column = guess_label_column([name for name in names if name != text_column])
-    if text_column is None:  # not the label column, unless it is the only text there is
-        text_column = guess_text_column(table.drop_columns([label_column] if label_column else []))
-        text_column = text_column or guess_text_column(table)
-        if text_column is None:
-            raise BadInputError(f"{path} has no column of text; its columns are {', '.join(names)}.")
-        label_column = None if label_column == text_column else label_column
-    if guess and label_column is None:
-        # Not a column the reader made up (a saved DatasetDict's "split"): the file's own only.
-        candidates = table.drop_columns([name for name in raw.added_columns if name in names])
-        label_column = guess_label_by_values(candidates, exclude=text_column, textual=raw.textual)
-        if label_column is not None:
-            log.info("no column is named like a label: %r, with a few short values, is used", label_column)
-    label_column = label_column or None  # NO_LABEL
+    text_column, label_column = pick_columns(
+        table,
+        text_column,
+        label_column,
+        textual=raw.textual,
+        guess_label=guess_label,
+        added_columns=raw.added_columns,
+        where=str(path),
+    )
     texts = as_text(table[text_column])
     keep_mask = ~blank_rows(texts)
     kept = int(np.count_nonzero(keep_mask))
@@ -226,6 +218,41 @@ def _build(
         path=path,
         label_column=label_column,
     )
+
+
+def pick_columns(
+    table: pa.Table,
+    text_column: str | None,
+    label_column: str | None,
+    *,
+    textual: bool,
+    guess_label: bool = True,
+    added_columns: Sequence[str] = (),
+    where: str = "the dataset",
+) -> tuple[str, str | None]:
+    """(text column, label column or None) as Loupe reads ``table``: named ones checked, the
+    others guessed. A cluster job's driver calls it on a sample to embed the same column."""
+    names = table.column_names
+    # "" is a column name nobody has, except as NO_LABEL: "no label" (an empty text column is an error).
+    for wanted in (text_column, None if label_column == NO_LABEL else label_column):
+        if wanted is not None and wanted not in names:
+            raise BadInputError(f"{where} has no column {wanted!r}; its columns are {', '.join(names)}.")
+    guess = guess_label and label_column is None
+    if guess:
+        label_column = guess_label_column([name for name in names if name != text_column])
+    if text_column is None:  # not the label column, unless it is the only text there is
+        text_column = guess_text_column(table.drop_columns([label_column] if label_column else []))
+        text_column = text_column or guess_text_column(table)
+        if text_column is None:
+            raise BadInputError(f"{where} has no column of text; its columns are {', '.join(names)}.")
+        label_column = None if label_column == text_column else label_column
+    if guess and label_column is None:
+        # Not a column the reader made up (a saved DatasetDict's "split"): the file's own only.
+        candidates = table.drop_columns([name for name in added_columns if name in names])
+        label_column = guess_label_by_values(candidates, exclude=text_column, textual=textual)
+        if label_column is not None:
+            log.info("no column is named like a label: %r, with a few short values, is used", label_column)
+    return text_column, label_column or None  # "" (NO_LABEL) → None
 
 
 def _vectors(path: Path, keep: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32] | None:

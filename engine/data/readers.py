@@ -134,6 +134,20 @@ def read_parquet(path: Path) -> RawTable:
         raise BadInputError(f"Cannot read {path} as Parquet: {_first_line(exc)}.") from exc
 
 
+def read_parquet_folder(path: Path) -> RawTable:
+    """A folder of Parquet files (how large datasets are kept, and what a Ray cluster reads in
+    parallel), as one table: the files in name order, their schemas unified."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".parquet" and p.is_file())
+    try:
+        tables = [validated(pq.read_table(file)) for file in files]
+        return RawTable(pa.concat_tables(tables, promote_options="permissive"), False)
+    except (OSError, pa.ArrowException) as exc:
+        raise BadInputError(f"Cannot read the Parquet files in {path}: {_first_line(exc)}.") from exc
+
+
 def read_arrow(path: Path) -> RawTable:
     """An Arrow IPC file or stream (``.arrow``), memory-mapped."""
     import pyarrow as pa
@@ -358,8 +372,8 @@ READERS: dict[str, Callable[[Path], RawTable]] = {
 }
 
 SUPPORTED = (
-    ".csv, .tsv, .tab, .json, .jsonl, .ndjson, .parquet, .arrow, .txt, "
-    "a folder of .txt files or a folder saved by Hugging Face datasets"
+    ".csv, .tsv, .tab, .json, .jsonl, .ndjson, .parquet, .arrow, .txt, a folder of .txt or "
+    ".parquet files, or a folder saved by Hugging Face datasets"
 )
 
 
@@ -376,7 +390,11 @@ def read_table(path: Path, *, csv: bool = False) -> RawTable:
             return read_hf_folder(path)
         if any(p.suffix.lower() == ".txt" for p in path.iterdir()):
             return read_text_folder(path)
-        raise BadInputError(f"{path} is a folder without .txt files or a saved Hugging Face dataset.")
+        if any(p.suffix.lower() == ".parquet" for p in path.iterdir()):
+            return read_parquet_folder(path)
+        raise BadInputError(
+            f"{path} is a folder without .txt or .parquet files, nor a saved Hugging Face dataset."
+        )
     if not path.is_file():
         raise BadInputError(f"No such file or folder: {path}")
     reader = read_csv if csv else READERS.get(path.suffix.lower())
