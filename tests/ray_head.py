@@ -366,22 +366,27 @@ def multilingual_rows(rows: int) -> list[tuple[str, str]]:
     """``rows`` distinct (text, label) pairs: the sentences above, then demo docstrings.
 
     Docstring paragraphs are real English; every tenth is given a real sentence from another
-    script in front, so the whole set mixes scripts throughout, not only at the start.
+    script in front, so the whole set mixes scripts throughout, not only at the start. Past the
+    docstrings there are (about 4,000), each is used again after another sentence.
     """
     from engine.data.demo_data import build_stdlib_dataset
 
     out = [(text, language) for language, text in SENTENCES]
-    demo = build_stdlib_dataset(max_rows=rows)
-    for index, (text, label) in enumerate(zip(demo.texts, demo.labels, strict=True)):
-        if len(out) >= rows:
-            break
-        if index % 10 == 0:
-            language, sentence = SENTENCES[index // 10 % len(SENTENCES)]
-            out.append((f"{sentence} {text}", language))
-        else:
-            out.append((text, label))
-    texts = [text for text, _ in out]
-    assert len(out) == rows and len(set(texts)) == rows, (len(out), len(set(texts)))
+    seen = {text for text, _ in out}
+    demo = build_stdlib_dataset(max_rows=max(rows, 4000))
+    for round_number in range(len(SENTENCES)):
+        for index, (text, label) in enumerate(zip(demo.texts, demo.labels, strict=True)):
+            if len(out) >= rows:
+                break
+            if round_number == 0 and index % 10:
+                row = (text, label)
+            else:
+                language, sentence = SENTENCES[(index // 10 + round_number) % len(SENTENCES)]
+                row = (f"{sentence} {text}", language)
+            if row[0] not in seen:
+                seen.add(row[0])
+                out.append(row)
+    assert len(out) == rows, f"only {len(out)} distinct rows"
     return out
 
 
