@@ -5,7 +5,9 @@ start a head import this). Everything listens on 127.0.0.1 on ports chosen free 
 suites on one machine do not collide (Ray's defaults, such as the Ray Client server's 10001 and
 the dashboard agent's 52365, would). Each server runs in its own process group and is stopped by
 its id, TERM then KILL, after which :meth:`LocalRayHead.stop` asserts that no process of it is
-left: none in its session and none whose command line names its temporary folder.
+left: none in its session and none whose command line names its temporary folder. Also here:
+``loupe`` run as a desktop runs it (a child process with its own LOUPE_HOME) and what its
+refusals must look like.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 STOP_GRACE_S = 15.0
+NO_DISPLAY = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+COMMAND_TIMEOUT_S = 240
 
 
 def free_port() -> int:
@@ -203,6 +208,7 @@ class LocalRayHead:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 return int(answer.status)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the connection's socket
             return int(exc.code)
         except (OSError, urllib.error.URLError):
             return None
@@ -323,6 +329,47 @@ class ValkeyWithPassword:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# -- loupe as a desktop runs it ---------------------------------------------------------
+
+
+def client_env(home: Path, **extra: str) -> dict[str, str]:
+    """A desktop's environment: this checkout importable, its own LOUPE_HOME, headless."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("RAY_", "LOUPE_")) and name not in NO_DISPLAY
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(PYTHONPATH=str(ROOT), LOUPE_HOME=str(home), **extra)
+    return env
+
+
+def loupe(
+    args: list[str], env: dict[str, str], *, timeout: float = COMMAND_TIMEOUT_S, importtime: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "desktop.launcher", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def job_id_in(text: str) -> str:
+    found = re.findall(r"raysubmit_\w+", text)
+    assert found, f"no job id in the output:\n{text[-3000:]}"
+    return found[-1]
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> str:
+    """The one sentence of a refused command, checked: exit 2, one line, no traceback."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, f"exit {done.returncode}\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr and len(lines) == 1, done.stderr[-3000:]
+    return lines[0]
+
+
+def read_coords(path: Path) -> list[tuple[float, float]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(float(row["x"]), float(row["y"])) for row in csv.DictReader(handle)]
 
 
 # -- real multilingual data ------------------------------------------------------------------
