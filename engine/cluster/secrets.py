@@ -82,7 +82,7 @@ def read_secrets(folder: Path) -> JobSecrets:
         if not all(value is None or isinstance(value, str) for value in (password, key, ca_pem)):
             raise TypeError("a value is not a string")
         return JobSecrets(password, None if key is None else base64.b64decode(key, validate=True), ca_pem)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadInputError(f"The job's secrets file cannot be read ({type(exc).__name__}).") from None
 
 
