@@ -519,6 +519,26 @@ def test_gather_secrets_takes_the_password_and_key_file_from_the_environment(
     assert secrets.redis_password == SECRET and secrets.team_key == TEAM_KEY.encode()
 
 
+def test_the_ca_bundle_goes_with_the_secrets_for_rediss_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="utf-8")
+    monkeypatch.setenv("LOUPE_REDIS_CA", str(pem))
+    assert gather_secrets("rediss://cache:6380")[1].redis_ca_pem == pem.read_text(encoding="utf-8")
+    assert gather_secrets("redis://127.0.0.1:6379")[1].redis_ca_pem is None
+
+
+def test_an_unreadable_ca_bundle_is_one_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(b"\xff\xfe not PEM")
+    monkeypatch.setenv("LOUPE_REDIS_CA", str(pem))
+    with pytest.raises(BadInputError) as refused:
+        gather_secrets(f"rediss://loupe:{SECRET}@cache:6380")
+    one_sentence(str(refused.value))
+    assert SECRET not in str(refused.value)
+
+
 def test_no_secrets_write_no_file(tmp_path: Path) -> None:
     clean, secrets = gather_secrets("redis://127.0.0.1:6379")
     assert clean == "redis://127.0.0.1:6379" and secrets.empty
@@ -742,7 +762,9 @@ def test_ray_is_installed_so_the_import_checks_can_fail() -> None:
 
 def test_the_submitting_side_does_not_import_ray() -> None:
     code = "import engine.cluster.client, engine.cluster.spec, engine.cluster.progress, engine.cluster.access"
-    code += ", engine.cluster.secrets, engine.cluster.batches, engine.cluster.final_map"
+    code += (
+        ", engine.cluster.secrets, engine.cluster.batches, engine.cluster.final_map, engine.cluster.driver"
+    )
     assert ray_modules_after(code) == []
 
 

@@ -52,7 +52,12 @@ def gather_secrets(redis_url: str) -> tuple[str, JobSecrets]:
     ca_pem = None
     named_ca = ca_bundle() if clean_url.startswith("rediss://") else None
     if named_ca is not None:
-        ca_pem = Path(named_ca).read_text(encoding="utf-8")
+        try:
+            ca_pem = Path(named_ca).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(
+                f"The CA bundle {named_ca} (LOUPE_REDIS_CA) cannot be read as text ({type(exc).__name__})."
+            ) from None
     return clean_url, JobSecrets(password, None if found_key is None else found_key[0], ca_pem)
 
 
