@@ -74,7 +74,8 @@ def check_access(address: str, *, token: str | None = None, insecure: bool = Fal
 
 
 def normalised_address(address: str) -> str:
-    """``http(s)://host:port`` for what a user typed (``host:port`` means http://)."""
+    """``http(s)://host:port`` for what a user typed: ``host:port`` means http://, a missing port
+    8265 (Ray's dashboard), or 443 after https:// (TLS in front of it)."""
     text = address.strip().rstrip("/")
     if "://" not in text:
         text = f"http://{text}"
@@ -93,7 +94,8 @@ def normalised_address(address: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
         raise ClusterAccessError(f"The cluster address {address!r} is not host:port or http(s)://host:port.")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port or DEFAULT_DASHBOARD_PORT}"
+    # https is TLS in front of the dashboard (an Ingress, a proxy), which serves on 443 unless told.
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else DEFAULT_DASHBOARD_PORT)}"
 
 
 def find_token(address: str) -> tuple[str | None, str]:

@@ -49,7 +49,7 @@ class ClusterJob:
             raw = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise BadInputError(f"The cluster job file is not JSON ({exc}).") from None
-        if not isinstance(raw, dict) or raw.get("version") != SPEC_VERSION:
+        if not isinstance(raw, dict) or type(raw.get("version")) is not int or raw["version"] != SPEC_VERSION:
             raise BadInputError(f"The cluster job file is not a version-{SPEC_VERSION} Loupe job.")
         fields: dict[str, Any] = {
             "path": _text(raw, "path"),
