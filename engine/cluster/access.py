@@ -86,6 +86,11 @@ def normalised_address(address: str) -> str:
         raise ClusterAccessError(
             f"The cluster address {address!r} is not host:port or http(s)://host:port."
         ) from None
+    if "@" in parts.netloc:  # never echoed: what precedes the @ may be a token
+        raise ClusterAccessError(
+            "The cluster address holds a user or token before '@': give the token in RAY_AUTH_TOKEN "
+            "(or RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) and the address as http(s)://HOST:PORT."
+        )
     if parts.scheme == "ray":
         raise ClusterAccessError(
             "Loupe submits through Ray's Jobs REST API, not Ray Client: give the dashboard's address, "
