@@ -22,7 +22,9 @@ from desktop.operations.cluster_ops import ClusterFollow
 from desktop.operations.operation import Operations
 from desktop.window.cluster_dialog import (
     EMBEDDED_CACHE,
+    KEYRING,
     NO_RAY,
+    TYPED,
     ClusterDialog,
     ClusterRequest,
     ray_installed,
@@ -72,6 +74,7 @@ class ClusterActions(QObject):
         self.dialog: ClusterDialog | None = None
         self.follow = ClusterFollow()
         self.sent: Sent | None = None
+        self.finished: JobState | None = None  # the last job's final state, once it has succeeded
         self.poll_s = cluster_ops.POLL_S
 
     # -- the dialog ----------------------------------------------------------------------------
@@ -143,7 +146,8 @@ class ClusterActions(QObject):
         operation = cluster_ops.send_to_cluster(
             request.job,
             address=request.address,
-            secret=request.token,
+            # A token Ray's own places hold is found again there, so a refusal names its source.
+            secret=request.token if request.token_source in (TYPED, KEYRING) else None,
             insecure=request.insecure,
             follow=self.follow,
             done=self._succeeded,
@@ -170,6 +174,7 @@ class ClusterActions(QObject):
         sent = self.sent
         if sent is None:
             return
+        self.finished = state
         self._say(f"Cluster job {state.job_id} succeeded: opening its map from the shared cache.")
         engine = self.model.engine
         if (engine.model, engine.layer, engine.pooling) != (sent.job.model, sent.job.layer, None):

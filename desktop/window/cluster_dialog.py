@@ -49,6 +49,7 @@ EMBEDDED_CACHE = (
     "cache in File ▸ Settings… (Cache ▸ Shared server), restart Loupe, then send the dataset."
 )
 TYPED = "the token typed here"
+KEYRING = "the system keyring"
 
 
 @dataclass(frozen=True, repr=False)
@@ -89,7 +90,7 @@ def choose_token(address: str, typed: str) -> tuple[str | None, str]:
     normalised = normalised_address(address)
     from_keyring = keyring_secret(KEYRING_SERVICE, normalised)
     if from_keyring:
-        return from_keyring.strip(), f"the system keyring ({KEYRING_SERVICE}, {normalised})"
+        return from_keyring.strip(), KEYRING
     return find_token(normalised)
 
 
