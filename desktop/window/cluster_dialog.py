@@ -118,7 +118,6 @@ class ClusterDialog(QDialog):
         self.remember.setToolTip(
             f"Saved in the system keyring as service {KEYRING_SERVICE}, user = the address"
         )
-        self.remember.setVisible(keyring_usable())
         self.insecure = QCheckBox("Allow insecure (no token / plain http)")
         self.insecure.setToolTip("Only for a cluster on a network you know to be private: anyone "
                                  "who can reach an unauthenticated Ray can run code on it")  # fmt: skip
@@ -134,6 +133,8 @@ class ClusterDialog(QDialog):
         form.addRow("Token", self.token)
         form.addRow("", self.token_source)
         form.addRow("", self.remember)
+        self._keyring = keyring_usable()
+        form.setRowVisible(self.remember, self._keyring)  # offered only where it can be kept
         form.addRow("", self.insecure)
         for name, value in describe_job(job):
             shown = QLabel(value)
@@ -192,7 +193,7 @@ class ClusterDialog(QDialog):
         access = check_access(self.address.text(), token=token, insecure=self.insecure.isChecked())
         path = self.cluster_path.text().strip() or self._job.path
         job = ClusterJob(**{**self._job.__dict__, "path": path})
-        remember = not self.remember.isHidden() and self.remember.isChecked() and source == TYPED
+        remember = self._keyring and self.remember.isChecked() and source == TYPED
         return ClusterRequest(job, access.address, token, source, self.insecure.isChecked(), remember)
 
     def request(self) -> ClusterRequest:
