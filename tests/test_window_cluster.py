@@ -412,3 +412,44 @@ def test_a_job_sent_from_the_window_opens_its_map_warm_from_the_shared_cache(
     shown = shared_window.model.shown
     assert shown is not None and not shown.preview and shown.map.params == shared_window.model.params
     assert shown.map.params.method == "umap" and len(shown.coords) == 400
+
+
+def test_a_failed_job_is_its_sentence_in_the_window(
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead
+) -> None:
+    """A dataset path the cluster cannot read: the driver's one sentence, not a traceback."""
+    open_without_map(qtbot, shared_window, write_dataset(tmp_path / "langs.csv", rows=60))
+    shared_window.cluster.poll_s = 0.5
+    dialog = open_dialog(qtbot, shared_window)
+    dialog.address.setText(ray_head.address)
+    dialog.token.setText(ray_head.token)
+    dialog.cluster_path.setText(str(tmp_path / "not-on-the-cluster.csv"))
+    with qtbot.waitSignal(shared_window.job_failed, timeout=120_000) as failed:
+        dialog.send.click()
+    message = failed.args[0]
+    assert message.startswith("The cluster job raysubmit_") and " failed: " in message, message
+    assert "not-on-the-cluster.csv" in message and "Traceback" not in message and "\n" not in message
+
+
+def test_closing_the_window_leaves_the_job_running(
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead
+) -> None:
+    """The job fills the shared cache for any desktop: closing the window does not stop it."""
+    from engine.cluster.client import ClusterClient
+
+    open_without_map(qtbot, shared_window, write_dataset(tmp_path / "langs.csv", rows=400))
+    shared_window.cluster.poll_s = 0.5
+    send(qtbot, shared_window, ray_head.address, ray_head.token)
+    qtbot.waitUntil(lambda: shared_window.cluster.job_id is not None, timeout=60_000)
+    job_id = shared_window.cluster.job_id
+    began = time.monotonic()
+    shared_window.close()
+    assert time.monotonic() - began < 15  # one poll, not the job's end
+    client = ClusterClient(ray_head.address, token=ray_head.token)
+    try:
+        assert client.state(job_id).status in ("PENDING", "RUNNING", "SUCCEEDED")
+    finally:
+        client.stop(job_id)
+        deadline = time.monotonic() + 60
+        while not client.state(job_id).terminal and time.monotonic() < deadline:
+            time.sleep(0.5)
