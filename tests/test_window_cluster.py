@@ -263,17 +263,24 @@ def test_the_dialog_shows_the_job_and_the_token_source_never_the_token(
     qtbot: Any, shared_window: Any, tmp_path: Path, no_ray_token: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What will be computed is read from the window; the token's source is named, the token never."""
+    from engine.maps.projection import ProjectionParams
     from engine.user.settings import load_settings, save_settings
 
     save_settings(load_settings().with_changes(cluster_address="127.0.0.1:9"))
     data = write_dataset(tmp_path / "langs.csv", rows=60)
     open_without_map(qtbot, shared_window, data)
+    params = ProjectionParams.from_options("umap", {"n_neighbors": 7, "min_dist": 0.25}, seed=3)
+    shared_window.model.set_params(params)
+    job, _ = shared_window.cluster.job_of_window()
+    assert ProjectionParams.from_options(job.method, job.params, seed=job.seed) == params  # same keys
+    assert job.redis_url.startswith("redis://127.0.0.1:") and job.text_column == "text"
     dialog = open_dialog(qtbot, shared_window)
     assert dialog.error.text() == ""
     assert dialog.address.text() == "127.0.0.1:9"
     assert dialog.cluster_path.text() == str(data.resolve())
     texts = " | ".join(label.text() for label in dialog.findChildren(type(dialog.error)))
-    assert "minilm" in texts and "UMAP" in texts and "seed 42" in texts and str(data.resolve()) in texts
+    assert "minilm" in texts and "UMAP (min_dist=0.25, n_neighbors=7), seed 3" in texts
+    assert str(data.resolve()) in texts
     assert PASSWORD not in texts and not dialog.insecure.isChecked()
     assert "No token found" in dialog.token_source.text()
     token = secrets.token_urlsafe(32)
@@ -412,6 +419,14 @@ def test_a_job_sent_from_the_window_opens_its_map_warm_from_the_shared_cache(
     shown = shared_window.model.shown
     assert shown is not None and not shown.preview and shown.map.params == shared_window.model.params
     assert shown.map.params.method == "umap" and len(shown.coords) == 400
+    # Another dataset open by the time the job ends: the job's dataset is opened again, warm.
+    open_without_map(qtbot, shared_window, write_dataset(tmp_path / "other.csv", rows=30))
+    shared_window.cluster._succeeded(finished)
+    qtbot.waitUntil(lambda: bool(failures) or shared_window.model.scores is not None, timeout=120_000)
+    assert not failures, failures
+    source, run = shared_window.model.source, shared_window.model.run
+    assert source is not None and source.path == data.resolve()
+    assert run is not None and (run.computed, run.from_cache) == (0, 400)
 
 
 def test_a_failed_job_is_its_sentence_in_the_window(
