@@ -364,6 +364,11 @@ def test_cancel_stops_the_job_on_the_cluster(
     send(qtbot, shared_window, ray_head.address, ray_head.token)
     qtbot.waitUntil(lambda: shared_window.cluster.job_id is not None, timeout=60_000)
     qtbot.waitUntil(lambda: len(shared_window.jobs_view.rows) == 1, timeout=10_000)
+    from desktop.window.cluster import FOLLOWING
+
+    second = open_dialog(qtbot, shared_window)  # one job at a time: a second would stop the first
+    assert second.error.text() == FOLLOWING and not second.send.isEnabled()
+    second.reject()
     row = next(iter(shared_window.jobs_view.rows.values()))
     with qtbot.waitSignal(shared_window.operations.cancelled, timeout=120_000):
         row.cancel.click()

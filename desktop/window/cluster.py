@@ -39,6 +39,7 @@ from engine.user.settings import load_settings, save_settings
 
 NO_FILE = "Open a dataset file first: a cluster reads the dataset from a file, and the demo has none."
 OWN_VECTORS = "This dataset came with its own vectors: there is nothing for a cluster to embed."
+FOLLOWING = "A cluster job is being followed already: wait for it, or cancel it in the Jobs panel (Ctrl+J)."
 POOLING = (
     "A cluster embeds with the model's own pooling, and this window uses another: choose the "
     "model's own in File ▸ Settings… to send this dataset."
@@ -85,12 +86,13 @@ class ClusterActions(QObject):
         dialog = ClusterDialog(job, load_settings().cluster_address, self.refusal(), self.parent_widget)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.send(dialog.request(), params))
-        dialog.destroyed.connect(self._forget_dialog)
+        dialog.destroyed.connect(lambda: self._forget_dialog(dialog))
         self.dialog = dialog
         dialog.open()
 
-    def _forget_dialog(self) -> None:
-        self.dialog = None
+    def _forget_dialog(self, dialog: ClusterDialog) -> None:
+        if self.dialog is dialog:  # not a newer one opened before this one was deleted
+            self.dialog = None
 
     def refusal(self) -> str | None:
         """Why the window cannot send its dataset now, in one sentence; None when it can."""
@@ -98,6 +100,8 @@ class ClusterActions(QObject):
             return NO_RAY
         if not self._cache_url:
             return EMBEDDED_CACHE
+        if self.operations.running("cluster"):  # a second one would supersede, and stop, the first
+            return FOLLOWING
         source = self.model.source
         if source is None or source.path is None or self.model.opened is None:
             return NO_FILE

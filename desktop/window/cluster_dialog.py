@@ -163,6 +163,9 @@ class ClusterDialog(QDialog):
         if self._refusal is not None:
             self.token_source.setText("")
             return
+        if not self.address.text().strip():
+            self.token_source.setText("Give the cluster's address: its Ray dashboard, https://HOST:PORT.")
+            return
         try:
             token, source = choose_token(self.address.text(), self.token.text())
         except ClusterAccessError as exc:
