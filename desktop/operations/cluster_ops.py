@@ -27,7 +27,7 @@ from desktop.operations.operation import Operation
 from engine.api.flow import MapStep, map_flow
 from engine.api.protocol import EngineAPI
 from engine.api.types import FindCachedMap, OpenDataset, OpenedDataset
-from engine.cluster.access import ClusterError
+from engine.cluster.access import GIVEN_BY_CALLER, ClusterError
 from engine.cluster.client import ClusterClient, JobState
 from engine.cluster.spec import ClusterJob
 from engine.data.column_codes import value_codes
@@ -55,6 +55,7 @@ def send_to_cluster(
     *,
     address: str,
     secret: str | None,
+    secret_source: str = GIVEN_BY_CALLER,
     insecure: bool,
     follow: ClusterFollow,
     done: Callable[[JobState], object],
@@ -66,7 +67,7 @@ def send_to_cluster(
 
     def run(*, token: CancelToken, report: Report) -> Iterator[JobState]:
         report(0, 1, f"Submitting to {address}")
-        client = ClusterClient(address, token=secret, insecure=insecure)
+        client = ClusterClient(address, token=secret, token_source=secret_source, insecure=insecure)
         job_id = client.submit(job)
         follow.job_id = job_id
 

@@ -152,6 +152,7 @@ class ClusterActions(QObject):
             address=request.address,
             # A token Ray's own places hold is found again there, so a refusal names its source.
             secret=request.token if request.token_source in (TYPED, KEYRING) else None,
+            secret_source=request.token_source,
             insecure=request.insecure,
             follow=self.follow,
             done=self._succeeded,

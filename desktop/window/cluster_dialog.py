@@ -193,7 +193,9 @@ class ClusterDialog(QDialog):
         assert self._job is not None and self._refusal is None
         typed = self.token.text()
         token, source = choose_token(self.address.text(), typed)
-        access = check_access(self.address.text(), token=token, insecure=self.insecure.isChecked())
+        access = check_access(
+            self.address.text(), token=token, token_source=source, insecure=self.insecure.isChecked()
+        )
         path = self.cluster_path.text().strip() or self._job.path
         job = ClusterJob(**{**self._job.__dict__, "path": path})
         remember = self._keyring and self.remember.isChecked() and source == TYPED

@@ -111,6 +111,7 @@ def _submit(client: Any, args: argparse.Namespace) -> int:
         redis_url=redis_url,
         model=args.model or load_settings().model,
         layer=args.layer,
+        pooling=args.pooling,
         text_column=args.text_column,
         label_column=args.label_column,
         method=args.method,

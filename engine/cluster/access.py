@@ -22,6 +22,7 @@ from engine.errors import LoupeError
 
 KEYRING_SERVICE = "loupe-ray"  # the user is the cluster's address, as the window saves it
 DEFAULT_DASHBOARD_PORT = 8265
+GIVEN_BY_CALLER = "the caller"  # how messages name a token passed in rather than looked up
 
 
 class ClusterAccessError(LoupeError):
@@ -48,11 +49,13 @@ class ClusterAccess:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
-def check_access(address: str, *, token: str | None = None, insecure: bool = False) -> ClusterAccess:
+def check_access(
+    address: str, *, token: str | None = None, token_source: str = GIVEN_BY_CALLER, insecure: bool = False
+) -> ClusterAccess:
     """The address as Loupe will use it and the token found for it, or ClusterAccessError.
 
-    ``token`` is one given by the caller (the window's keyring entry or field); without it the
-    token is looked up as Ray looks it up.
+    ``token`` is one given by the caller (the window's keyring entry or field, named by
+    ``token_source`` in messages); without it the token is looked up as Ray looks it up.
     """
     url = normalised_address(address)
     host = urlsplit(url).hostname or ""
@@ -61,7 +64,7 @@ def check_access(address: str, *, token: str | None = None, insecure: bool = Fal
             f"The cluster at {url} is reached over plain http, where its token can be read on the "
             "network; put TLS in front of it and use https://, or add --insecure if this network is private."
         )
-    source = "the caller"
+    source = token_source
     if not token:
         token, source = find_token(url)
     if not token and not insecure:

@@ -22,6 +22,7 @@ DEFAULT_BATCH_ROWS = 256  # rows per Ray Data batch: what one actor embeds and w
 # 17,857/s at 512 (tests/bench/results/gpu_check_h200.txt); 1,024 keeps it fed between batches.
 GPU_BATCH_ROWS = 1_024
 MAX_BATCH_ROWS = 65_536
+POOLINGS = ("mean", "cls", "last", "max")  # loupe's --pooling choices
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ClusterJob:
     redis_url: str  # the shared cache, without its password
     model: str = "minilm"
     layer: int | str = -1  # a layer index, or "all"
+    pooling: str | None = None  # None: what the model folder says
     text_column: str | None = None
     label_column: str | None = None
     method: str = "umap"
@@ -59,6 +61,7 @@ class ClusterJob:
             "redis_url": _text(raw, "redis_url"),
             "model": _text(raw, "model"),
             "layer": _layer(raw.get("layer")),
+            "pooling": _pooling(raw.get("pooling")),
             "text_column": _optional_text(raw, "text_column"),
             "label_column": _optional_text(raw, "label_column"),
             "method": _text(raw, "method"),
@@ -107,6 +110,12 @@ def _layer(value: object) -> int | str:
     if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and -1000 < value < 1000):
         return value
     raise BadInputError("The cluster job's layer must be a layer number or 'all'.")
+
+
+def _pooling(value: object) -> str | None:
+    if value is None or value in POOLINGS:
+        return value
+    raise BadInputError(f"The cluster job's pooling must be one of {', '.join(POOLINGS)}.")
 
 
 def _params(value: object) -> dict[str, str]:
