@@ -21,7 +21,12 @@ from engine.core.service import EngineService
 from engine.maps.projection import warm_up_in_background
 from engine.model.models import Pooling
 from engine.process.proxy import start_engine
-from engine.user.settings import default_projection, load_settings, open_configured_cache
+from engine.user.settings import (
+    configured_redis_url,
+    default_projection,
+    load_settings,
+    open_configured_cache,
+)
 
 
 def create_window(
@@ -65,7 +70,8 @@ def create_window(
         warm_up_in_background(rows=rows)
     model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer))
     model.set_params(default_projection(settings))
-    window = MainWindow(engine, EngineBridge(), model)
+    cache_url = configured_redis_url(args.redis, args.no_cache)
+    window = MainWindow(engine, EngineBridge(), model, cache_url=cache_url)
     window.map_controls.set_params(model.params)
     if isinstance(app, QApplication):
         apply_theme(app, settings.theme)  # again, now that the window's views can take set_dark

@@ -6,6 +6,8 @@ Run under an X server, for example Xvfb:
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/screenshot.py shot.png [--rows N]
     ... tests/screenshot.py shot.png --data my.csv [--click ROW]    (a dataset file, not the demo)
     ... tests/screenshot.py shot.png --compare    (Map ▸ Compare with… layer 1: two maps, linked)
+    ... tests/screenshot.py shot.png --data my.csv --redis URL --cluster-dialog
+                                                  (File ▸ Send to cluster… over the mapped dataset)
 
 It grabs the whole screen (window decorations and all) with the xcb platform, not the
 offscreen one, so what it saves is what a user would see. Exits 1 if the map never appears.
@@ -32,6 +34,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="open this dataset file instead of the demo")
     parser.add_argument("--click", type=int, default=3, help="the row to click")
     parser.add_argument("--compare", action="store_true", help="compare with layer 1: a second map")
+    parser.add_argument("--redis", help="a shared cache's URL (the window's cache; default embedded)")
+    parser.add_argument("--cluster-dialog", action="store_true", help="open File ▸ Send to cluster…")
     options = parser.parse_args()
 
     from PySide6.QtWidgets import QApplication
@@ -40,7 +44,7 @@ def main() -> int:
     from desktop.app import create_window
 
     args = argparse.Namespace(
-        command="demo", model="minilm", device="cpu", redis=None, no_cache=False, rows=options.rows
+        command="demo", model="minilm", device="cpu", redis=options.redis, no_cache=False, rows=options.rows
     )
     from desktop.theme import apply_theme
 
@@ -86,6 +90,9 @@ def main() -> int:
             window.map_view.click_row(options.click)
             wait(lambda: window.comparison.last_pair is not None, 120)
             wait(lambda: bool(window.comparison.moved_view.neighbour_rows()[0]), 60)
+        if options.cluster_dialog:
+            window.send_to_cluster()
+            ready = wait(lambda: window.cluster.dialog is not None and window.cluster.dialog.isVisible(), 30)
         wait(lambda: False, 1.0)  # let the last paints land
     app.primaryScreen().grabWindow(0).save(str(options.out))
     # The points must be where the plot looks: once the preview's range was put back on the

@@ -14,7 +14,8 @@ import grimp
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "desktop")
 MAX_LINES = 500
-MAX_TOP_LEVEL = {"engine": 12, "desktop": 10}
+# engine: 13 since the cluster room (issue 18), a capability of its own with its own import rule.
+MAX_TOP_LEVEL = {"engine": 13, "desktop": 10}
 
 
 def test_import_contracts_hold() -> None:

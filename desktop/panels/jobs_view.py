@@ -40,13 +40,17 @@ class _JobRow:
 def show_progress(bar: QProgressBar, progress: Progress) -> str:
     """Set ``bar`` from ``progress`` and return its line: count, rate and ETA.
 
-    A single uninterrupted step (a UMAP fit) has no count: the bar turns busy instead.
+    A single uninterrupted step (a UMAP fit) has no count: the bar turns busy instead. A message
+    that already states the count (a cluster job's, with the cluster's own rate and ETA) is shown
+    as it is.
     """
     if progress.total <= 1:
         bar.setRange(0, 0)
         return f"{progress.message}…"
     bar.setRange(0, progress.total)
     bar.setValue(progress.done)
+    if f"{progress.done:,}/{progress.total:,}" in progress.message:
+        return progress.message  # it says its own count, rate and ETA (a cluster job's line)
     rate = f" · {progress.rate:.0f}/s" if progress.rate else ""
     eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
     return f"{progress.message} {progress.done}/{progress.total}{rate}{eta}"

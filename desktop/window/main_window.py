@@ -38,6 +38,7 @@ from desktop.panels.bookmarks_view import BookmarksView
 from desktop.panels.jobs_view import JobsView
 from desktop.panels.log_view import LogView
 from desktop.panels.table_view import TableView
+from desktop.window.cluster import ClusterActions
 from desktop.window.compare import CompareActions
 from desktop.window.files import FileActions
 from desktop.window.inspector import RowInspector
@@ -72,7 +73,11 @@ class MainWindow(QMainWindow):
         bridge: EngineBridge,
         model: AppModel | None = None,
         parent: QWidget | None = None,
+        *,
+        cache_url: str = "",
     ) -> None:
+        """``cache_url``: the shared cache the engine uses ("" for the embedded one), which a
+        cluster job fills (File ▸ Send to cluster…); it may hold a password and is never shown."""
         super().__init__(parent)
         self.setWindowTitle("Loupe")
         self.resize(default_size(self.screen().availableGeometry().size()))
@@ -126,6 +131,15 @@ class MainWindow(QMainWindow):
             identity=lambda: self.identity,
             title=lambda: self.presenter.title,
             compare=self.comparison.start,
+        )
+        self.cluster = ClusterActions(
+            self,
+            self.model,
+            self.operations,
+            engine=lambda: self.engine,
+            cache_url=cache_url,
+            say=self.status.say,
+            show_jobs=self.jobs_view.show,
         )
         built = build_menus(self)
         self.menus, self.open_action, self.recent_menu = built.menus, built.open_action, built.recent_menu
@@ -244,6 +258,9 @@ class MainWindow(QMainWindow):
 
     def choose_save_session(self) -> None:
         self.files.choose_save_session()
+
+    def send_to_cluster(self) -> None:
+        self.cluster.choose()
 
     def choose_open_session(self) -> None:
         self.files.choose_open_session()
@@ -392,6 +409,7 @@ class MainWindow(QMainWindow):
         save_layout(bytes(self.saveGeometry().data()), bytes(self.saveState().data()))
         self.hide()
         self.status.cache_timer.stop()
+        self.cluster.detach()  # a cluster job goes on without the window
         self.bridge.shutdown()
         self.engine.close()
         self.engine.cache.close()

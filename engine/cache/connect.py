@@ -148,6 +148,8 @@ def _parsed(url: str, shown: str) -> SplitResult:
         raise BadInputError(f"The cache URL {shown} is not usable: it names no socket ({_URL_FORM}).")
     # Option names as written, not decoded: redis-py decodes them, so a name spelled with
     # percent escapes (pass%77ord) would pass an allow-list of decoded names unnoticed.
+    if ";" in parts.query:  # redis-py splits options on & only: "db=1;password=x" would be one value
+        raise BadInputError(f"The cache URL {shown} is not usable: separate its options with &, not ;.")
     for option in [chunk.partition("=")[0] for chunk in re.split(r"[&;]", parts.query) if chunk]:
         if unquote(option).lower().startswith("ssl"):
             raise BadInputError(

@@ -54,7 +54,7 @@ def add_parser(
         "--actors", type=positive, help="embedding actors (default: one per GPU, else CPUs - 1)"
     )
     submit.add_argument(
-        "--batch-rows", type=positive, default=256, help="rows per batch an actor embeds (256)"
+        "--batch-rows", type=positive, help="rows an actor embeds per batch (256 on CPUs, 1,024 on GPUs)"
     )
     submit.add_argument(
         "--secrets-from-cluster",
@@ -111,6 +111,7 @@ def _submit(client: Any, args: argparse.Namespace) -> int:
         redis_url=redis_url,
         model=args.model or load_settings().model,
         layer=args.layer,
+        pooling=args.pooling,
         text_column=args.text_column,
         label_column=args.label_column,
         method=args.method,

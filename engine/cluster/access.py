@@ -22,6 +22,7 @@ from engine.errors import LoupeError
 
 KEYRING_SERVICE = "loupe-ray"  # the user is the cluster's address, as the window saves it
 DEFAULT_DASHBOARD_PORT = 8265
+GIVEN_BY_CALLER = "the caller"  # how messages name a token passed in rather than looked up
 
 
 class ClusterAccessError(LoupeError):
@@ -48,11 +49,13 @@ class ClusterAccess:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
-def check_access(address: str, *, token: str | None = None, insecure: bool = False) -> ClusterAccess:
+def check_access(
+    address: str, *, token: str | None = None, token_source: str = GIVEN_BY_CALLER, insecure: bool = False
+) -> ClusterAccess:
     """The address as Loupe will use it and the token found for it, or ClusterAccessError.
 
-    ``token`` is one given by the caller (the window's keyring entry or field); without it the
-    token is looked up as Ray looks it up.
+    ``token`` is one given by the caller (the window's keyring entry or field, named by
+    ``token_source`` in messages); without it the token is looked up as Ray looks it up.
     """
     url = normalised_address(address)
     host = urlsplit(url).hostname or ""
@@ -61,7 +64,7 @@ def check_access(address: str, *, token: str | None = None, insecure: bool = Fal
             f"The cluster at {url} is reached over plain http, where its token can be read on the "
             "network; put TLS in front of it and use https://, or add --insecure if this network is private."
         )
-    source = "the caller"
+    source = token_source
     if not token:
         token, source = find_token(url)
     if not token and not insecure:
@@ -74,7 +77,8 @@ def check_access(address: str, *, token: str | None = None, insecure: bool = Fal
 
 
 def normalised_address(address: str) -> str:
-    """``http(s)://host:port`` for what a user typed (``host:port`` means http://)."""
+    """``http(s)://host:port`` for what a user typed: ``host:port`` means http://, a missing port
+    8265 (Ray's dashboard), or 443 after https:// (TLS in front of it)."""
     text = address.strip().rstrip("/")
     if "://" not in text:
         text = f"http://{text}"
@@ -85,6 +89,11 @@ def normalised_address(address: str) -> str:
         raise ClusterAccessError(
             f"The cluster address {address!r} is not host:port or http(s)://host:port."
         ) from None
+    if "@" in parts.netloc:  # never echoed: what precedes the @ may be a token
+        raise ClusterAccessError(
+            "The cluster address holds a user or token before '@': give the token in RAY_AUTH_TOKEN "
+            "(or RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) and the address as http(s)://HOST:PORT."
+        )
     if parts.scheme == "ray":
         raise ClusterAccessError(
             "Loupe submits through Ray's Jobs REST API, not Ray Client: give the dashboard's address, "
@@ -93,7 +102,8 @@ def normalised_address(address: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
         raise ClusterAccessError(f"The cluster address {address!r} is not host:port or http(s)://host:port.")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port or DEFAULT_DASHBOARD_PORT}"
+    # https is TLS in front of the dashboard (an Ingress, a proxy), which serves on 443 unless told.
+    return f"{parts.scheme}://{host}:{port or (443 if parts.scheme == 'https' else DEFAULT_DASHBOARD_PORT)}"
 
 
 def find_token(address: str) -> tuple[str | None, str]:

@@ -87,7 +87,12 @@ class BatchEmbedder:
         self.job = ClusterJob.from_json(Path(JOB_FILE).read_text(encoding="utf-8"))
         install_secrets()
         self.cache = open_shared_cache(self.job)
-        self.engine: Engine = Engine(self.cache, model=self.job.model, device="auto")
+        self.engine: Engine = Engine(
+            self.cache,
+            model=self.job.model,
+            device="auto",
+            pooling=self.job.pooling,  # type: ignore[arg-type]
+        )
 
     def __call__(self, batch: pa.Table) -> dict[str, np.ndarray[Any, Any]]:
         from engine.cluster.spec import TEXT_COLUMN

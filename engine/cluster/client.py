@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.cluster.access import ClusterAccess, ClusterAccessError, ClusterError, check_access
+from engine.cluster.access import (
+    GIVEN_BY_CALLER,
+    ClusterAccess,
+    ClusterAccessError,
+    ClusterError,
+    check_access,
+)
 from engine.cluster.progress import JobProgress, latest
 from engine.cluster.secrets import JobSecrets, gather_secrets, write_secrets
 from engine.cluster.spec import JOB_FILE, ClusterJob
@@ -54,8 +60,17 @@ class JobState:
 class ClusterClient:
     """One cluster's Jobs API, reached with the token :func:`check_access` found."""
 
-    def __init__(self, address: str, *, token: str | None = None, insecure: bool = False) -> None:
-        self.access: ClusterAccess = check_access(address, token=token, insecure=insecure)
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        token_source: str = GIVEN_BY_CALLER,
+        insecure: bool = False,
+    ) -> None:
+        self.access: ClusterAccess = check_access(
+            address, token=token, token_source=token_source, insecure=insecure
+        )
 
     def submit(self, job: ClusterJob, *, send_secrets: bool = True) -> str:
         """Submit ``job`` and return its id. ``job.redis_url`` may hold a password: it is moved

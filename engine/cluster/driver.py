@@ -94,7 +94,7 @@ def run_job(folder: Path) -> None:
         )
     )
     try:
-        summary = ray_backend.run_final_map(job.to_json(), cpus=max(1.0, resources.get("CPU", 1.0) - 1))
+        summary = ray_backend.run_final_map(job.to_json())
     except Exception as exc:
         _raise_if_cache_gone(job)
         raise LoupeError(f"Fitting the map on the cluster failed: {_sentence(exc)}") from exc

@@ -34,7 +34,7 @@ def make_final_map(job_json: str) -> dict[str, Any]:
     install_secrets()
     params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
     cache = open_shared_cache(job)
-    service = EngineService(cache, model=job.model, device="auto")
+    service = EngineService(cache, model=job.model, device="auto", pooling=job.pooling)  # type: ignore[arg-type]
     local, scratch = local_copy(job.path)
     try:
         opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
@@ -85,7 +85,7 @@ def cached_already(job: ClusterJob) -> int | None:
         return None
     params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
     cache = open_shared_cache(job)
-    service = EngineService(cache, model=job.model, device="auto")
+    service = EngineService(cache, model=job.model, device="auto", pooling=job.pooling)  # type: ignore[arg-type]
     local, scratch = local_copy(job.path)
     try:
         opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))

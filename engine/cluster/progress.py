@@ -70,7 +70,8 @@ class JobProgress:
 
 
 def error_line(sentence: str) -> str:
-    return ERROR_TAG + json.dumps({"message": sentence})
+    first = (sentence.strip().splitlines() or ["the job failed"])[0]  # one sentence, one line
+    return ERROR_TAG + json.dumps({"message": first})
 
 
 def latest(log: str) -> tuple[JobProgress | None, str | None]:

@@ -161,7 +161,7 @@ def embed_rows(
     from ray.data import ActorPoolStrategy
 
     from engine.cluster.batches import BatchEmbedder
-    from engine.cluster.spec import TEXT_COLUMN
+    from engine.cluster.spec import DEFAULT_BATCH_ROWS, GPU_BATCH_ROWS, TEXT_COLUMN
 
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
     actors = job.actors or (gpus if gpus else max(1, cpus - 1))
@@ -170,7 +170,7 @@ def embed_rows(
     texts = dataset.select_columns([column]).rename_columns({column: TEXT_COLUMN})
     results = texts.map_batches(
         BatchEmbedder,
-        batch_size=job.batch_rows,
+        batch_size=job.batch_rows or (GPU_BATCH_ROWS if gpus else DEFAULT_BATCH_ROWS),
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,
@@ -185,12 +185,18 @@ def embed_rows(
     return totals
 
 
-def run_final_map(job_json: str, cpus: float) -> dict[str, Any]:
-    """Fit the map in one task on the cluster (where the memory is), and its summary."""
+def run_final_map(job_json: str) -> dict[str, Any]:
+    """Fit the map in one task on the cluster's largest node, and its summary.
+
+    It asks for that node's CPUs (the actors are gone by then): more than one node has would
+    never be scheduled, and the job would wait in "fitting the map" for ever.
+    """
     import ray
 
     from engine.cluster.final_map import make_final_map
 
+    alive = [node["Resources"] for node in ray.nodes() if node.get("Alive")]  # type: ignore[no-untyped-call]
+    cpus = max([float(resources.get("CPU", 0.0)) for resources in alive] + [1.0])
     task = ray.remote(make_final_map).options(num_cpus=cpus, max_retries=0)
     summary: dict[str, Any] = ray.get(task.remote(job_json))
     return summary

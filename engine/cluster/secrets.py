@@ -52,7 +52,12 @@ def gather_secrets(redis_url: str) -> tuple[str, JobSecrets]:
     ca_pem = None
     named_ca = ca_bundle() if clean_url.startswith("rediss://") else None
     if named_ca is not None:
-        ca_pem = Path(named_ca).read_text(encoding="utf-8")
+        try:
+            ca_pem = Path(named_ca).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(
+                f"The CA bundle {named_ca} (LOUPE_REDIS_CA) cannot be read as text ({type(exc).__name__})."
+            ) from None
     return clean_url, JobSecrets(password, None if found_key is None else found_key[0], ca_pem)
 
 
@@ -82,7 +87,7 @@ def read_secrets(folder: Path) -> JobSecrets:
         if not all(value is None or isinstance(value, str) for value in (password, key, ca_pem)):
             raise TypeError("a value is not a string")
         return JobSecrets(password, None if key is None else base64.b64decode(key, validate=True), ca_pem)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadInputError(f"The job's secrets file cannot be read ({type(exc).__name__}).") from None
 
 

@@ -18,7 +18,11 @@ JOB_FILE = "job.json"
 TEXT_COLUMN = "__loupe_text"  # the text column's name inside the pipeline, whatever the file calls it
 SPEC_VERSION = 1
 DEFAULT_BATCH_ROWS = 256  # rows per Ray Data batch: what one actor embeds and writes at a time
+# On a GPU the model's own batches grow with it: an H200 embeds 15,619 texts/s at 256 and
+# 17,857/s at 512 (tests/bench/results/gpu_check_h200.txt); 1,024 keeps it fed between batches.
+GPU_BATCH_ROWS = 1_024
 MAX_BATCH_ROWS = 65_536
+POOLINGS = ("mean", "cls", "last", "max")  # loupe's --pooling choices
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class ClusterJob:
     redis_url: str  # the shared cache, without its password
     model: str = "minilm"
     layer: int | str = -1  # a layer index, or "all"
+    pooling: str | None = None  # None: what the model folder says
     text_column: str | None = None
     label_column: str | None = None
     method: str = "umap"
@@ -36,7 +41,7 @@ class ClusterJob:
     seed: int = 42  # loupe project's default, so a plain `loupe project` finds the job's map
     analyse: bool = False
     actors: int | None = None  # None: one per GPU, else as many as leave a CPU for reading
-    batch_rows: int = DEFAULT_BATCH_ROWS
+    batch_rows: int | None = None  # None: DEFAULT_BATCH_ROWS on CPUs, GPU_BATCH_ROWS on GPUs
     loupe_version: str = ""  # the submitting desktop's: the driver refuses to run another version
 
     def to_json(self) -> str:
@@ -49,13 +54,14 @@ class ClusterJob:
             raw = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise BadInputError(f"The cluster job file is not JSON ({exc}).") from None
-        if not isinstance(raw, dict) or raw.get("version") != SPEC_VERSION:
+        if not isinstance(raw, dict) or type(raw.get("version")) is not int or raw["version"] != SPEC_VERSION:
             raise BadInputError(f"The cluster job file is not a version-{SPEC_VERSION} Loupe job.")
         fields: dict[str, Any] = {
             "path": _text(raw, "path"),
             "redis_url": _text(raw, "redis_url"),
             "model": _text(raw, "model"),
             "layer": _layer(raw.get("layer")),
+            "pooling": _pooling(raw.get("pooling")),
             "text_column": _optional_text(raw, "text_column"),
             "label_column": _optional_text(raw, "label_column"),
             "method": _text(raw, "method"),
@@ -63,7 +69,9 @@ class ClusterJob:
             "seed": _int(raw, "seed", 0, 2**32 - 1),
             "analyse": _bool(raw, "analyse"),
             "actors": None if raw.get("actors") is None else _int(raw, "actors", 1, 10_000),
-            "batch_rows": _int(raw, "batch_rows", 1, MAX_BATCH_ROWS),
+            "batch_rows": None
+            if raw.get("batch_rows") is None
+            else _int(raw, "batch_rows", 1, MAX_BATCH_ROWS),
             "loupe_version": _text(raw, "loupe_version", empty=True),
         }
         return cls(**fields)
@@ -87,6 +95,10 @@ def _int(raw: dict[str, Any], name: str, low: int, high: int) -> int:
     return value
 
 
+def _optional_int(raw: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    return None if raw.get(name) is None else _int(raw, name, low, high)
+
+
 def _bool(raw: dict[str, Any], name: str) -> bool:
     value = raw.get(name)
     if not isinstance(value, bool):
@@ -98,6 +110,12 @@ def _layer(value: object) -> int | str:
     if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and -1000 < value < 1000):
         return value
     raise BadInputError("The cluster job's layer must be a layer number or 'all'.")
+
+
+def _pooling(value: object) -> str | None:
+    if value is None or value in POOLINGS:
+        return value
+    raise BadInputError(f"The cluster job's pooling must be one of {', '.join(POOLINGS)}.")
 
 
 def _params(value: object) -> dict[str, str]:

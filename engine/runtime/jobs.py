@@ -23,7 +23,8 @@ from engine.errors import JobCancelled, LoupeError
 from engine.runtime.context import log_context
 
 log = logging.getLogger(__name__)
-LANES = ("model", "compute", "interactive")
+# "cluster": a job followed on a cluster (hours), which must not hold up the local lanes.
+LANES = ("model", "compute", "interactive", "cluster")
 
 
 class CancelToken:

@@ -11,13 +11,15 @@ Version history: 1 held the model, device, cache and window; 2 added the embeddi
 (pooling, layer), the default projection (method, parameters, seed) and the theme; 3 moved the
 window's geometry and dock layout out (Qt's bytes belong to the desktop, which keeps them in its
 own file: ``desktop/window/layout_store.py``, which takes over an older file's once, through
-:func:`stored_window_layout`).
+:func:`stored_window_layout`). ``cluster_address`` came later in version 3: a file without it
+reads as "no address yet", so it needed no new version.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -59,6 +61,7 @@ class Settings:
     projection_params: dict[str, object] = field(default_factory=_umap_defaults)  # checked on use
     projection_seed: int = 42
     theme: str = "system"  # one of THEMES
+    cluster_address: str = ""  # File ▸ Send to cluster…'s last address (never a token)
 
     def with_recent(self, path: str) -> Settings:
         """These settings with ``path`` first among the recent files."""
@@ -264,6 +267,15 @@ def stored_window_layout() -> tuple[str, str]:
     values = [data.get(name, "") for name in WINDOW_FIELDS]
     geometry, state = (value if isinstance(value, str) else "" for value in values)
     return geometry, state
+
+
+def configured_redis_url(redis_url: str | None = None, no_cache: bool = False) -> str:
+    """The shared cache's URL that :func:`open_configured_cache` opens ("" for the embedded
+    server or no cache): ``--redis``, else ``LOUPE_REDIS_URL``, else the saved URL. It may hold
+    a password (the first two): never show or save it as it is."""
+    if no_cache:
+        return ""
+    return redis_url or os.environ.get("LOUPE_REDIS_URL") or load_settings().redis_url
 
 
 def open_configured_cache(redis_url: str | None = None, no_cache: bool = False) -> Cache:
