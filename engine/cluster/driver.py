@@ -135,18 +135,31 @@ def _raise_if_cache_gone(job: ClusterJob) -> None:
 
 
 def _sentence(exc: BaseException) -> str:
-    """The innermost Loupe error's sentence in a chain of Ray's wrappers, else the first line."""
+    """The innermost Loupe error's sentence in a chain of Ray's wrappers, else the first line.
+
+    Ray's ``RayTaskError`` for a task that raised a LoupeError is itself an instance of that
+    class (Ray subclasses it on the fly), with Ray's whole traceback as its text: the chain is
+    followed through ``.cause`` to the error the task raised.
+    """
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, LoupeError):
-            return str(seen)
-        seen = getattr(seen, "cause", None) or seen.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:  # a worker's LoupeError reaches here as text: "…SharedCacheGone: The shared…"
+    while seen is not None and seen not in chain and len(chain) < 32:
+        chain.append(seen)
+        inner = getattr(seen, "cause", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__
+    for error in reversed(chain):  # the innermost first
+        if isinstance(error, LoupeError) and not type(error).__module__.startswith("ray"):
+            return _first_line(str(error))
+    for line in str(exc).splitlines():  # a worker's LoupeError that reached here as text only
         for name in ("SharedCacheGone: ", "BadInputError: ", "LoupeError: "):
             if name in line:
-                return line.split(name, 1)[1]
-    return (lines or [type(exc).__name__])[0][:300]
+                return _first_line(line.split(name, 1)[1])
+    return _first_line(str(exc)) or type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ def _client(access: ClusterAccess) -> JobSubmissionClient:
     from ray.job_submission import JobSubmissionClient
 
     # Ray's SDK logs each upload at INFO on the user's terminal; Loupe says what matters itself.
-    logging.getLogger("ray.dashboard.modules.dashboard_sdk").setLevel(logging.WARNING)
+    for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     client: JobSubmissionClient = _call(
         access, lambda: JobSubmissionClient(access.address, headers=access.headers)
@@ -163,14 +164,25 @@ def embed_rows(
     from engine.cluster.batches import BatchEmbedder
     from engine.cluster.spec import DEFAULT_BATCH_ROWS, GPU_BATCH_ROWS, TEXT_COLUMN
 
-    gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-    actors = job.actors or (gpus if gpus else max(1, cpus - 1))
-    # Without GPUs, the actors share the CPUs but one, which the readers keep (ray#44687).
-    cpus_per_actor = 1.0 if gpus else max(1.0, float((cpus - 1) // actors))
-    texts = dataset.select_columns([column]).rename_columns({column: TEXT_COLUMN})
+    gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 1.0)
+    actors = job.actors or (gpus if gpus else max(1, int(cpus) - 1))
+    # Without GPUs the actors share the CPUs but one (half of a single one), which the readers
+    # keep: actors that take every CPU hang the read (ray#44687; measured: 2 whole-CPU actors on
+    # 2 CPUs wrote no row in 150 s, 2 half-CPU actors ran at 142 rows/s).
+    reserved = min(1.0, cpus / 2)
+    cpus_per_actor = 1.0 if gpus else max(0.1, (cpus - reserved) / actors)
+    batch_rows = job.batch_rows or (GPU_BATCH_ROWS if gpus else DEFAULT_BATCH_ROWS)
+    # Blocks of one batch: Ray Data hands results back per input block, and a Parquet file is
+    # one block, so without this the progress stayed at 0 until a whole file was done and one
+    # actor got the whole file while the others waited.
+    texts = (
+        dataset.select_columns([column])
+        .rename_columns({column: TEXT_COLUMN})
+        .repartition(target_num_rows_per_block=batch_rows)
+    )
     results = texts.map_batches(
         BatchEmbedder,
-        batch_size=job.batch_rows or (GPU_BATCH_ROWS if gpus else DEFAULT_BATCH_ROWS),
+        batch_size=batch_rows,
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=actors),
         num_cpus=cpus_per_actor,

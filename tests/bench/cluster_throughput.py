@@ -11,7 +11,7 @@ alone, model loads included. The whole job's wall time (read, embed, PCA map) is
 
 Writes tests/bench/results/cluster_throughput.md. A job that does not end within --timeout is
 stopped and reported as such: with as many actors as CPUs, Ray Data's readers may find no CPU
-left (ray#44687); the backend gives each actor a whole CPU, so 2 actors on 2 CPUs take them all.
+left (ray#44687); the backend therefore keeps one CPU (half of a single one) for the readers.
 """
 
 from __future__ import annotations
