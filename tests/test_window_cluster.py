@@ -7,19 +7,14 @@ here once for the module in their own process groups and stopped by their ids; n
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import importlib.util
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import window_args
+from tests.ray_head import LocalRayHead, ValkeyWithPassword
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None,
@@ -48,134 +44,20 @@ LANGUAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def processes_naming(marker: str) -> list[int]:
-    """Live processes whose command line names ``marker`` (a temporary folder of ours)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and marker in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def stop_group(process: subprocess.Popen[bytes], marker: str) -> None:
-    """TERM the process group, KILL what is left after a grace period, and check nothing is."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (process.poll() is None or processes_naming(marker)):
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    for pid in processes_naming(marker):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and processes_naming(marker):
-        time.sleep(0.2)
-    assert not processes_naming(marker), f"processes of {marker} are left"
-
-
 @pytest.fixture(scope="module")
 def shared_valkey() -> Iterator[str]:
     """A real valkey-server on loopback with a password; its URL without the password."""
-    import redis
-
-    from engine.cache.server import find_server_binary
-
-    folder = Path(tempfile.mkdtemp(prefix="wcv", dir="/tmp"))
-    port = free_port()
-    command = [str(find_server_binary()), "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--requirepass", PASSWORD, "--save", "", "--appendonly", "no", "--dir", str(folder)]
-    with (folder / "server.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=0.5)
+    server = ValkeyWithPassword(password=PASSWORD).start()
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(redis.RedisError, OSError):
-                if client.ping():
-                    break
-            assert process.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url()
     finally:
-        client.close()
-        stop_group(process, str(folder))
-
-
-class RayHead:
-    """``ray start --head --block`` on 127.0.0.1 with token auth, in its own process group."""
-
-    def __init__(self) -> None:
-        self.token = secrets.token_urlsafe(32)
-        self.folder = Path(tempfile.mkdtemp(prefix="wcr", dir="/tmp"))  # short: unix sockets
-        self.dashboard_port = free_port()
-        self.address = f"http://127.0.0.1:{self.dashboard_port}"
-        (self.folder / "home").mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "LOUPE_"))}
-        env.pop("PYTHONPATH", None)
-        env.update(
-            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            PYTHONPATH=str(ROOT),
-            HOME=REAL_HOME,
-            LOUPE_HOME=str(self.folder / "home"),
-            RAY_AUTH_MODE="token",
-            RAY_AUTH_TOKEN=self.token,
-            RAY_USAGE_STATS_ENABLED="0",
-        )
-        command = [str(VENV_BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1"]
-        command += [f"--port={free_port()}", f"--dashboard-port={self.dashboard_port}"]
-        command += [f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}"]
-        command += ["--dashboard-host=127.0.0.1", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=true"]
-        command += [f"--temp-dir={self.folder / 'r'}", "--disable-usage-stats"]
-        with (self.folder / "head.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while self.status() != 401:
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log_tail()
-            time.sleep(0.3)
-        assert self.status(self.token) == 200, self.log_tail()
-
-    def status(self, token: str | None = None) -> int | None:
-        request = urllib.request.Request(f"{self.address}/api/jobs/")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                return int(answer.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except OSError:
-            return None
-
-    def log_tail(self) -> str:
-        return (self.folder / "head.log").read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        stop_group(self.process, str(self.folder))
+        server.close()
 
 
 @pytest.fixture(scope="module")
-def ray_head() -> Iterator[RayHead]:
-    head = RayHead()
+def ray_head() -> Iterator[LocalRayHead]:
+    """A local Ray head with token auth (tests/ray_head.py), stopped with nothing left behind."""
+    head = LocalRayHead().start()
     try:
         yield head
     finally:
@@ -344,7 +226,7 @@ def send(qtbot: Any, window: Any, address: str, token: str) -> None:
 
 
 def test_a_wrong_token_is_one_sentence_in_the_window(
-    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead, no_ray_token: None
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: LocalRayHead, no_ray_token: None
 ) -> None:
     open_without_map(qtbot, shared_window, write_dataset(tmp_path / "langs.csv", rows=60))
     with qtbot.waitSignal(shared_window.job_failed, timeout=60_000) as failed:
@@ -355,7 +237,7 @@ def test_a_wrong_token_is_one_sentence_in_the_window(
 
 
 def test_cancel_stops_the_job_on_the_cluster(
-    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead, shared_valkey: str
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: LocalRayHead, shared_valkey: str
 ) -> None:
     from engine.cluster.client import ClusterClient
 
@@ -379,7 +261,7 @@ def test_cancel_stops_the_job_on_the_cluster(
 
 
 def test_a_job_sent_from_the_window_opens_its_map_warm_from_the_shared_cache(
-    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead, shared_valkey: str
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: LocalRayHead, shared_valkey: str
 ) -> None:
     """400 multilingual rows: sent, followed in the Jobs panel, and shown from the shared cache
     with no row embedded on this machine."""
@@ -435,7 +317,7 @@ def test_a_job_sent_from_the_window_opens_its_map_warm_from_the_shared_cache(
 
 
 def test_a_failed_job_is_its_sentence_in_the_window(
-    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: LocalRayHead
 ) -> None:
     """A dataset path the cluster cannot read: the driver's one sentence, not a traceback."""
     open_without_map(qtbot, shared_window, write_dataset(tmp_path / "langs.csv", rows=60))
@@ -452,7 +334,7 @@ def test_a_failed_job_is_its_sentence_in_the_window(
 
 
 def test_closing_the_window_leaves_the_job_running(
-    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: RayHead
+    qtbot: Any, shared_window: Any, tmp_path: Path, ray_head: LocalRayHead
 ) -> None:
     """The job fills the shared cache for any desktop: closing the window does not stop it."""
     from engine.cluster.client import ClusterClient
