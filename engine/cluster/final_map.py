@@ -11,33 +11,30 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import LoupeError
 
 if TYPE_CHECKING:
+    from engine.api.types import OpenedDataset
     from engine.cluster.spec import ClusterJob
+    from engine.core.service import EngineService
+    from engine.maps.projection import ProjectionParams
 
 
 def make_final_map(job_json: str) -> dict[str, Any]:
     """Fit and cache the job's map (and its analysis with ``analyse``); a small summary."""
     from engine.api.flow import map_flow
-    from engine.api.types import EmbeddedRun, MapLayers, MapScores, OpenDataset, ProjectedMap, ScoreRows
-    from engine.cluster.batches import open_shared_cache
+    from engine.api.types import EmbeddedRun, MapLayers, MapScores, ProjectedMap, ScoreRows
     from engine.cluster.secrets import install_secrets
     from engine.cluster.spec import ClusterJob
-    from engine.core.service import EngineService
-    from engine.maps.projection import ProjectionParams
 
     job = ClusterJob.from_json(job_json)
     install_secrets()
-    params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
-    cache = open_shared_cache(job)
-    service = EngineService(cache, model=job.model, device="auto", pooling=job.pooling)  # type: ignore[arg-type]
-    local, scratch = local_copy(job.path)
-    try:
-        opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
+    with job_dataset(job) as (service, opened, params):
         summary: dict[str, Any] = {"rows": len(opened.dataset), "trustworthiness": None, "embedded_here": 0}
         if job.layer == "all":
             service.map_layers(MapLayers(opened.dataset_id, params))
@@ -62,11 +59,6 @@ def make_final_map(job_json: str) -> dict[str, Any]:
             if job.analyse and mapped is not None:
                 service.score_rows(ScoreRows(mapped.map_id))
         return summary
-    finally:
-        service.close()
-        cache.close()
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def cached_already(job: ClusterJob) -> int | None:
@@ -76,24 +68,33 @@ def cached_already(job: ClusterJob) -> int | None:
     project`` takes, without starting Ray Data or loading a model. Runs that also want the
     analysis, or every layer, always go the whole way (their other values are checked there).
     """
-    from engine.api.types import FindCachedMap, OpenDataset
+    from engine.api.types import FindCachedMap
+
+    if job.analyse or job.layer == "all":
+        return None
+    with job_dataset(job) as (service, opened, params):
+        layer = int(job.layer)
+        if service.find_cached_map(FindCachedMap(opened.dataset_id, params, layer)).map is None:
+            return None
+        keys = service.engine.row_keys(opened.dataset.texts, layer)
+        return len(keys) if service.cache.count_present(keys) == len(keys) else None
+
+
+@contextmanager
+def job_dataset(job: ClusterJob) -> Iterator[tuple[EngineService, OpenedDataset, ProjectionParams]]:
+    """An engine on the shared cache, the job's dataset opened by Loupe's reader, and its map's
+    parameters; the cache, the engine and any local copy of the dataset are let go afterwards."""
+    from engine.api.types import OpenDataset
     from engine.cluster.batches import open_shared_cache
     from engine.core.service import EngineService
     from engine.maps.projection import ProjectionParams
 
-    if job.analyse or job.layer == "all":
-        return None
     params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
     cache = open_shared_cache(job)
     service = EngineService(cache, model=job.model, device="auto", pooling=job.pooling)  # type: ignore[arg-type]
     local, scratch = local_copy(job.path)
     try:
-        opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
-        layer = int(job.layer)
-        if service.find_cached_map(FindCachedMap(opened.dataset_id, params, layer)).map is None:
-            return None
-        keys = service.engine.row_keys(opened.dataset.texts, layer)
-        return len(keys) if cache.count_present(keys) == len(keys) else None
+        yield service, service.open_dataset(OpenDataset(local, job.text_column, job.label_column)), params
     finally:
         service.close()
         cache.close()
