@@ -203,3 +203,15 @@ def test_value_shades_are_those_of_the_plain_formula() -> None:
         assert levels.tolist() == plain.astype(np.intp).tolist() and (got_low, got_high) == (low, high)
         table[:] = 0  # the caller's copy: the cached table stays as it was
         assert map_colours.value_shades(values)[1].any()
+
+
+def test_a_search_as_the_window_closes_starts_nothing(qtbot: QtBot) -> None:
+    bridge = EngineBridge()
+    view = TableView()
+    qtbot.addWidget(view)
+    view.use_operations(Operations(bridge))
+    view.set_dataset(dataset(True))
+    bridge.shutdown()  # the window closed its lanes; the typing pause ends after
+    view.search.setText("café")
+    view.start_search()
+    assert not view.busy and view.matches is None

@@ -236,17 +236,20 @@ class TableView(QWidget):
         elif self._operations is None or not in_background:
             self._take_matches(model, text, regex, search_rows(texts, text, regex=regex))
         else:
-            self._searching = True
-            self._refresh_rows()  # the count says "Searching…"
-            Operation(
+            search = Operation(
                 "Search the table",
                 lambda token, report: search_rows(texts, text, regex=regex, token=token),
                 lane="interactive",
                 key=_SEARCH_KEY,
                 busy=False,
-            ).success(lambda rows: self._take_matches(model, text, regex, rows)).failure(
-                self._search_failed
-            ).run(self._operations)
+            )
+            search.success(lambda rows: self._take_matches(model, text, regex, rows))
+            try:
+                search.failure(self._search_failed).run(self._operations)
+            except RuntimeError:  # the lanes are shut: the window is closing as the typing pause ends
+                return
+            self._searching = True
+            self._refresh_rows()  # the count says "Searching…"
 
     def _take_matches(self, model: DatasetTableModel, text: str, regex: bool, matches: Rows | None) -> None:
         """Show ``matches`` of a search for ``text``, unless the dataset or the query changed since."""
