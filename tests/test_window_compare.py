@@ -144,7 +144,7 @@ def test_compare_with_layer_1_links_two_maps(
         assert window.model.view.colouring == colouring
         for view in (first, second):
             view.draw_pending()
-            assert view._brushes is not None  # a shade per row
+            assert view._shade_of is not None  # a shade per row
             assert any(legend in label.text for _, label in view.legend.items)
 
     # Moved most: sorted by displacement; choosing a row selects it on both maps and lists its

@@ -6,6 +6,7 @@ the view turns the few distinct colours into brushes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,10 +70,31 @@ def value_shades(
     values: npt.NDArray[np.floating[Any]],
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8], float, float]:
     """The viridis shade (0 to 255, NaN darkest) of each value, the RGBA table of the shades,
-    and the lowest and highest finite value."""
+    and the lowest and highest finite value.
+
+    In place on one scratch array (a million values cost ~5 ms, not the ~12 ms of a chain
+    of temporaries); +inf is the top shade, -inf the bottom one, as a clipped scale gives.
+    """
     values = np.asarray(values, np.float64)
-    finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    scaled = np.clip(np.nan_to_num((values - low) / ((high - low) or 1.0)), 0, 1)
-    table = pg.colormap.get("viridis").getLookupTable(nPts=SHADES, alpha=True).astype(np.uint8)
-    return np.round(scaled * (SHADES - 1)).astype(np.intp), table, low, high
+    finite = np.isfinite(values)
+    every = bool(finite.all())
+    present = values if every else values[finite]
+    low, high = (float(present.min()), float(present.max())) if present.size else (0.0, 1.0)
+    # The same steps, in the same order, as clip(nan_to_num((v - low) / span), 0, 1) * 255.
+    scaled = np.subtract(values, low)
+    np.divide(scaled, (high - low) or 1.0, out=scaled)
+    if not every:
+        scaled[np.isnan(scaled)] = 0
+    np.clip(scaled, 0, 1, out=scaled)
+    np.multiply(scaled, SHADES - 1, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.intp), _viridis().copy(), low, high
+
+
+@functools.cache
+def _viridis() -> npt.NDArray[np.uint8]:
+    """The RGBA table of the shades, read from pyqtgraph's colour map file once (~3 ms a read)."""
+    table: npt.NDArray[np.uint8] = (
+        pg.colormap.get("viridis").getLookupTable(nPts=SHADES, alpha=True).astype(np.uint8)
+    )
+    return table

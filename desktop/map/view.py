@@ -74,7 +74,7 @@ class MapView(QWidget):
         self._dark = False
         self._groups = PointGroups(self.plot, self.legend, self._new_points)
         self._group_of = np.zeros(0, np.intp)  # the item that draws each row (-1: none)
-        self._brushes: npt.NDArray[np.object_] | None = None  # a brush per row (colour by value)
+        self._shade_of: Rows | None = None  # each row's shade in _shades (colour by value)
         self._shades: npt.NDArray[np.object_] | None = None  # the brush of each shade in _shade_table
         self._shade_table = np.zeros((0, 4), np.uint8)
         self._colours = np.zeros((0, 4), np.uint8)  # RGBA per row, for the density image
@@ -98,6 +98,7 @@ class MapView(QWidget):
         self._refresh_timer.timeout.connect(self._refresh)
         # What the setters change is drawn in later turns of the event loop, once: see draw_pending.
         self._redraw_wanted = False
+        self._rings_wanted = False  # the rings wait a turn after the points they go with
         self._pending_timer = QTimer(self, singleShot=True, interval=0)
         self._pending_timer.timeout.connect(self._pending_step)
         self._drawn: DrawnRange = ((0.0, 0.0), (0.0, 0.0))  # what the last refresh drew: view and margin
@@ -160,7 +161,7 @@ class MapView(QWidget):
         ``legend`` the categories are named some other way (cluster names drawn on the map).
         """
         groups, group_of, self._colours = category_colours(categories, muted, MUTED[self._dark])
-        self._brushes = None
+        self._shade_of = None
         self._muted = 0 if muted is not None and groups and groups[0][0] == muted else None
         self._rebuild(
             [(name or "(no label)", pg.mkBrush(colour)) for name, colour in groups], group_of, legend=legend
@@ -170,16 +171,13 @@ class MapView(QWidget):
         """Colour the current points by a number per row (viridis: dark low, yellow high)."""
         levels, table, low, high = value_shades(values)
         self._colours = table[levels]
-        # A brush per shade, shared by reference, instead of a brush made per point; the same
-        # brushes every time, so that pyqtgraph's symbol atlas already holds them.
+        # A brush per shade (kept: pyqtgraph's atlas holds them), looked up per drawn row, not per row.
         if self._shades is None or not np.array_equal(self._shade_table, table):
             self._shade_table, self._shades = table, np.empty(len(table), dtype=object)
             self._shades[:] = [pg.mkBrush(*colour) for colour in table]
-        shades = self._shades
-        self._brushes = shades[levels]
-        self._muted = None
-        legend = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)"
-        self._rebuild([(legend, shades[len(shades) // 2])], np.zeros(len(levels), np.intp))  # a middle shade
+        self._shade_of, self._muted = levels, None
+        legend, middle = f"{name}: {low:.2f} (dark) to {high:.2f} (yellow)", self._shades[len(table) // 2]
+        self._rebuild([(legend, middle)], np.zeros(len(levels), np.intp))
 
     def set_sizes(self, values: npt.NDArray[np.floating[Any]] | None, name: str = "") -> None:
         """Size each point by a number per row (3 to 14 px, NaN smallest); None: one size.
@@ -314,13 +312,15 @@ class MapView(QWidget):
         """
         if self._redraw_wanted:
             self._refresh()
+        if self._rings_wanted:
+            self._draw_rings()
         if self._groups.legend_wanted:
             self._groups.fill_legend()
 
     @property
     def draw_is_pending(self) -> bool:
-        """Whether points or the legend wait to be drawn (at the next turns of the event loop)."""
-        return self._redraw_wanted or self._groups.legend_wanted
+        """Whether points, rings or the legend wait to be drawn (at the next turns of the event loop)."""
+        return self._redraw_wanted or self._rings_wanted or self._groups.legend_wanted
 
     def _draw_soon(self) -> None:
         self._redraw_wanted = True
@@ -328,9 +328,12 @@ class MapView(QWidget):
             self._pending_timer.start()
 
     def _pending_step(self) -> None:
-        """One piece of the waiting work per turn: the points (what the user came for), then the legend."""
+        """One piece of the waiting work per turn: the points, the rings, then the legend (at 1M
+        rows, a third selected, the points' and rings' images were one ~40 ms turn together)."""
         if self._redraw_wanted:
-            self._refresh()
+            self._refresh(rings=False)
+        elif self._rings_wanted:
+            self._draw_rings()
         elif self._groups.legend_wanted:
             self._groups.fill_legend()
         if self.draw_is_pending:
@@ -351,8 +354,8 @@ class MapView(QWidget):
     def _new_points(self) -> Points:
         return Points(size=_POINT_PX, pen=None, hoverable=True, hoverSize=10, tip=self._tip)
 
-    def _refresh(self) -> None:
-        """Draw the visible rows near the view: as points, or as one density image.
+    def _refresh(self, *, rings: bool = True) -> None:
+        """Draw the visible rows near the view: as points, or as one density image; rings now or a turn later.
 
         When all the visible rows are few enough they are all drawn, once: pyqtgraph leaves
         out those off screen by itself, and a pan then costs no refresh at all.
@@ -382,7 +385,9 @@ class MapView(QWidget):
         by_group, ends = near[order], np.searchsorted(group[order], np.arange(len(self._items) + 1))
         for index, item in enumerate(self._items):
             self._draw_points(item, by_group[ends[index] : ends[index + 1]])
-        self._draw_rings()
+        self._rings_wanted = True  # until drawn: now, or by the next turn
+        if rings:
+            self._draw_rings()
 
     def _same_density_inputs(self, inputs: tuple[Any, ...]) -> bool:
         """Whether the image on show was drawn from these very arrays, range and size.
@@ -413,12 +418,13 @@ class MapView(QWidget):
             return  # empty already: setData costs ~0.2 ms an item, and there may be 100 clusters
         points = self.coords[rows]
         options: dict[str, Any] = {"size": _POINT_PX if self._sizes is None else self._sizes[rows]}
-        if self._brushes is not None:
-            options["brush"] = self._brushes[rows]
+        if self._shade_of is not None and self._shades is not None:
+            options["brush"] = self._shades[self._shade_of[rows]]
         item.setData(x=points[:, 0], y=points[:, 1], data=rows, **options)
 
     def _draw_rings(self) -> None:
         """Ring the selected and the matched rows that are drawn."""
+        self._rings_wanted = False
         matched = np.zeros(0, np.intp) if self._match_rows is None else self._match_rows
         for rings, rows in ((self._selected, self._selected_rows), (self._matches, matched)):
             rows = rows[(rows >= 0) & (rows < len(self.coords))]

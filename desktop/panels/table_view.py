@@ -1,35 +1,34 @@
 """The dataset table: every row with its text, label and other columns, sortable and searchable.
 
-The model reads the dataset lazily (a million Arrow-backed rows cost nothing until shown).
-Which rows it lists, and in which order, is one numpy array: the column filter, the search
-and "selected only" intersect into it, and sorting reorders it. No per-row Python runs inside
-Qt's sort/filter proxy, which took seconds at 200k rows.
+The model (:mod:`desktop.panels.table_model`) reads the dataset lazily, and lists rows in an
+order held as one numpy array: the column filter, the search and "selected only" intersect
+into it, and sorting reorders it.
 
 Selection is held by the application model as row numbers (the map's lasso can pick 100k
 rows): the table tints those rows, and mirrors small selections into Qt's own selection so
 keyboard navigation works. Search is a substring or a regular expression over the text; its
 matches go into the model (:meth:`TableView.bind`), where the map rings them too.
+
+A column's first sort and a search cost 60-170 ms at a million rows: with the operations
+machinery bound they run on the interactive lane (:mod:`desktop.panels.table_work`), the
+count says "Sorting…" or "Searching…" meanwhile, and the answer is applied in one turn of
+~10 ms. A newer search supersedes a running one; an answer for a replaced dataset, an older
+query or a column no longer asked for is dropped.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,147 +42,17 @@ from PySide6.QtWidgets import (
 
 from desktop.model.document import AppModel, RowFilter, Search
 from desktop.model.labels import has_labels
-from engine.data.column_codes import as_numbers, rows_containing, text_order
+from desktop.operations.operation import Operation, Operations
+from desktop.panels.table_model import DatasetTableModel
+from desktop.panels.table_work import column_order, compile_search, search_rows
 from engine.data.datasets import Dataset
-from engine.data.row_filter import is_numeric_column
 
 __all__ = ["DatasetTableModel", "TableView", "has_labels"]  # has_labels: where callers found it
 
-Index = QModelIndex | QPersistentModelIndex
 Rows = npt.NDArray[np.intp]
-_SHOWN_CHARACTERS = 300  # a cell shows the start of a long text; the tooltip shows more
 _QT_SELECTION_LIMIT = 2000  # larger groups are tinted, not put in Qt's (slow) selection model
 _SEARCH_DELAY_MS = 200  # typing pauses this long before the search runs
-_GROUP_TINT = QBrush(QColor(255, 150, 0, 70))  # readable on light and dark palettes
-
-
-class DatasetTableModel(QAbstractTableModel):
-    """Columns: row, text, label (unless no row has one), then the dataset's other columns.
-
-    ``order`` lists the dataset rows shown, in display order (None: every row, in order).
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        super().__init__()
-        self.dataset = dataset
-        self.order: Rows | None = None
-        self._position: Rows | None = None  # dataset row -> display row (-1: not shown)
-        self._group = np.zeros(len(dataset), dtype=bool)  # the window's selection, tinted
-        self._columns: list[tuple[str, Sequence[Any]]] = [
-            ("row", range(len(dataset))),
-            ("text", dataset.texts),
-            *((("label", dataset.labels),) if has_labels(dataset.labels) else ()),
-            *((name, values) for name, values in dataset.columns.items() if name not in ("text", "label")),
-        ]
-        self._sort: tuple[int, Qt.SortOrder] | None = None
-        self._orders: dict[int, Rows] = {}  # column -> every row in ascending order, once sorted
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's name)
-        if parent.isValid():
-            return 0
-        return len(self.dataset) if self.order is None else len(self.order)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's name)
-        return 0 if parent.isValid() else len(self._columns)
-
-    def headerData(  # noqa: N802 (Qt's name)
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self._columns[section][0]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self.dataset_row(index.row())
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return _GROUP_TINT if self._group[row] else None
-        value = self._columns[index.column()][1][row]
-        if role == Qt.ItemDataRole.DisplayRole:
-            text = str(value)
-            return text if len(text) <= _SHOWN_CHARACTERS else text[:_SHOWN_CHARACTERS] + "…"
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
-            return str(value)[:2000]
-        return None
-
-    def show_rows(self, rows: Rows | None) -> None:
-        """List only dataset ``rows`` (None: all), in the current sort order."""
-        self.beginResetModel()
-        self.order = None if rows is None else np.asarray(rows, dtype=np.intp)
-        if self._sort is not None:
-            self.order = self._sorted(self._all_rows(), *self._sort)
-        self._index_positions()
-        self.endResetModel()
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Numbers as numbers, text as text, empty cells last; a stable sort, done in numpy."""
-        self.layoutAboutToBeChanged.emit()
-        self._sort = (column, order)
-        self.order = self._sorted(self._all_rows(), column, order)
-        self._index_positions()
-        self.layoutChanged.emit()
-
-    def set_group(self, rows: Rows) -> None:
-        """Tint ``rows`` (the window's selection)."""
-        self._group[:] = False
-        self._group[rows] = True
-        if self.rowCount():
-            last = self.index(self.rowCount() - 1, self.columnCount() - 1)
-            self.dataChanged.emit(self.index(0, 0), last, [Qt.ItemDataRole.BackgroundRole])
-
-    def dataset_row(self, model_row: int) -> int:
-        return model_row if self.order is None else int(self.order[model_row])
-
-    def model_row(self, dataset_row: int) -> int:
-        """The display row of ``dataset_row``, or -1 when it is not listed."""
-        if not 0 <= dataset_row < len(self.dataset):
-            return -1
-        return dataset_row if self._position is None else int(self._position[dataset_row])
-
-    def model_rows(self, dataset_rows: Rows) -> Rows:
-        """The display rows of ``dataset_rows`` that are listed, ascending."""
-        if self._position is None:
-            return np.sort(dataset_rows)
-        shown = self._position[dataset_rows]
-        return np.sort(shown[shown >= 0])
-
-    def _all_rows(self) -> Rows:
-        return np.arange(len(self.dataset), dtype=np.intp) if self.order is None else self.order
-
-    def _index_positions(self) -> None:
-        if self.order is None:
-            self._position = None
-            return
-        self._position = np.full(len(self.dataset), -1, dtype=np.intp)
-        self._position[self.order] = np.arange(len(self.order), dtype=np.intp)
-
-    def _sorted(self, rows: Rows, column: int, order: Qt.SortOrder) -> Rows:
-        rows = np.sort(rows)  # a fixed starting order, so equal keys keep row order
-        if column == 0:
-            ranked = rows
-        elif len(rows) == len(self.dataset):
-            ranked = self._order(column)
-        else:  # the whole column's order, less the rows not listed (O(n), no sort)
-            whole = self._order(column)
-            listed = np.zeros(len(self.dataset), dtype=bool)
-            listed[rows] = True
-            ranked = whole[listed[whole]]
-        return ranked[::-1].copy() if order == Qt.SortOrder.DescendingOrder else ranked
-
-    def _order(self, column: int) -> Rows:
-        """Every dataset row in ascending order of ``column``, sorted once per column (stable).
-
-        Vectorised (a Python key per row took 0.4 s at 200k rows, 2.5 s at 1M), and kept:
-        a filter or search only drops rows from it.
-        """
-        if column not in self._orders:
-            values = self._columns[column][1]
-            if is_numeric_column(values):
-                self._orders[column] = np.argsort(as_numbers(values), kind="stable")  # NaN sorts last
-            else:
-                self._orders[column] = text_order(values)
-        return self._orders[column]
+_SORT_KEY, _SEARCH_KEY = "table-sort", "table-search"  # one of each runs; a newer one supersedes
 
 
 class TableView(QWidget):
@@ -214,6 +83,9 @@ class TableView(QWidget):
         self._filter: Rows | None = None
         self._group: Rows = np.zeros(0, dtype=np.intp)
         self._updating = False
+        self._operations: Operations | None = None
+        self._sorting_column = -1  # the column being sorted on the interactive lane
+        self._searching = False  # a search runs on the interactive lane
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(_SEARCH_DELAY_MS)
@@ -229,9 +101,12 @@ class TableView(QWidget):
         self.regex.toggled.connect(self._apply_search)
         self.only_selected.toggled.connect(self._refresh_rows)
 
-    def bind(self, model: AppModel) -> None:
+    def bind(self, model: AppModel, operations: Operations | None = None) -> None:
         """Follow ``model``'s dataset, selection, filter and search; write the search here into it.
-        (The rows chosen here are :attr:`selection_changed`: the window decides what a click does.)"""
+        (The rows chosen here are :attr:`selection_changed`: the window decides what a click does.)
+        With ``operations``, first sorts and searches run off the GUI thread (:meth:`use_operations`)."""
+        if operations is not None:
+            self.use_operations(operations)
         model.dataset_changed.connect(lambda opened: self.set_dataset(opened.dataset) if opened else None)
         model.selection_changed.connect(self.select_rows)
         model.filter_changed.connect(lambda row_filter: self.set_visible_rows(_rows_of(row_filter)))
@@ -248,19 +123,40 @@ class TableView(QWidget):
         self.matches = search.matches
         self._refresh_rows()
 
+    def use_operations(self, operations: Operations) -> None:
+        """Sort columns and search on the interactive lane of ``operations`` from now on."""
+        self._operations = operations
+        if self.model is not None:
+            self.model.order_in_background = self._order_in_background
+
+    @property
+    def busy(self) -> bool:
+        """Whether a sort or a search runs in the background (its answer not applied yet)."""
+        return self._searching or (self.model is not None and self.model.sort_pending)
+
     def set_dataset(self, dataset: Dataset) -> None:
+        if self._operations is not None:  # their answers are about the old rows
+            self._operations.cancel(_SORT_KEY, _SEARCH_KEY)
+        self._searching = False
         self.model = DatasetTableModel(dataset)
+        if self._operations is not None:
+            self.model.order_in_background = self._order_in_background
         self.table.setModel(self.model)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.setColumnWidth(1, 480)
         self._filter, self.matches, self._group = None, None, np.zeros(0, dtype=np.intp)
         self._apply_search()
 
+    def start_search(self) -> None:
+        """Start the search the box asks for now, without the typing pause (on the lane when bound)."""
+        self._search_timer.stop()
+        self._apply_search()
+
     def flush_search(self) -> None:
-        """Run a pending search now (tests, and before reading the matches)."""
-        if self._search_timer.isActive():
+        """Run a pending search now, here (tests, and before reading the matches)."""
+        if self._search_timer.isActive() or self._searching:
             self._search_timer.stop()
-            self._apply_search()
+            self._apply_search(in_background=False)
 
     def select_rows(self, rows: Rows | Sequence[int]) -> None:
         """The window's selection (from the map): tinted, scrolled to, no signal back."""
@@ -317,31 +213,86 @@ class TableView(QWidget):
         model.set_group(self._group)
         self.selection_changed.emit(self._group.copy())
 
-    def _apply_search(self) -> None:
-        text = self.search.text()
+    def _apply_search(self, *_: object, in_background: bool = True) -> None:
+        """Search for the box's text; on the interactive lane when bound to operations
+        (``in_background``), the matches applied when they come, if the query is still this one."""
+        text, regex = self.search.text(), self.regex.isChecked()
         self.error.setText("")
         if self.model is None:
             return
-        texts = self.model.dataset.texts
-        if not text:
-            self.matches = None
-        elif not self.regex.isChecked():
-            self.matches = rows_containing(texts, text)  # in Arrow where it can: 40 -> 16 ms at 200k rows
-        else:
-            matcher = self._regex_matcher(text)
-            if matcher is None:
+        if self._operations is not None:
+            self._operations.cancel(_SEARCH_KEY)  # a newer query supersedes it; its answer is dropped
+        self._searching = False
+        if text and regex:
+            try:
+                compile_search(text)
+            except re.error as exc:
+                self.error.setText(f"Not a regular expression: {exc}.")
+                self._refresh_rows()
                 return
-            self.matches = np.array([i for i, t in enumerate(texts) if matcher(t)], dtype=np.intp)
+        model, texts = self.model, self.model.dataset.texts
+        if not text:
+            self._take_matches(model, text, regex, None)
+        elif self._operations is None or not in_background:
+            self._take_matches(model, text, regex, search_rows(texts, text, regex=regex))
+        else:
+            search = Operation(
+                "Search the table",
+                lambda token, report: search_rows(texts, text, regex=regex, token=token),
+                lane="interactive",
+                key=_SEARCH_KEY,
+                busy=False,
+            )
+            search.success(lambda rows: self._take_matches(model, text, regex, rows))
+            try:
+                search.failure(self._search_failed).run(self._operations)
+            except RuntimeError:  # the lanes are shut: the window is closing as the typing pause ends
+                return
+            self._searching = True
+            self._refresh_rows()  # the count says "Searching…"
+
+    def _take_matches(self, model: DatasetTableModel, text: str, regex: bool, matches: Rows | None) -> None:
+        """Show ``matches`` of a search for ``text``, unless the dataset or the query changed since."""
+        if model is not self.model or text != self.search.text() or regex != self.regex.isChecked():
+            return  # a late answer to an older question
+        self._searching = False
+        self.matches = matches
         self._refresh_rows()
         self.matches_changed.emit(None if self.matches is None else self.matches.copy())
 
-    def _regex_matcher(self, text: str) -> Callable[[str], bool] | None:
-        try:
-            pattern = re.compile(text, re.IGNORECASE)
-        except re.error as exc:
-            self.error.setText(f"Not a regular expression: {exc}.")
-            return None
-        return lambda value: pattern.search(value) is not None
+    def _search_failed(self, message: str) -> bool:
+        self._searching = False
+        self.error.setText(message)
+        self._refresh_rows()
+        return True  # said beside the box: no dialog for a search
+
+    def _order_in_background(self, column: int) -> None:
+        """Sort ``column`` on the interactive lane; the model reorders its rows when it comes."""
+        assert self.model is not None and self._operations is not None
+        model, values = self.model, self.model.column_values(column)
+        if self._sorting_column == column and self._operations.running(_SORT_KEY):
+            self._refresh_count()  # the same column the other way round: its order is on its way
+            return
+        self._sorting_column = column
+
+        def take(ascending: Rows) -> None:
+            if model is self.model:  # not a replaced dataset's
+                model.add_order(column, ascending)
+                self._refresh_count()
+
+        def failed(message: str) -> None:
+            if model is self.model:
+                model.drop_wanted_sort()
+                self._refresh_count()
+
+        Operation(
+            "Sort the table",
+            lambda token, report: column_order(values),
+            lane="interactive",
+            key=_SORT_KEY,  # another column asked for supersedes it
+            busy=False,
+        ).success(take).failure(failed).run(self._operations)
+        self._refresh_count()
 
     def _refresh_rows(self) -> None:
         """List the rows that pass the filter, the search and "selected only", together."""
@@ -354,10 +305,17 @@ class TableView(QWidget):
                 kept = part if kept is None else np.intersect1d(kept, part, assume_unique=True)
         self.model.show_rows(kept)
         self._mirror_selection(self._group)
+        self._refresh_count()
+
+    def _refresh_count(self) -> None:
+        if self.model is None:
+            return
         total = len(self.model.dataset) if self._filter is None else len(self._filter)
         shown = self.model.rowCount()
         narrowed = self.matches is not None or self.only_selected.isChecked()
-        self.count.setText(f"{shown:,} of {total:,} rows" if narrowed else f"{total:,} rows")
+        text = f"{shown:,} of {total:,} rows" if narrowed else f"{total:,} rows"
+        work = [w for w, on in (("Searching", self._searching), ("Sorting", self.model.sort_pending)) if on]
+        self.count.setText(text + "".join(f" · {w}…" for w in work))
 
 
 def _rows_of(row_filter: RowFilter | None) -> Rows | None:

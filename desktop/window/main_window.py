@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         self.table_view, self.attention_tabs = TableView(), QTabWidget()
         self.presenter = MapPresenter(self.model, self.map_view, self.map_controls)
         self.filter_bar.bind(self.model)
-        self.table_view.bind(self.model)
+        self.table_view.bind(self.model, self.operations)  # first sorts and searches off the GUI thread
         self.inspector = RowInspector(
             self.model,
             self.operations,
