@@ -79,6 +79,10 @@ def neighbour_graph(
     distances = 1.0 - scores if inner else np.sqrt(np.maximum(-scores, 0.0))
     if inner:
         distances = np.clip(distances, 0.0, 2.0)
+    # A row is at distance 0 from itself; float32 rounding (1 - 0.99999994, or the square root
+    # of a cancelled difference) would put it slightly away, and umap-learn reads the first
+    # non-zero distance as the row's local scale.
+    distances[indices == np.arange(len(indices))[:, None]] = 0.0
     return indices.astype(np.int64), np.ascontiguousarray(distances, dtype=np.float32)
 
 

@@ -94,8 +94,10 @@ def main() -> int:
     loupe_out, direct_out = work / "loupe.csv", work / "direct.npy"
     seed = str(args.seed)
     commands = {
-        "loupe": [sys.executable, "-m", "desktop.launcher", "project", str(rows_csv), "--method", "umap"]
-        + ["--seed", seed, "--no-cache", "--quiet", "--out", str(loupe_out)],
+        "loupe": [
+            *(sys.executable, "-m", "desktop.launcher", "project", str(rows_csv), "--method", "umap"),
+            *("--seed", seed, "--no-cache", "--quiet", "--out", str(loupe_out)),
+        ],
         "direct": [sys.executable, "-c", DIRECT, str(work / "rows.npy"), str(direct_out), seed],
     }
     first = {name: timed(command, env) for name, command in commands.items()}
