@@ -124,7 +124,7 @@ def _hnsw(points: npt.NDArray[np.float32], k: int, inner: bool) -> Graph:
     metric = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
     # 8-bit codes make each distance the graph computes 4x less memory to read: the graph is
     # built and searched on them, and the candidates found are then ranked by exact distance.
-    index = faiss.IndexHNSWSQ(points.shape[1], faiss.ScalarQuantizer.QT_8bit, LINKS, metric)
+    index = faiss.IndexHNSWSQ(points.shape[1], faiss.ScalarQuantizer.QT_8bit, LINKS, metric)  # type: ignore[arg-type]  # the stub misnames the enum
     index.hnsw.efConstruction = BUILD_DEPTH
     wanted = min(k + EXTRA_CANDIDATES, len(points))
     index.hnsw.efSearch = max(SEARCH_DEPTH, wanted)
