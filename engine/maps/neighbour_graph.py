@@ -8,11 +8,21 @@ umap-learn as ``precomputed_knn``; the rest of the fit (fuzzy graph, spectral st
 umap-learn's, unchanged, and its kernels are cached (:mod:`engine.maps.projection`).
 
 Measured at 50,000 real rows (docstring paragraphs, all-MiniLM-L6-v2, k = 15, cosine, two
-cores; tests/bench/results/umap_vs_direct.md): exact neighbours (faiss IndexFlatIP) 18.5 s;
-faiss HNSW M 32 / 80 / 64 10.4 s at recall 0.994; M 24 / 60 / 48 6.8 s at 0.988; M 16 / 40 / 32
-5.3 s at 0.958; pynndescent 0.7.0 in umap-learn about 25 s of compiling plus its search.
-hnswlib has no wheel for this Python. Up to :data:`EXACT_GRAPH_UP_TO` rows exact neighbours are
-as fast as the graph (0.45 s at 10,000 rows) and are used.
+shared cores; recall against exact lists on every 25th row):
+
+    graph (faiss-cpu 1.15.1)                               seconds   recall@15
+    exact, IndexFlatIP                                      18.5      1
+    HNSW flat, M 32, build 80, search 64                    10.4      0.994
+    HNSW flat, M 24, build 60, search 48                     6.8      0.988
+    HNSW flat, M 16, build 40, search 32                     5.3      0.958
+    HNSW 8-bit codes, M 16 / 40 / 32, 20 found, exact rank   4.6      0.959  (used)
+
+pynndescent 0.7.0, umap-learn's own search, costs about 25 s of compiling in every process
+(its kernels hold ctypes pointers and cannot be cached) before it searches. hnswlib has no
+wheel for Python 3.11 (pip finds none), and was last released in 2023. Within a UMAP fit the
+8-bit graph made the whole ``loupe project`` 30 s -> 26 s against the flat M 24 one, at the
+same trustworthiness (tests/bench/results/umap_vs_direct.md). Up to :data:`EXACT_GRAPH_UP_TO`
+rows exact neighbours cost about as much as a graph (0.45 s at 10,000 rows), and are used.
 
 The same vectors give the same graph: the HNSW graph is built on one thread (faiss inserts in
 parallel in whatever order the threads reach the nodes); searching is per query, the same

@@ -20,6 +20,7 @@ import math
 import threading
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
@@ -364,24 +365,32 @@ def umap_arguments(params: ProjectionParams, rows: int) -> dict[str, Any]:
 
 
 def _umap(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDArray[np.float32]:
-    umap = _import_umap()
     rows = vectors.shape[0]
     arguments = umap_arguments(params, rows)
     data: npt.NDArray[Any] = vectors
-    if rows < EXACT_NEIGHBOURS_BELOW:
-        # Below this size umap-learn finds neighbours from the full distance matrix, but builds
-        # that matrix through sklearn calling umap's numba metric once per pair from Python:
-        # 16.7 s of a 17 s fit on the 3,926 demo rows. The same matrix, vectorised, takes 0.1 s
-        # (the whole fit 5.5 s) and the maps are as faithful (trustworthiness 0.912 vs 0.907).
-        metric = arguments.pop("metric")
-        data = _distance_matrix(vectors, metric)
-        arguments |= {"metric": "precomputed", "disconnection_distance": _DISCONNECTED.get(metric, np.inf)}
-        _ignore_precomputed_metric_warning()
-    elif _graph_from_faiss(arguments["metric"]):
-        from engine.maps.neighbour_graph import neighbour_graph
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loupe-graph") as pool:
+        graph = None
+        if rows >= EXACT_NEIGHBOURS_BELOW and _graph_from_faiss(arguments["metric"]):
+            from engine.maps.neighbour_graph import neighbour_graph
 
-        arguments["precomputed_knn"] = neighbour_graph(vectors, arguments["n_neighbors"], arguments["metric"])
-        _ignore_missing_search_index_warning()
+            # faiss works without the GIL and builds the graph on one thread: started first, it
+            # overlaps umap-learn's import (about 2 s of a fresh process) on the other core.
+            graph = pool.submit(neighbour_graph, vectors, arguments["n_neighbors"], arguments["metric"])
+        umap = _import_umap()
+        if rows < EXACT_NEIGHBOURS_BELOW:
+            # Below this size umap-learn finds neighbours from the full distance matrix, but
+            # builds that matrix through sklearn calling umap's numba metric once per pair from
+            # Python: 16.7 s of a 17 s fit on the 3,926 demo rows. The same matrix, vectorised,
+            # takes 0.1 s (the fit 5.5 s) and the maps are as faithful (trustworthiness 0.912 vs
+            # 0.907).
+            metric = arguments.pop("metric")
+            data = _distance_matrix(vectors, metric)
+            disconnected = _DISCONNECTED.get(metric, np.inf)
+            arguments |= {"metric": "precomputed", "disconnection_distance": disconnected}
+            _ignore_precomputed_metric_warning()
+        elif graph is not None:
+            arguments["precomputed_knn"] = graph.result()
+            _ignore_missing_search_index_warning()
     coords = umap.UMAP(**arguments).fit_transform(data)
     return np.asarray(coords, dtype=np.float32)
 
