@@ -5,23 +5,22 @@ the command line (``--param k=v``) and the desktop's form parse and check them t
 (:meth:`ProjectionParams.from_options`). Every parameter, defaults filled in, the seed and the
 versions of the libraries that compute the map go into :meth:`ProjectionParams.cache_parts`.
 
-UMAP goes through umap-learn with two changes that leave its algorithm alone: below 4,096 rows
+UMAP goes through umap-learn with three changes that leave its algorithm alone: below 4,096 rows
 the distance matrix it would build one Python call per pair is built vectorised (3x faster
-fits), and its numba kernels are compiled with ``cache=True`` into Loupe's cache directory
-(``NUMBA_CACHE_DIR``), so only a session's first fit ever compiles them; the kernels that
-cannot be cached are compiled by :func:`warm_up_in_background` while the user is busy.
+fits); from 4,096 rows the neighbour graph comes from faiss (:mod:`engine.maps.neighbour_graph`)
+instead of pynndescent, whose kernels cannot be cached (25 s of compiling in every process);
+and umap-learn's numba kernels are compiled with ``cache=True`` into Loupe's cache directory
+(``NUMBA_CACHE_DIR``), so only the first fit on a machine ever compiles them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
@@ -29,6 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import BadInputError
+from engine.maps.umap_import import import_umap as _import_umap
+from engine.maps.umap_import import prepare_numba_cache
+
+__all__ = ["prepare_numba_cache"]  # re-exported: callers prepare the cache before other numba users
 
 Method = Literal["umap", "pca", "tsne"]
 METHODS: tuple[Method, ...] = get_args(Method)
@@ -37,7 +40,7 @@ Kind = Literal["int", "float", "choice", "bool"]
 
 # Bump when Loupe's own handling of a method changes its output (e.g. PCA's sign rule), so
 # maps cached by an older Loupe are not served as if this one had computed them.
-RECIPE = 2
+RECIPE = 3  # 3: the neighbour graph from 4,096 rows comes from faiss, not pynndescent
 _METRICS = ("cosine", "euclidean", "manhattan", "correlation")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -247,13 +250,18 @@ class ProjectionParams:
     def cache_parts(self) -> dict[str, Any]:
         """What the map depends on: method, every parameter, seed, Loupe's recipe, library versions."""
         method = _method(self.method)
-        return {
+        parts: dict[str, Any] = {
             "method": method,
             "params": self.settings(),
             "seed": self.seed,
             "recipe": RECIPE,
             "versions": _library_versions(method),
         }
+        if method == "umap":
+            from engine.maps.neighbour_graph import graph_recipe
+
+            parts["neighbours"] = graph_recipe()  # a map made with another graph differs
+        return parts
 
 
 def _method(method: str) -> Method:
@@ -273,12 +281,18 @@ def param_spec(method: Method, name: str) -> ParamSpec:
 
 
 def _library_versions(method: Method) -> dict[str, str]:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     names = ["numpy", "scipy", "scikit-learn"]
     if method == "umap":
         names += ["umap-learn", "pynndescent", "numba"]
-    return {name: version(name) for name in names}
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # faiss-cpu is optional: the graph recipe says "missing"
+            found[name] = "missing"
+    return found
 
 
 def project(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDArray[np.float32]:
@@ -334,57 +348,6 @@ def _tsne(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDA
     return np.asarray(coords, dtype=np.float32)
 
 
-def _import_umap() -> Any:
-    """umap-learn, imported so that numba caches its compiled kernels on disk (see below)."""
-    prepare_numba_cache()
-    with _IMPORT_LOCK:
-        if "umap" not in sys.modules:
-            with _numba_caches_by_default(), warnings.catch_warnings():
-                # umap-learn announces on import that TensorFlow (for ParametricUMAP) is missing.
-                warnings.simplefilter("ignore", ImportWarning)
-                import umap  # noqa: F401
-    return sys.modules["umap"]
-
-
-_IMPORT_LOCK = threading.Lock()
-
-
-@contextmanager
-def _numba_caches_by_default() -> Iterator[None]:
-    """While umap-learn is imported, make ``cache=True`` the default of its numba kernels.
-
-    Most of umap-learn's kernels are compiled without ``cache=True``, so NUMBA_CACHE_DIR alone
-    left a new process about 20 s of compiling before its first map; with this, every process
-    after the first loads them from Loupe's cache. Only functions defined in umap's own modules
-    are affected (pynndescent chooses for itself: the kernels it leaves uncached hold ctypes
-    pointers and cannot be cached), an explicit ``cache=False`` stays, and only during the import.
-    """
-    import numba
-
-    originals = numba.njit, numba.jit
-
-    def caching(decorator: Callable[..., Any]) -> Callable[..., Any]:
-        def decorate(*args: Any, **kwargs: Any) -> Any:
-            if len(args) == 1 and callable(args[0]):  # @numba.njit or numba.njit(function, ...)
-                return decorator(**_with_cache(args[0], **kwargs))(args[0])
-            return lambda function: decorator(*args, **_with_cache(function, **kwargs))(function)
-
-        return decorate
-
-    numba.njit, numba.jit = caching(originals[0]), caching(originals[1])
-    try:
-        yield
-    finally:
-        numba.njit, numba.jit = originals
-
-
-def _with_cache(function: Callable[..., Any], **options: Any) -> dict[str, Any]:
-    if str(getattr(function, "__module__", "")).startswith("umap."):
-        options.setdefault("cache", True)
-        options.setdefault("nogil", True)
-    return options
-
-
 def umap_arguments(params: ProjectionParams, rows: int) -> dict[str, Any]:
     """The keyword arguments of ``umap.UMAP`` that Loupe uses for ``params`` on ``rows`` rows."""
     values = params.settings()
@@ -402,21 +365,50 @@ def umap_arguments(params: ProjectionParams, rows: int) -> dict[str, Any]:
 
 
 def _umap(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDArray[np.float32]:
-    umap = _import_umap()
     rows = vectors.shape[0]
     arguments = umap_arguments(params, rows)
     data: npt.NDArray[Any] = vectors
-    if rows < EXACT_NEIGHBOURS_BELOW:
-        # Below this size umap-learn finds neighbours from the full distance matrix, but builds
-        # that matrix through sklearn calling umap's numba metric once per pair from Python:
-        # 16.7 s of a 17 s fit on the 3,926 demo rows. The same matrix, vectorised, takes 0.1 s
-        # (the whole fit 5.5 s) and the maps are as faithful (trustworthiness 0.912 vs 0.907).
-        metric = arguments.pop("metric")
-        data = _distance_matrix(vectors, metric)
-        arguments |= {"metric": "precomputed", "disconnection_distance": _DISCONNECTED.get(metric, np.inf)}
-        _ignore_precomputed_metric_warning()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loupe-graph") as pool:
+        graph = None
+        if rows >= EXACT_NEIGHBOURS_BELOW and _graph_from_faiss(arguments["metric"]):
+            from engine.maps.neighbour_graph import neighbour_graph
+
+            # faiss works without the GIL and builds the graph on one thread: started first, it
+            # overlaps umap-learn's import (about 2 s of a fresh process) on the other core.
+            graph = pool.submit(neighbour_graph, vectors, arguments["n_neighbors"], arguments["metric"])
+        umap = _import_umap()
+        if rows < EXACT_NEIGHBOURS_BELOW:
+            # Below this size umap-learn finds neighbours from the full distance matrix, but
+            # builds that matrix through sklearn calling umap's numba metric once per pair from
+            # Python: 16.7 s of a 17 s fit on the 3,926 demo rows. The same matrix, vectorised,
+            # takes 0.1 s (the fit 5.5 s) and the maps are as faithful (trustworthiness 0.912 vs
+            # 0.907).
+            metric = arguments.pop("metric")
+            data = _distance_matrix(vectors, metric)
+            disconnected = _DISCONNECTED.get(metric, np.inf)
+            arguments |= {"metric": "precomputed", "disconnection_distance": disconnected}
+            _ignore_precomputed_metric_warning()
+        elif graph is not None:
+            arguments["precomputed_knn"] = graph.result()
+            _ignore_missing_search_index_warning()
     coords = umap.UMAP(**arguments).fit_transform(data)
     return np.asarray(coords, dtype=np.float32)
+
+
+def _graph_from_faiss(metric: str) -> bool:
+    """Whether Loupe computes the neighbour graph (faiss installed and the metric one it handles)."""
+    import importlib.util
+
+    from engine.maps.neighbour_graph import computes
+
+    return computes(metric) and importlib.util.find_spec("faiss") is not None
+
+
+def _ignore_missing_search_index_warning() -> None:
+    """umap-learn notes on every fit from a precomputed graph that ``transform`` will not work;
+    Loupe never calls it (new rows are placed by :mod:`engine.maps.placement`). Process-wide, as
+    :func:`_ignore_precomputed_metric_warning` and for the same reason."""
+    warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning, module="umap")
 
 
 # umap-learn's threshold between exact neighbours (full distance matrix) and pynndescent.
@@ -445,31 +437,24 @@ def _ignore_precomputed_metric_warning() -> None:
     )
 
 
-def prepare_numba_cache() -> None:
-    """Point numba's on-disk cache at Loupe's cache directory (before umap is imported)."""
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        from engine.runtime.paths import cache_dir
-
-        os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
-
-
 def warm_up(rows: int | None = None) -> None:
     """Run tiny UMAP fits so that numba has compiled (or loaded) the kernels a real fit uses.
 
     The first takes the small-data path (exact neighbours, under 4,096 rows): about 2 s with a
-    warm numba cache. The second takes the approximate one (pynndescent, used from 4,096 rows),
-    whose main kernels cannot be cached: about 25 s of compiling in every new process, so it
-    is skipped when ``rows`` says the data is small.
+    warm numba cache. The second takes the path from 4,096 rows (a neighbour graph handed to
+    umap-learn), skipped when ``rows`` says the data is small. Every kernel both use is cached
+    on disk, so this only costs time on a machine's first run (or after an upgrade).
     """
     umap = _import_umap()
     points = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
     fast = ProjectionParams()
     _umap(points, fast)
-    if rows is None or rows >= EXACT_NEIGHBOURS_BELOW:
-        arguments = umap_arguments(fast, len(points)) | {
-            "n_epochs": 10,
-            "force_approximation_algorithm": True,
-        }
+    if (rows is None or rows >= EXACT_NEIGHBOURS_BELOW) and _graph_from_faiss("cosine"):
+        from engine.maps.neighbour_graph import neighbour_graph
+
+        arguments = umap_arguments(fast, len(points))
+        arguments |= {"n_epochs": 10, "precomputed_knn": neighbour_graph(points, 15, "cosine")}
+        _ignore_missing_search_index_warning()
         umap.UMAP(**arguments).fit(points)
 
 
