@@ -137,7 +137,8 @@ def process() -> Iterator[EngineProcess]:
 def test_the_proxy_the_worker_and_the_service_have_exactly_the_apis_calls() -> None:
     names = set(calls())
     assert names == {
-        "identify", "preload", "open_dataset", "close_dataset", "embed", "find_cached_map", "project",
+        "identify", "preload", "open_dataset", "close_dataset", "embed", "find_cached_map", "map_sample",
+        "place_rows", "project",
         "score_map", "score_rows", "find_neighbours", "map_layers", "sweep", "attend_row", "attend_rows",
         "compare",
     }  # fmt: skip
