@@ -28,7 +28,7 @@ from engine.api.types import (
     ProjectedMap,
 )
 from engine.core.progressive import ABOVE_ROWS_VARIABLE, spread_order
-from engine.errors import JobCancelled
+from engine.errors import JobCancelled, LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.runtime.jobs import CancelToken
 
@@ -165,3 +165,14 @@ def test_a_progressive_map_crosses_the_process_boundary() -> None:
     from engine.process.wire import TYPES
 
     assert {"MapSample", "PlaceRows", "ProgressiveMap", "MaybeProgressive"} <= set(TYPES)
+
+
+def test_a_step_cancelled_inside_the_engine_lets_go_of_its_map(service: Any, dataset_id: str) -> None:
+    started = service.map_sample(MapSample(dataset_id, PCA)).progressive
+    assert started is not None
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(JobCancelled):
+        service.place_rows(PlaceRows(started.progressive_id), token=token)
+    with pytest.raises(LoupeError, match="no longer holds this progressive map"):
+        service.place_rows(PlaceRows(started.progressive_id))

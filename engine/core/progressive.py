@@ -190,10 +190,17 @@ class ProgressiveMaps:
         def overall(done: int, total: int, message: str = "") -> None:
             report(done_before + done, every, "Placing rows")
 
-        run = engine.embeddings(
-            [progress.texts[i] for i in rows], layer=progress.layer, token=token, report=overall
-        )
-        placed = progress.placer.place(run.vectors, token=token)
+        try:
+            run = engine.embeddings(
+                [progress.texts[i] for i in rows], layer=progress.layer, token=token, report=overall
+            )
+            placed = progress.placer.place(run.vectors, token=token)
+        except BaseException:
+            # Cancelled or failed: no flow comes back to this map (a new one starts its own), and
+            # its vectors are as large as the run's. What was embedded is in the cache.
+            with self._lock:
+                self._held.pop(progressive_id, None)
+            raise
         progress.vectors[rows] = run.vectors
         progress.coords[rows] = placed
         progress.placed += len(rows)
