@@ -34,6 +34,7 @@ RNG = np.random.default_rng(0)
 PARAMS = ProjectionParams.from_options("umap", {"n_neighbors": 5}, seed=3)
 COORDS = RNG.random((3, 2), dtype=np.float32)
 MAP = api.ProjectedMap("m1", "r1", PARAMS, COORDS)
+SAMPLES_RUN = api.EmbeddedRun("r1", "d1", -1, 3, 384, 2, 1, 0, "abc")
 SIDE = api.Side("models/tuned", 2, "cls")
 COMPARED = api.ComparedSide(
     SIDE,
@@ -68,6 +69,17 @@ SAMPLES: dict[str, Any] = {
     "ProjectionParams": PARAMS,
     "MaybeMap": api.MaybeMap(MAP),
     "Project": api.Project("r1", PARAMS),
+    "MapSample": api.MapSample("d1", PARAMS, -1),
+    "PlaceRows": api.PlaceRows("p1"),
+    # A progressive map: NaN for the rows not placed yet, the run once every row is.
+    "ProgressiveMap": api.ProgressiveMap(
+        "p1", "d1", PARAMS, np.array([[0.5, 1.0], [np.nan, np.nan], [2.0, -1.0]], np.float32), 2, 3
+    ),
+    "MaybeProgressive": api.MaybeProgressive(
+        api.ProgressiveMap(
+            "p1", "d1", PARAMS, COORDS, 3, 3, api.EmbeddedRun("r1", "d1", -1, 3, 384, 2, 1, 0, "abc")
+        )
+    ),
     "ProjectedMap": MAP,
     "ScoreMap": api.ScoreMap("m1"),
     "MapScores": api.MapScores(
@@ -111,7 +123,8 @@ SAMPLES: dict[str, Any] = {
 def assert_same(copy: Any, original: Any) -> None:
     assert type(copy) is type(original)
     if isinstance(original, np.ndarray):
-        assert copy.dtype == original.dtype and np.array_equal(copy, original)
+        nan_too = original.dtype.kind in "fc"  # a NaN (a row not placed yet) must come back NaN
+        assert copy.dtype == original.dtype and np.array_equal(copy, original, equal_nan=nan_too)
     elif dataclasses.is_dataclass(original):
         for field in dataclasses.fields(original):
             assert_same(getattr(copy, field.name), getattr(original, field.name))
@@ -137,7 +150,8 @@ def process() -> Iterator[EngineProcess]:
 def test_the_proxy_the_worker_and_the_service_have_exactly_the_apis_calls() -> None:
     names = set(calls())
     assert names == {
-        "identify", "preload", "open_dataset", "close_dataset", "embed", "find_cached_map", "project",
+        "identify", "preload", "open_dataset", "close_dataset", "embed", "find_cached_map", "map_sample",
+        "place_rows", "project",
         "score_map", "score_rows", "find_neighbours", "map_layers", "sweep", "attend_row", "attend_rows",
         "compare",
     }  # fmt: skip

@@ -19,7 +19,7 @@ from desktop.map.controls import NO_COLOURING, MapControls
 from desktop.map.view import MapView
 from desktop.model.comparison import COMPARE_COLOURINGS, compare_values
 from desktop.model.document import AppModel, ShownMap, ViewOptions
-from engine.api.types import MapScores, OpenedDataset
+from engine.api.types import MapScores, OpenedDataset, ProgressiveMap
 from engine.core.runs import Clustering
 from engine.data.column_codes import as_numbers, is_numeric, text_codes, value_codes
 from engine.data.row_filter import is_numeric_column
@@ -41,6 +41,7 @@ class MapPresenter(QObject):
         self.model, self.view, self.controls = model, view, controls
         self._labels: CodedCategories | None = None  # the dataset's labels, numbered once
         self._view = model.view  # the options last drawn
+        self._progressive_id: str | None = None  # the progressive map drawn (its rows move, no refit)
         # Other maps of the same rows drawn in the same colours, sizes and density (a comparison's).
         self.followers: list[MapView] = []
         self._range_timer = QTimer(self, singleShot=True, interval=_RANGE_SETTLE_MS)
@@ -50,7 +51,8 @@ class MapPresenter(QObject):
         model.scores_changed.connect(self._on_scores)
         model.faithfulness_changed.connect(lambda _: self._recolour())
         model.selection_changed.connect(view.set_selection)
-        model.filter_changed.connect(lambda row_filter: view.set_visible_rows(model.kept_rows_or_none()))
+        model.progressive_changed.connect(self._on_progressive)
+        model.filter_changed.connect(lambda row_filter: view.set_visible_rows(self._visible_rows()))
         model.search_changed.connect(lambda search: view.set_matches(search.matches))
         model.view_changed.connect(self._on_view)
         model.layer_maps_changed.connect(self._on_layer_maps)
@@ -96,12 +98,49 @@ class MapPresenter(QObject):
             return
         title = _PREVIEW_TITLE if shown.preview else describe(shown.map.params)
         self.view.set_points(shown.coords, self.labels(), dataset.texts, title)
-        self.view.set_visible_rows(self.model.kept_rows_or_none())
+        self._progressive_id = None
+        self.view.set_visible_rows(self._visible_rows())
         self.view.set_selection(self.model.selection)
         self.view.set_matches(self.model.search.matches)
         self._apply_points()
         self._recolour()
         self.map_shown.emit("pca" if shown.preview else shown.map.params.method)
+
+    def _on_progressive(self, progressive: ProgressiveMap | None) -> None:
+        """A large dataset's map while it is embedded: only the rows placed so far are drawn.
+
+        The first one is drawn like a new map (fitted); each later step of the same one moves
+        the rows in place, keeping the user's view: placed rows land among the sample's, so
+        the fitted range still holds them.
+        """
+        dataset = self.model.dataset
+        if progressive is None or dataset is None or self.model.shown is not None:
+            self._progressive_id = None
+            return
+        coords = progressive.coords
+        unplaced = ~np.isfinite(coords[:, 0])
+        if unplaced.any():  # hidden, but never at (0, 0): at a placed row, inside the fitted range
+            coords = coords.copy()
+            coords[unplaced] = coords[int(np.argmin(unplaced))]
+        title = f"Placing rows: {progressive.placed:,} of {progressive.total:,} (the map is on its way)"
+        if progressive.progressive_id != self._progressive_id:
+            self._progressive_id = progressive.progressive_id
+            self.view.set_points(coords, self.labels(), dataset.texts, title)
+            self.view.set_selection(self.model.selection)
+            self.view.set_matches(self.model.search.matches)
+            self.view.set_visible_rows(self._visible_rows())
+            return
+        self.view.plot.setTitle(title)
+        self.view.set_visible_rows(self._visible_rows())  # before the move: one refresh draws both
+        self.view.move_to(coords, animate=False)
+
+    def _visible_rows(self) -> np.ndarray | None:
+        """The rows the filter keeps (None: every row), and on a progressive map only those placed."""
+        kept, progressive = self.model.kept_rows_or_none(), self.model.progressive
+        if self.model.shown is not None or progressive is None:
+            return kept
+        placed = np.flatnonzero(np.isfinite(progressive.coords[:, 0]))
+        return placed if kept is None else np.intersect1d(kept, placed, assume_unique=True)
 
     def _on_scores(self, scores: MapScores | None) -> None:
         if scores is None:

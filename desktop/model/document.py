@@ -5,6 +5,8 @@ a map that has since been replaced can land late), so the rules that decide what
 here, where a test can check them without a window:
 
 * a preview never replaces a real map;
+* a progressive map (a large dataset's sample, the other rows placed as they are embedded) is
+  shown only until a map of the run is, and only for the open dataset;
 * scores and faithfulness are kept only for the map on show (matched by ``map_id``);
 * a new dataset clears everything made from the previous one;
 * the selection, filter and bookmarks only ever hold rows of the open dataset;
@@ -28,6 +30,7 @@ from engine.api.types import (
     LayerMaps,
     MapScores,
     OpenedDataset,
+    ProgressiveMap,
     ProjectedMap,
 )
 from engine.data.datasets import Dataset
@@ -126,6 +129,7 @@ class AppModel:
     label_codes: LabelCodes | None = None  # no event: read when a map of the dataset is drawn
     run: EmbeddedRun | None = None
     shown: ShownMap | None = None
+    progressive: ProgressiveMap | None = None  # drawn while no map of the run is on show
     scores: MapScores | None = None
     faithfulness: Faithfulness | None = None
     layer_maps: tuple[npt.NDArray[np.float32], ...] = ()
@@ -142,6 +146,7 @@ class AppModel:
         self.dataset_changed: Event[OpenedDataset | None] = Event("dataset_changed")
         self.run_changed: Event[EmbeddedRun | None] = Event("run_changed")
         self.map_changed: Event[ShownMap | None] = Event("map_changed")
+        self.progressive_changed: Event[ProgressiveMap | None] = Event("progressive_changed")
         self.scores_changed: Event[MapScores | None] = Event("scores_changed")
         self.faithfulness_changed: Event[Faithfulness | None] = Event("faithfulness_changed")
         self.layer_maps_changed: Event[tuple[npt.NDArray[np.float32], ...]] = Event("layer_maps_changed")
@@ -187,7 +192,9 @@ class AppModel:
         view = replace(self.view, x_range=None, y_range=None, layer_slider=None)
         cleared_view = view != self.view
         cleared_comparison = self.comparison is not None
+        cleared_progressive = self.progressive is not None
         self.opened = opened
+        self.progressive = None
         self.comparison = None
         self.label_codes = None
         self.run = None
@@ -205,6 +212,8 @@ class AppModel:
         self.dataset_changed.emit(opened)
         self.run_changed.emit(self.run)
         self.map_changed.emit(self.shown)
+        if cleared_progressive:
+            self.progressive_changed.emit(None)
         if cleared_scores:
             self.scores_changed.emit(self.scores)
         if cleared_faith:
@@ -261,6 +270,9 @@ class AppModel:
         self.scores = None
         self.faithfulness = None
         self.map_changed.emit(self.shown)
+        if self.progressive is not None:  # the real map (or its preview) takes over
+            self.progressive = None
+            self.progressive_changed.emit(None)
         if had_scores is not None:
             self.scores_changed.emit(None)
         if had_faith is not None:
@@ -272,6 +284,15 @@ class AppModel:
         comparison = self.comparison
         if not preview and comparison is not None and comparison.params != projected.params:
             self.close_comparison()
+        return True
+
+    def show_progressive(self, progressive: ProgressiveMap) -> bool:
+        """A large dataset's map while it is embedded (a row not placed yet is NaN); False
+        (ignored) for another dataset's, or once a map of the run is on show."""
+        if self.opened is None or progressive.dataset_id != self.opened.dataset_id or self.shown is not None:
+            return False
+        self.progressive = progressive
+        self.progressive_changed.emit(progressive)
         return True
 
     def set_scores(self, scores: MapScores) -> bool:

@@ -32,6 +32,7 @@ from engine.api.types import (
     Neighbours,
     OpenDataset,
     OpenedDataset,
+    ProgressiveMap,
     ProjectedMap,
     RowAttention,
     ScoreRows,
@@ -47,7 +48,8 @@ Notify = Callable[[str], object]  # a line for the status bar
 
 
 def open_dataset(api: EngineAPI, model: AppModel, source: Source, notify: Notify) -> Operation:
-    """Open ``source`` in the engine, then the map flow: embeddings, PCA preview, map, scores.
+    """Open ``source`` in the engine, then the map flow: embeddings, PCA preview, map, scores
+    (for a large dataset, a sample's map and the other rows placed as they are embedded first).
 
     The model is cleared now (a new dataset: nothing of the last applies any more) and filled
     as each step arrives. Key "map": a newer dataset or Apply supersedes it.
@@ -66,7 +68,9 @@ def open_dataset(api: EngineAPI, model: AppModel, source: Source, notify: Notify
         opened = api.open_dataset(request, token=token, report=report)
         yield opened
         yield LabelCodes(opened.dataset_id, *value_codes(opened.dataset.labels))
-        yield from map_flow(api, opened.dataset_id, params, layer=layer, token=token, report=report)
+        yield from map_flow(
+            api, opened.dataset_id, params, layer=layer, progressive=True, token=token, report=report
+        )
 
     return Operation(f"Embedding {source.name}", job, lane="model", key="map").partial(
         lambda step: deliver_map_step(model, step, notify)
@@ -98,6 +102,9 @@ def deliver_map_step(model: AppModel, step: object, notify: Notify) -> None:
     elif isinstance(step, EmbeddedRun):
         if model.set_run(step):
             notify(f"{step.rows} rows embedded ({step.computed} computed, {step.from_cache} from cache)")
+    elif isinstance(step, ProgressiveMap):
+        if model.show_progressive(step) and step.run is None:
+            notify(f"Placing rows: {step.placed:,}/{step.total:,}")
     elif isinstance(step, Preview):
         model.show_map(step.map, preview=True)
     elif isinstance(step, ProjectedMap):

@@ -1,5 +1,10 @@
 """The one map flow: dataset → embeddings → PCA preview → map → scores, as partial results.
 
+With ``progressive`` (the window), a large dataset first gets a map of a spread sample of its
+rows and then, step by step, the other rows placed on it as they are embedded
+(:class:`ProgressiveMap`); the run of every row comes with the last step, and the real map
+follows as usual. The engine decides whether it is worth it (its row threshold, a cached map).
+
 The window, ``loupe project``/``loupe export`` and the demo all run this generator against an
 :class:`~engine.api.protocol.EngineAPI` (in this process or the engine's child process) and
 show or write each step as it arrives. It is a plain function, tested without a window; the
@@ -12,7 +17,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.api.protocol import EngineAPI
-from engine.api.types import Embed, EmbeddedRun, FindCachedMap, MapScores, Project, ProjectedMap, ScoreMap
+from engine.api.types import (
+    Embed,
+    EmbeddedRun,
+    FindCachedMap,
+    MapSample,
+    MapScores,
+    PlaceRows,
+    ProgressiveMap,
+    Project,
+    ProjectedMap,
+    ScoreMap,
+)
 from engine.maps.projection import ProjectionParams
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -24,7 +40,7 @@ class Preview:
     map: ProjectedMap
 
 
-MapStep = EmbeddedRun | Preview | ProjectedMap | MapScores
+MapStep = EmbeddedRun | ProgressiveMap | Preview | ProjectedMap | MapScores
 
 
 def map_flow(
@@ -35,6 +51,7 @@ def map_flow(
     layer: int = -1,
     run: EmbeddedRun | None = None,
     preview: bool = True,
+    progressive: bool = False,
     scores: bool = True,
     cached_first: bool = False,
     token: CancelToken | None = None,
@@ -43,7 +60,9 @@ def map_flow(
     """Each step of making the map of ``dataset_id`` with ``params``, as it is ready.
 
     ``run``: embeddings already made (a new map of the same rows skips the embedding step).
-    ``preview``: a PCA map first when the asked-for method is slower. ``scores``: clusters and
+    ``preview``: a PCA map first when the asked-for method is slower. ``progressive``: for a
+    large dataset, a sample's map and then the other rows placed as they are embedded, instead
+    of the embedding step and the preview (see the module). ``scores``: clusters and
     trustworthiness last. ``cached_first``: look the map up from the texts alone first, so a
     warm ``loupe project`` never reads embeddings or loads the model (only without ``scores``,
     which need the embeddings anyway).
@@ -60,6 +79,18 @@ def map_flow(
         if found is not None:
             yield found
             return
+    if progressive and run is None:
+        next_step()
+        started = api.map_sample(MapSample(dataset_id, params, layer), token=token, report=report).progressive
+        if started is not None:
+            yield started
+            while started.run is None:
+                next_step()
+                started = api.place_rows(PlaceRows(started.progressive_id), token=token, report=report)
+                yield started
+            run = started.run
+            yield run
+            preview = False  # every row is on the progressive map already
     if run is None:
         next_step()
         run = api.embed(Embed(dataset_id, layer), token=token, report=report)

@@ -32,13 +32,17 @@ from engine.api.types import (
     Identify,
     LayerMaps,
     MapLayers,
+    MapSample,
     MapScores,
     MaybeMap,
+    MaybeProgressive,
     ModelReady,
     Neighbours,
     OpenDataset,
     OpenedDataset,
+    PlaceRows,
     Preload,
+    ProgressiveMap,
     Project,
     ProjectedMap,
     RowAttention,
@@ -96,6 +100,19 @@ class EngineAPI(Protocol):
         self, request: FindCachedMap, *, token: CancelToken | None = None, report: Report = silent_report
     ) -> MaybeMap:
         """A dataset's map straight from the cache, without embeddings or the model."""
+        ...
+
+    def map_sample(
+        self, request: MapSample, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> MaybeProgressive:
+        """A large dataset's first map: a spread sample embedded and mapped (None below the
+        threshold, for a cached map, or a dataset with its own vectors)."""
+        ...
+
+    def place_rows(
+        self, request: PlaceRows, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> ProgressiveMap:
+        """The next rows of a progressive map embedded and placed; ``run`` set once all are."""
         ...
 
     def project(

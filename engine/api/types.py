@@ -146,6 +146,49 @@ class MaybeMap:
     map: ProjectedMap | None
 
 
+# -- a large dataset's map while it is embedded ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapSample:
+    """Start a progressive map: embed a spread sample of the dataset's rows and map it with
+    ``params``, so a large dataset shows a map long before every row is embedded. None (the
+    usual flow instead) at or below the engine's row threshold, when the map is cached, or
+    when the dataset brought its own vectors."""
+
+    dataset_id: str
+    params: ProjectionParams
+    layer: int = -1
+
+
+@dataclass(frozen=True)
+class PlaceRows:
+    """Embed the next rows of a progressive map and place them on the sample's map."""
+
+    progressive_id: str
+
+
+@dataclass(frozen=True)
+class ProgressiveMap:
+    """A map of the rows embedded so far: ``coords[row]`` in dataset order, NaN for a row not
+    placed yet. ``run``: once every row is embedded, the run the real map is made from."""
+
+    progressive_id: str
+    dataset_id: str
+    params: ProjectionParams
+    coords: npt.NDArray[np.float32]
+    placed: int
+    total: int
+    run: EmbeddedRun | None = None
+
+
+@dataclass(frozen=True)
+class MaybeProgressive:
+    """What :class:`MapSample` started: a progressive map, or None (not worth it here)."""
+
+    progressive: ProgressiveMap | None
+
+
 @dataclass(frozen=True)
 class ScoreMap:
     """A map's clusters (HDBSCAN on the map, named by keywords) and trustworthiness."""

