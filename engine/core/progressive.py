@@ -118,6 +118,11 @@ class ProgressiveMaps:
         self._held: OrderedDict[str, _Progress] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Let go of every progressive map (each holds vectors as large as its run's)."""
+        with self._lock:
+            self._held.clear()
+
     def start(
         self,
         engine: Engine,

@@ -466,6 +466,7 @@ class EngineService:
         with self._lock:
             self._held.clear()
             self._side_engines.clear()
+        self._progressive.clear()
 
 
 def pooling_named(pooling: str | None) -> Pooling | None:
