@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -197,7 +197,7 @@ class ClusterDialog(QDialog):
             self.address.text(), token=token, token_source=source, insecure=self.insecure.isChecked()
         )
         path = self.cluster_path.text().strip() or self._job.path
-        job = ClusterJob(**{**self._job.__dict__, "path": path})
+        job = replace(self._job, path=path)
         remember = self._keyring and self.remember.isChecked() and source == TYPED
         return ClusterRequest(job, access.address, token, source, self.insecure.isChecked(), remember)
 

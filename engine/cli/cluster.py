@@ -92,15 +92,15 @@ def cluster_command(args: argparse.Namespace) -> int:
 
 
 def _submit(client: Any, args: argparse.Namespace) -> int:
-    from engine.cli.maps import projection_params
+    from engine.cli.maps import param_options, projection_params
     from engine.cluster.spec import ClusterJob
     from engine.errors import LoupeError
     from engine.runtime.version import loupe_version
-    from engine.user.settings import load_settings
+    from engine.user.settings import configured_redis_url
 
     projection_params(args)  # bad --method/--param/--seed: one sentence here, not on the cluster
-    redis_url = args.redis or os.environ.get("LOUPE_REDIS_URL") or load_settings().redis_url
-    if args.no_cache or not redis_url:
+    redis_url = configured_redis_url(args.redis, args.no_cache)
+    if not redis_url:
         raise LoupeError(
             "A cluster job fills a shared cache: give --redis URL, a Redis/Valkey server that both the "
             "cluster's workers and your desktops reach."
@@ -109,13 +109,13 @@ def _submit(client: Any, args: argparse.Namespace) -> int:
     job = ClusterJob(
         path=str(local.resolve()) if "://" not in args.path and local.exists() else args.path,
         redis_url=redis_url,
-        model=args.model or load_settings().model,
+        model=args.model,  # main filled it from the settings
         layer=args.layer,
         pooling=args.pooling,
         text_column=args.text_column,
         label_column=args.label_column,
         method=args.method,
-        params=dict(pair.split("=", 1) for pair in args.param),
+        params=param_options(args.param),
         seed=args.seed,
         analyse=args.analyse,
         actors=args.actors,

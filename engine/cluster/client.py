@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.cluster.access import (
@@ -78,7 +78,7 @@ class ClusterClient:
         from engine.cluster import ray_backend
 
         clean_url, secrets = gather_secrets(job.redis_url)
-        job = ClusterJob(**{**job.__dict__, "redis_url": clean_url})
+        job = replace(job, redis_url=clean_url)
         folder = Path(tempfile.mkdtemp(prefix="loupe-job-"))
         try:
             (folder / JOB_FILE).write_text(job.to_json(), encoding="utf-8")
@@ -94,7 +94,7 @@ class ClusterClient:
 
         status, ray_message = ray_backend.job_status(self.access, job_id)
         progress, error = latest(ray_backend.job_logs(self.access, job_id))
-        message = error or ("" if status == "SUCCEEDED" else _first_line(ray_message))
+        message = error or ("" if status == "SUCCEEDED" else _last_line(ray_message))
         return JobState(job_id, status, progress, message)
 
     def logs(self, job_id: str) -> str:
@@ -129,6 +129,6 @@ class ClusterClient:
             time.sleep(poll_s)
 
 
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""

@@ -74,7 +74,7 @@ def run_job(folder: Path) -> None:
         nonlocal last_said
         if time.monotonic() - last_said >= PROGRESS_EVERY_S:
             last_said = time.monotonic()
-            _say(_embedding(totals, total, began))
+            _say(_progress("embedding", totals, total, began))
 
     _say(JobProgress("embedding", total=total))
     try:
@@ -82,17 +82,13 @@ def run_job(folder: Path) -> None:
     except Exception as exc:
         _raise_if_cache_gone(job)
         raise LoupeError(f"Embedding on the cluster failed: {_sentence(exc)}") from exc
-    _say(_embedding(totals, total, began))
+    _say(_progress("embedding", totals, total, began))
     print(
         f"loupe: embedded {totals.rows:,} rows on the cluster ({totals.computed:,} computed, "
         f"{totals.from_cache:,} from the cache) in {time.monotonic() - began:.1f} s",
         flush=True,
     )
-    _say(
-        JobProgress(
-            "mapping", totals.rows, total, totals.computed, totals.from_cache, time.monotonic() - began
-        )
-    )
+    _say(_progress("mapping", totals, total, began))
     try:
         summary = ray_backend.run_final_map(job.to_json())
     except Exception as exc:
@@ -103,9 +99,7 @@ def run_job(folder: Path) -> None:
         "final step)",
         flush=True,
     )
-    _say(
-        JobProgress("done", totals.rows, total, totals.computed, totals.from_cache, time.monotonic() - began)
-    )
+    _say(_progress("done", totals, total, began))
 
 
 def text_column(job: ClusterJob, sample: pa.Table) -> str:
@@ -116,9 +110,9 @@ def text_column(job: ClusterJob, sample: pa.Table) -> str:
     return pick_columns(sample, job.text_column, job.label_column, textual=textual)[0]
 
 
-def _embedding(totals: EmbedTotals, total: int, began: float) -> JobProgress:
+def _progress(phase: str, totals: EmbedTotals, total: int, began: float) -> JobProgress:
     elapsed = time.monotonic() - began
-    return JobProgress("embedding", totals.rows, total, totals.computed, totals.from_cache, elapsed)
+    return JobProgress(phase, totals.rows, total, totals.computed, totals.from_cache, elapsed)
 
 
 def _say(progress: JobProgress) -> None:
