@@ -166,3 +166,22 @@ def test_a_bf16_vector_does_not_depend_on_its_batch(minilm: Any) -> None:
     # A part of the rows (as a partly cached run computes them) gives the same vectors.
     part = list(range(5, 45, 3))
     np.testing.assert_array_equal(embed_texts(low, [texts[i] for i in part]).vectors, reference[part])
+
+
+def test_the_cli_takes_precision_from_the_option_or_the_settings(tmp_path: Path) -> None:
+    from engine.user.settings import Settings, load_settings, save_settings
+    from tests.test_cli import ok, run_loupe
+
+    data = tmp_path / "rows.csv"
+    data.write_text("text\nDer Zug kommt um acht.\n北京欢迎你。\nA short English line.\n", encoding="utf-8")
+    refused = run_loupe("embed", data, "--out", tmp_path / "a.npy", "--device", "cpu", "--precision", "fp16")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "fp16 runs only on a GPU" in refused.stderr
+
+    save_settings(replace(load_settings(), precision="fp32"))
+    assert load_settings().precision == "fp32" and Settings().precision == "auto"
+    exact = ok(run_loupe("embed", data, "--out", tmp_path / "b.npy", "--device", "cpu"))
+    assert "(3 computed" in exact.stderr
+    low = ok(run_loupe("embed", data, "--out", tmp_path / "c.npy", "--device", "cpu", "--precision", "bf16"))
+    assert "(0 computed, 3 from cache" in low.stderr, "a bf16 run takes float32 vectors"
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), np.load(tmp_path / "c.npy"))

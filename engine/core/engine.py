@@ -71,8 +71,7 @@ class Engine:
         pooling: Pooling | None = None,
         precision: str = "auto",
     ) -> None:
-        """``pooling`` overrides what the model folder says; it is part of every embedding key.
-        ``precision``: auto, fp32, bf16 or fp16 (engine.model.precision); a vector's meta says it."""
+        """``pooling`` overrides the folder's (part of every key); ``precision``: engine.model.precision."""
         self.cache = cache
         self.requested_precision = precision
         self._resolve_options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
@@ -84,7 +83,7 @@ class Engine:
         self.device = device
         self._spec: ModelSpec | None = None
         self._loaded: LoadedModel | None = None
-        self._device_chosen: str | None = None
+        self._precision_known: str | None = None  # without loading the model (None: not yet)
         self._lock = threading.Lock()
 
     @property
@@ -114,18 +113,19 @@ class Engine:
         """The dtype embeddings are computed in; loads the model only where auto has not checked it here."""
         if self._loaded is not None:
             return self._loaded.precision
-        with self._lock:
-            if self._device_chosen is None:
-                self._device_chosen = pick_device(self.device)
-        known = remembered_precision(self.spec.identity, self._device_chosen, self.requested_precision)
+        spec = self.spec
+        with self._lock:  # remembered: _cached_vectors asks once per row
+            if self._precision_known is None:
+                device = pick_device(self.device)
+                self._precision_known = remembered_precision(spec.identity, device, self.requested_precision)
+            known = self._precision_known
         return known if known is not None else self.loaded_model().precision
 
     def run_id(self, keys: Sequence[str]) -> str:
         """The name (for maps and scores) of the matrix of rows ``keys`` in this precision: a low
         precision names itself, so a bf16 map is never served for float32 vectors (float32 names
         are as before, so their maps stay warm)."""
-        precision = self.precision
-        return input_id(keys) if precision == "float32" else input_id([f"precision={precision}", *keys])
+        return input_id(keys if (low := self.precision) == "float32" else [f"precision={low}", *keys])
 
     def embeddings(
         self,
