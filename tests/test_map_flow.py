@@ -121,7 +121,7 @@ def test_a_warm_cache_gives_just_the_map_without_loading_the_model(
     cold = list(map_flow(service, open_rows(service, data_csv), UMAP, preview=False, scores=False))
     assert [type(step) for step in cold] == [EmbeddedRun, ProjectedMap]
 
-    fresh = EngineService(cache, device="cpu")  # no model given, none loaded yet
+    fresh = EngineService(cache, device="cpu", precision="fp32")  # no model given, none loaded yet
     try:
         warm = list(
             map_flow(fresh, open_rows(fresh, data_csv), UMAP, preview=False, scores=False, cached_first=True)

@@ -109,7 +109,7 @@ def test_killed_embed_job_resumes_from_the_cache(tmp_path: Path, loupe_home: Pat
         writer.writerow(["text"])
         writer.writerows([text] for text in texts)
     out = tmp_path / "vectors.npy"
-    command = loupe_command("embed", data, "--out", out, "--device", "cpu")
+    command = loupe_command("embed", data, "--out", out, "--device", "cpu", "--precision", "fp32")  # vs fp32
     socket = loupe_home / "cache" / "valkey" / "valkey.sock"
 
     first = subprocess.Popen(

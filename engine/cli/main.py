@@ -89,18 +89,20 @@ def _fill_defaults(args: argparse.Namespace) -> None:
     for name, value in (
         ("model", None),
         ("device", None),
+        ("precision", None),
         ("redis", None),
         ("no_cache", False),
         ("quiet", False),
     ):
         if not hasattr(args, name):
             setattr(args, name, value)
-    if args.model is None or args.device is None:
+    if args.model is None or args.device is None or args.precision is None:
         from engine.user.settings import load_settings
 
         settings = load_settings()
         args.model = args.model or settings.model
         args.device = args.device or settings.device
+        args.precision = args.precision or settings.precision
 
 
 def has_display() -> bool:
@@ -140,6 +142,7 @@ def _run_headless(args: argparse.Namespace) -> int:
         device=args.device,
         allow_download=getattr(args, "allow_download", False),
         trust_remote_code=getattr(args, "trust_remote_code", False),
+        precision=args.precision,
         # compare's --pooling is its first side's alone (a Side of its own): the engine keeps the
         # model's pooling, so a second side that names no pooling gets what its model says.
         pooling=None if args.command == "compare" else getattr(args, "pooling", None),

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=["auto", "cpu", "cuda", "mps"], help="default: the settings', else auto"
     )
     common.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="what embeddings are computed in (default: the settings', else auto: bf16 on CPUs with"
+        " bf16 units, fp16 on GPUs, where the model agrees with fp32 to 0.9999 cosine)",
+    )
+    common.add_argument(
         "--allow-download",
         action="store_true",
         help="fetch a hub model missing from the local Hugging Face cache (default: offline)",

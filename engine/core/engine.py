@@ -40,11 +40,11 @@ from engine.model.models import (
     LoadedModel,
     ModelSpec,
     Pooling,
-    compute_precision,
     load_model,
     pick_device,
     resolve_model,
 )
+from engine.model.precision import choose_precision, remembered_precision
 from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -69,9 +69,11 @@ class Engine:
         allow_download: bool = False,
         trust_remote_code: bool = False,
         pooling: Pooling | None = None,
+        precision: str = "auto",
     ) -> None:
-        """``pooling`` overrides what the model folder says; it is part of every embedding key."""
+        """``pooling`` overrides the folder's (part of every key); ``precision``: engine.model.precision."""
         self.cache = cache
+        self.requested_precision = precision
         self._resolve_options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
         self._pooling = pooling
         # float16 halves what embeddings take in the cache, at a relative error of at most
@@ -81,7 +83,7 @@ class Engine:
         self.device = device
         self._spec: ModelSpec | None = None
         self._loaded: LoadedModel | None = None
-        self._device_chosen: str | None = None
+        self._precision_known: str | None = None  # without loading the model (None: not yet)
         self._lock = threading.Lock()
 
     @property
@@ -102,18 +104,28 @@ class Engine:
         with self._lock:
             if self._loaded is None:
                 log.info("loading model %s", spec.identity)
-                self._loaded = load_model(spec, self.device)
+                loaded = load_model(spec, self.device)  # then auto checks it (once per machine)
+                self._loaded = replace(loaded, precision=choose_precision(loaded, self.requested_precision))
             return self._loaded
 
     @property
     def precision(self) -> str:
-        """The dtype this engine computes embeddings in (loads torch to pick the device)."""
+        """The dtype embeddings are computed in; loads the model only where auto has not checked it here."""
         if self._loaded is not None:
             return self._loaded.precision
-        with self._lock:
-            if self._device_chosen is None:
-                self._device_chosen = pick_device(self.device)
-        return compute_precision(self._device_chosen)
+        spec = self.spec
+        with self._lock:  # remembered: _cached_vectors asks once per row
+            if self._precision_known is None:
+                device = pick_device(self.device)
+                self._precision_known = remembered_precision(spec.identity, device, self.requested_precision)
+            known = self._precision_known
+        return known if known is not None else self.loaded_model().precision
+
+    def run_id(self, keys: Sequence[str]) -> str:
+        """The name (for maps and scores) of the matrix of rows ``keys`` in this precision: a low
+        precision names itself, so a bf16 map is never served for float32 vectors (float32 names
+        are as before, so their maps stay warm)."""
+        return input_id(keys if (low := self.precision) == "float32" else [f"precision={low}", *keys])
 
     def embeddings(
         self,
@@ -213,14 +225,14 @@ class Engine:
             computed=len(missing),
             from_cache=done_before,
             truncated=truncated,
-            input_id=input_id([key for layer_keys in keys for key in layer_keys]),
+            input_id=self.run_id([key for layer_keys in keys for key in layer_keys]),
         )
 
     def _cached_vectors(self, keys: list[str]) -> list[npt.NDArray[np.float32] | None]:
         """The cached vectors for ``keys`` (None where missing, malformed or too imprecise).
 
-        Vectors computed in half precision (on a GPU) serve only runs that compute in half
-        precision too: a CPU run promises float32 results, equal to sentence-transformers to
+        Vectors computed in a low precision (bf16, fp16) serve only runs that compute in that
+        precision too: a float32 run promises float32 results, equal to sentence-transformers to
         1e-5, so it recomputes them, and its float32 vectors then serve everyone.
         """
         vectors: list[npt.NDArray[np.float32] | None] = []
@@ -259,7 +271,7 @@ class Engine:
     ) -> npt.NDArray[np.float32] | None:
         """The projection of ``texts`` if it is cached; reads one value and never loads the model."""
         params.validate()
-        address = _projection_address(input_id(self.row_keys(texts, layer)), len(texts), params)
+        address = _projection_address(self.run_id(self.row_keys(texts, layer)), len(texts), params)
         hit = self.cache.get(address, cached_values.coords_expected(len(texts)))
         if hit is None:
             return None
@@ -379,7 +391,7 @@ class Engine:
 
         run = self.all_layer_embeddings(texts, token=token, report=report)
         layer_ids = {
-            matrix_digest(run.vectors[:, layer]): input_id(self.row_keys(texts, layer))
+            matrix_digest(run.vectors[:, layer]): self.run_id(self.row_keys(texts, layer))
             for layer in range(run.vectors.shape[1])
         }
 

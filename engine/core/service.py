@@ -105,6 +105,7 @@ class EngineService:
         pooling: Pooling | None = None,
         allow_download: bool = False,
         trust_remote_code: bool = False,
+        precision: str = "auto",
     ) -> None:
         # ``engine`` stays public for callers that need the vector-level methods (benchmarks,
         # ``loupe cache``); everything the front ends do goes through the API's methods.
@@ -115,6 +116,7 @@ class EngineService:
             pooling=pooling,
             allow_download=allow_download,
             trust_remote_code=trust_remote_code,
+            precision=precision,
         )
         self._options = {"allow_download": allow_download, "trust_remote_code": trust_remote_code}
         self._held: OrderedDict[str, _Held] = OrderedDict()
@@ -179,7 +181,12 @@ class EngineService:
             engine = self._side_engines.pop(key, None)
             if engine is None:
                 engine = Engine(
-                    self.cache, model=model, device=self.engine.device, pooling=pooling, **self._options
+                    self.cache,
+                    model=model,
+                    device=self.engine.device,
+                    pooling=pooling,
+                    precision=self.engine.requested_precision,
+                    **self._options,
                 )
             self._side_engines[key] = engine  # the most recently used last
             while len(self._side_engines) > KEEP_SIDE_ENGINES:
@@ -457,7 +464,14 @@ class EngineService:
 
     def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineService:
         """An engine for another model, device or pooling, on the same cache (this one is closed)."""
-        service = EngineService(self.cache, model, device, pooling=pooling_named(pooling), **self._options)
+        service = EngineService(
+            self.cache,
+            model,
+            device,
+            pooling=pooling_named(pooling),
+            precision=self.engine.requested_precision,
+            **self._options,
+        )
         self.close()
         return service
 

@@ -16,6 +16,15 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import BadInputError, ModelError
+from engine.model.batching import (
+    Launched,
+    Tokenizing,
+    collect,
+    compute_context,
+    launch,
+    pick_layer,
+    tokenize,
+)
 from engine.model.models import LoadedModel
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -26,16 +35,21 @@ class EmbeddingResult:
     truncated: int
 
 
-def default_batch_size(device: str) -> int:
-    """Rows per batch, measured fastest per device on the demo texts (tests/bench)."""
-    return GPU_BATCH_SIZE if device in {"cuda", "mps"} else CPU_BATCH_SIZE
+def default_batch_size(device: str, precision: str = "float32") -> int:
+    """Rows per batch, measured fastest per device and precision on the demo texts (tests/bench)."""
+    if device in {"cuda", "mps"}:
+        return GPU_BATCH_SIZE
+    return CPU_BATCH_SIZES.get(precision, CPU_BATCH_SIZES["float32"])
 
 
 # CPU, 2 cores, token-length order: 32 and 64 rows were equal (9.3 s), 16 was 1.6x slower and
 # 128/256 1.2x/1.6x slower. An H200 in fp16 (tests/bench/gpu_check.py, 20,000 texts): 64 rows
 # 9,216 texts/s, 128 12,563, 256 15,619, 512 17,857, 1024 14,786. A CUDA out-of-memory error
-# halves the batch, so a smaller card pays one retry, not a crash.
-CPU_BATCH_SIZE = 32
+# halves the batch, so a smaller card pays one retry, not a crash. CPU bf16 (AVX512-BF16, 3,000
+# real short texts, issue 19): 831 texts/s at 32 rows, 1,300 at 128; tests/bench/
+# embed_vs_sentence_transformers.py prints the table for 32/64/128/256 in fp32 and bf16.
+CPU_BATCH_SIZES = {"float32": 32, "bfloat16": 128}
+CPU_BATCH_SIZE = CPU_BATCH_SIZES["float32"]
 GPU_BATCH_SIZE = 512
 
 T = TypeVar("T")
@@ -89,9 +103,16 @@ def embed_texts(
     ``vectors`` is ``[rows, width]`` for one ``layer`` (an index into the hidden states, -1 the
     last), or ``[rows, layers + 1, width]`` with ``all_layers``: every hidden state pooled from
     the same forward pass. ``on_batch(indices, vectors)`` receives each finished batch (indices
-    into ``texts``), so a caller can store it at once and lose at most one batch if the process
+    into ``texts``), so a caller can store it at once and lose at most two batches if the process
     dies. On CUDA, a batch that runs out of memory is retried at half the size (see
-    :func:`halving_batches`).
+    :func:`halving_batches`). The model computes in ``model.precision`` (see
+    engine.model.precision).
+
+    The model is kept busy: the next batch is tokenized on a thread of its own (the fast
+    tokenizer lets go of the interpreter) while the model runs the current one, and a batch's
+    result is collected only after the next batch has been started, so on a GPU the host never
+    waits for the device between batches (pinned memory, non-blocking copies, one event per
+    batch instead of a synchronisation).
 
     On the CPU a row's vector depends on its text alone, not on which rows share its batch: a
     batch holds only rows of one token length, so nothing is padded (see :func:`batch_groups`).
@@ -100,9 +121,10 @@ def embed_texts(
 
     if not texts:
         return EmbeddingResult(np.zeros((0, 0), np.float32), 0)
-    batch_size = batch_size or default_batch_size(model.device)
+    batch_size = batch_size or default_batch_size(model.device, model.precision)
     texts = [clip_text(model, text) for text in texts]
     lengths = token_lengths(model, texts, token=token, report=report)
+    groups = batch_groups(lengths, model.device)
     out: list[npt.NDArray[np.float32]] = [np.empty(0, np.float32)] * len(texts)
     truncated = 0
     # Only CUDA reports running out of memory as an error worth retrying smaller.
@@ -114,32 +136,69 @@ def embed_texts(
         size[0] = max(1, size[0] // 2)
         torch.cuda.empty_cache()
 
-    done = 0
-    report(0, len(texts), "Embedding")
-    with torch.inference_mode():
-        for group in batch_groups(lengths, model.device):
+    def batch_texts(key: tuple[int, int, int]) -> list[str]:
+        group, start, stop = key
+        batch = [texts[i] for i in groups[group][start:stop]]
+        # A lone row goes beside a copy of itself on the CPU: see length_groups.
+        return batch * 2 if len(batch) == 1 and model.device == "cpu" else batch
 
-            def compute(positions: range, group: list[int] = group) -> tuple[npt.NDArray[np.float32], int]:
+    def next_key(group: int, stop: int) -> tuple[int, int, int] | None:
+        """The batch after the one ending at ``stop`` in ``group``, at the current size."""
+        if stop >= len(groups[group]):
+            group, stop = group + 1, 0
+            if group >= len(groups):
+                return None
+        return group, stop, min(stop + size[0], len(groups[group]))
+
+    done = 0
+    pending: list[tuple[list[int], Launched]] = []  # started, not yet collected: at most one
+
+    def finish_pending() -> None:
+        nonlocal done, truncated
+        indices, launched = pending.pop()
+        vectors, batch_truncated = collect(launched, len(indices))
+        truncated += batch_truncated
+        for index, vector in zip(indices, vectors, strict=True):
+            out[index] = vector
+        if on_batch is not None:
+            on_batch(indices, vectors)
+        done += len(indices)
+        report(done, len(texts), "Embedding")
+
+    report(0, len(texts), "Embedding")
+    with Tokenizing(model, lambda key: batch_texts(key)) as tokenizing, torch.inference_mode():
+        for group_index, group in enumerate(groups):
+
+            def compute(positions: range, group_index: int = group_index) -> Launched:
                 if token is not None:
                     token.raise_if_cancelled()
-                batch = [texts[group[p]] for p in positions]
-                if len(batch) > 1 or model.device != "cpu":
-                    return _embed_batch(model, batch, layer, all_layers)
-                # A lone row goes beside a copy of itself: see length_groups.
-                pair, pair_truncated = _embed_batch(model, batch * 2, layer, all_layers)
-                return pair[:1], pair_truncated // 2
+                key = (group_index, positions.start, positions.stop)
+                encoded = tokenizing.take(key)
+                following = next_key(group_index, positions.stop)
+                if following is not None:
+                    tokenizing.ahead(following)  # tokenized while the model runs this batch
+                with compute_context(model):
+                    return launch(model, encoded, layer, all_layers)
 
             batches = halving_batches(len(group), size[0], compute, oom_errors=oom_errors, on_oom=shrink)
-            for positions, (vectors, batch_truncated) in batches:
-                indices = [group[p] for p in positions]
-                truncated += batch_truncated
-                for index, vector in zip(indices, vectors, strict=True):
-                    out[index] = vector
-                if on_batch is not None:
-                    on_batch(indices, vectors)
-                done += len(indices)
-                report(done, len(texts), "Embedding")
+            for positions, launched in batches:
+                if pending:
+                    finish_pending()
+                pending.append(([group[p] for p in positions], launched))
+        if pending:
+            finish_pending()
     return EmbeddingResult(np.stack(out).astype(np.float32, copy=False), truncated)
+
+
+def _embed_batch(
+    model: LoadedModel, texts: list[str], layer: int, all_layers: bool
+) -> tuple[npt.NDArray[np.float32], int]:
+    """One batch, start to end, on the calling thread (in ``model.precision``)."""
+    import torch
+
+    with torch.inference_mode(), compute_context(model):
+        launched = launch(model, tokenize(model, texts), layer, all_layers)
+    return collect(launched, len(texts))
 
 
 # Texts are measured in chunks so that a million rows never hold a million token lists at once.
@@ -258,44 +317,6 @@ def clip_text(model: LoadedModel, text: str) -> str:
     return text
 
 
-def _embed_batch(
-    model: LoadedModel, texts: list[str], layer: int, all_layers: bool
-) -> tuple[npt.NDArray[np.float32], int]:
-    import torch
-
-    spec = model.spec
-    encoded = model.tokenizer(
-        texts, padding=True, truncation=True, max_length=spec.max_length, return_tensors="pt"
-    )
-    truncated = _count_truncated(encoded, spec.max_length)
-    encoded = encoded.to(model.device)
-    want_hidden = all_layers or layer != -1
-    output = model.embedding_model()(**encoded, output_hidden_states=want_hidden)
-    mask = encoded["attention_mask"]
-    if all_layers:
-        pooled = torch.stack([_pool(hidden, mask, spec.pooling) for hidden in output.hidden_states], dim=1)
-    else:
-        hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
-        pooled = _pool(hidden, mask, spec.pooling)
-    if spec.normalize:
-        pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-    return pooled.float().cpu().numpy(), truncated
-
-
-def _count_truncated(encoded: Any, max_length: int) -> int:
-    """How many rows lost tokens to truncation, exactly.
-
-    A fast (Rust) tokenizer keeps what it cut off in each encoding's ``overflowing`` list at
-    no extra cost, which tells a cut row from one exactly ``max_length`` tokens long. A slow
-    tokenizer has no encodings; there, a row that filled the limit is counted (the rare row of
-    exactly ``max_length`` tokens is over-counted).
-    """
-    encodings = getattr(encoded, "encodings", None)
-    if encodings:
-        return sum(1 for encoding in encodings if encoding.overflowing)
-    return int((encoded["attention_mask"].sum(dim=1) >= max_length).sum())
-
-
 def token_embeddings(
     model: LoadedModel, text: str, layer: int = -1
 ) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], npt.NDArray[np.float32]]:
@@ -310,34 +331,10 @@ def token_embeddings(
     want_hidden = layer != -1
     with torch.inference_mode():
         output = model.embedding_model()(**encoded.to(model.device), output_hidden_states=want_hidden)
-        hidden = _pick_layer(output, layer) if want_hidden else output.last_hidden_state
+        hidden = pick_layer(output, layer) if want_hidden else output.last_hidden_state
         vectors = hidden[0].float().cpu().numpy()
     tokens = tuple(str(t) for t in model.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
     return tokens, offsets, vectors.astype(np.float32, copy=False)
-
-
-def _pick_layer(output: Any, layer: int) -> Any:
-    states = output.hidden_states
-    if not -len(states) <= layer < len(states):
-        raise BadInputError(f"Layer {layer} is out of range: this model has layers 0..{len(states) - 1}.")
-    return states[layer]
-
-
-def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
-    """Pool token states over the mask; batches are right-padded (load_model sets that)."""
-    import torch
-
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "last":
-        last = mask.sum(dim=1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    if pooling == "max":
-        return hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
-    if pooling == "mean":
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-    raise ModelError(f"Unknown pooling {pooling!r}: use mean, cls, last or max.")
 
 
 @dataclass(frozen=True)

@@ -337,13 +337,13 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
-# Half precision roughly doubles GPU throughput; embeddings keep cosine >= 0.999 with float32
-# (tests/bench/gpu_check.py). CPUs compute in float32, which matches sentence-transformers.
+# The attention path computes in float16 on a GPU and float32 on the CPU whatever the embedding
+# precision: its maps are cached without a precision (8-bit values) and it runs one text at a time.
 _HALF_PRECISION_DEVICES = frozenset({"cuda", "mps"})
 
 
 def compute_precision(device: str) -> str:
-    """The dtype a model computes in on ``device``: float16 on a GPU, float32 on the CPU."""
+    """The dtype the attention path computes in on ``device``: float16 on a GPU, float32 on the CPU."""
     return "float16" if device in _HALF_PRECISION_DEVICES else "float32"
 
 
@@ -353,30 +353,32 @@ class LoadedModel:
 
     ``embedding_model()`` uses SDPA (fast, returns no attention weights); ``attention_model()``
     uses eager attention, which the attention path needs. A command that only wants one of
-    them never loads the other.
+    them never loads the other. ``precision`` is the dtype embeddings are computed in
+    (engine.model.precision chooses it): on the CPU the weights stay float32 and a low
+    precision runs under autocast; on a GPU the weights are loaded in it. Copies made with
+    ``dataclasses.replace`` share the loaded weights.
     """
 
     spec: ModelSpec
     device: str
     tokenizer: Any
-    _models: dict[str, Any] = field(default_factory=dict)
+    precision: str = "float32"
+    _models: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def precision(self) -> str:
-        return compute_precision(self.device)
-
     def embedding_model(self) -> Any:
-        return self._model("sdpa")
+        weights = "float32" if self.device == "cpu" else self.precision
+        return self._model("sdpa", weights)
 
     def attention_model(self) -> Any:
-        return self._model("eager")
+        return self._model("eager", compute_precision(self.device))
 
-    def _model(self, attn_implementation: str) -> Any:
+    def _model(self, attn_implementation: str, dtype: str) -> Any:
         with self._lock:
-            if attn_implementation not in self._models:
-                self._models[attn_implementation] = _load_weights(self.spec, self.device, attn_implementation)
-            return self._models[attn_implementation]
+            key = (attn_implementation, dtype)
+            if key not in self._models:
+                self._models[key] = _load_weights(self.spec, self.device, attn_implementation, dtype)
+            return self._models[key]
 
 
 def load_model(
@@ -424,13 +426,13 @@ def _check_remote_code(spec: ModelSpec) -> None:
         )
 
 
-def _load_weights(spec: ModelSpec, device: str, attn_implementation: str) -> Any:
+def _load_weights(spec: ModelSpec, device: str, attn_implementation: str, dtype_name: str) -> Any:
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # progress is ours to report, on stderr or in the GUI
-    dtype = torch.float16 if device in _HALF_PRECISION_DEVICES else torch.float32
+    dtype = getattr(torch, dtype_name)
     try:
         model = AutoModel.from_pretrained(
             str(spec.path),

@@ -39,6 +39,7 @@ RECENT_FILES = 8
 THEMES = ("system", "light", "dark")
 POOLINGS: tuple[str, ...] = ("", *get_args(Pooling))  # "": the model's own
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # engine.model.precision's, repeated: no torch here
 
 
 def _umap_defaults() -> dict[str, object]:
@@ -51,6 +52,7 @@ class Settings:
 
     model: str = "minilm"
     device: str = "auto"
+    precision: str = "auto"  # one of PRECISIONS; a file without it reads as auto
     redis_url: str = ""  # empty: the embedded server
     cache_maxmemory: str = "1gb"
     gelf_url: str = ""  # empty: no GELF sink (LOUPE_GELF_URL overrides)
@@ -116,6 +118,7 @@ def _checked(settings: Settings) -> Settings:
         "theme": THEMES,
         "pooling": POOLINGS,
         "device": DEVICES,
+        "precision": PRECISIONS,
         "projection_method": METHODS,
     }
     changes: dict[str, Any] = {}
