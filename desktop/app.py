@@ -40,10 +40,10 @@ def create_window(
     while the first dataset embeds, so the first map does not wait for them.
 
     What the command line leaves out comes from the settings: the command line has already
-    taken model and device from them, and :func:`open_configured_cache` the Redis URL and the embedded
-    server's memory limit; pooling (``--pooling``, absent = None), the layer and the default
-    projection are taken here. The theme is applied before the window is built, so its plots
-    are born in the right colours.
+    taken model, device and precision from them, and :func:`open_configured_cache` the Redis
+    URL and the embedded server's memory limit; pooling (``--pooling``, absent = None), the
+    layer and the default projection are taken here. The theme is applied before the window is
+    built, so its plots are born in the right colours.
     """
     settings = load_settings()
     pg.setConfigOptions(antialias=True)
@@ -56,11 +56,13 @@ def create_window(
     rows = getattr(args, "rows", None) if getattr(args, "command", None) == "demo" else None
     if in_process is None:
         in_process = os.environ.get("LOUPE_ENGINE_IN_PROCESS") == "1"
+    precision = getattr(args, "precision", None) or settings.precision
     engine = start_engine(
         cache,
         model=args.model,
         device=args.device,
         pooling=pooling,
+        precision=precision,
         redis_url=args.redis,
         no_cache=args.no_cache,
         warm_up_rows=rows if warm_up else False,
@@ -68,7 +70,7 @@ def create_window(
     )
     if warm_up and isinstance(engine, EngineService):
         warm_up_in_background(rows=rows)
-    model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer))
+    model = AppModel(engine=EngineChoice(args.model, args.device, pooling, settings.layer, precision))
     model.set_params(default_projection(settings))
     cache_url = configured_redis_url(args.redis, args.no_cache)
     window = MainWindow(engine, EngineBridge(), model, cache_url=cache_url)

@@ -147,10 +147,11 @@ def cache() -> Iterator[Any]:
 
 @pytest.fixture
 def engine(cache: Any, minilm: Any) -> Any:
-    """An Engine on the embedded cache that reuses the session's model (no second load)."""
+    """An Engine on the embedded cache that reuses the session's model (no second load), in
+    float32: the tests that use it compare with sentence-transformers and with float32 vectors."""
     from engine.core.engine import Engine
 
-    made = Engine(cache)
+    made = Engine(cache, precision="fp32")
     made._spec = minilm.spec
     made._loaded = minilm
     return made

@@ -154,6 +154,72 @@ def test_precision_is_part_of_the_cache_identity(engine: Any, cache: Any, minilm
     assert engine.cached_map(texts, params) is not None
 
 
+def engine_with(cache: Any, minilm: Any, requested: str, computes_in: str) -> Any:
+    """An Engine asked for ``requested`` whose model computes in ``computes_in`` (what auto or
+    the explicit choice resolved to on some machine): the session's real model, no check run."""
+    from engine.core.engine import Engine
+
+    made = Engine(cache, device="cpu", precision=requested)
+    made._spec = minilm.spec
+    made._loaded = replace(minilm, precision=computes_in)
+    return made
+
+
+def test_auto_rows_serve_auto_on_any_machine_and_never_fp32(cache: Any, minilm: Any) -> None:
+    """A cluster's GPUs compute auto's rows in fp16, a desktop's CPU in bf16, another desktop
+    without bf16 units in fp32: auto's promise (within 0.9999 of float32, checked on the model)
+    holds for all of them, so their rows and maps serve each other; an fp32 run recomputes."""
+    from engine.maps.projection import ProjectionParams
+
+    texts = MULTILINGUAL[:5]
+    bf16_desktop = engine_with(cache, minilm, "auto", "bfloat16")
+    first = bf16_desktop.embeddings(texts)
+    assert first.computed == len(texts)
+    stored = cache.get(bf16_desktop.row_keys(texts)[0])
+    assert stored is not None and stored.meta == {"precision": "bfloat16", "checked": True}
+    params = ProjectionParams(method="pca", seed=1)
+    bf16_desktop.projection(first.vectors, params, input_id=first.input_id)
+
+    fp32_desktop = engine_with(cache, minilm, "auto", "float32")  # auto found no low precision here
+    warm = fp32_desktop.embeddings(texts)
+    assert warm.computed == 0 and warm.input_id == first.input_id
+    np.testing.assert_array_equal(warm.vectors, first.vectors)
+    assert fp32_desktop.cached_map(texts, params) is not None, "the map opens warm too"
+
+    exact = engine_with(cache, minilm, "fp32", "float32")
+    assert exact.embeddings(texts).computed == len(texts), "fp32 promises float32 vectors"
+    assert exact.cached_map(texts, params) is None
+
+
+def test_an_explicit_low_precision_takes_only_its_own_dtype(cache: Any, minilm: Any) -> None:
+    texts = MULTILINGUAL[5:9]
+    engine_with(cache, minilm, "bf16", "bfloat16").embeddings(texts)
+    stored = cache.get(engine_with(cache, minilm, "bf16", "bfloat16").row_keys(texts)[0])
+    assert stored is not None and stored.meta == {"precision": "bfloat16"}, "explicit: not auto's check"
+    # An unchecked bf16 row does not serve auto where auto computes in float32 ...
+    assert engine_with(cache, minilm, "auto", "float32").embeddings(texts).computed == len(texts)
+    # ... and an explicit fp16 engine (a cluster's final map on a CPU node) names its dtype
+    # without resolving the device, so it takes float32 rows and raises nothing.
+    from engine.core.engine import Engine
+
+    final_map = Engine(cache, device="cpu", precision="fp16")
+    final_map._spec = minilm.spec
+    assert final_map._serves("float16", checked=False) and final_map._serves("float32", checked=False)
+    assert not final_map._serves("bfloat16", checked=True)
+
+
+def test_a_cluster_job_carries_its_precision() -> None:
+    from engine.cluster.spec import ClusterJob
+
+    job = ClusterJob(path="/data/rows.parquet", redis_url="redis://cache:6379/0", precision="fp16")
+    assert ClusterJob.from_json(job.to_json()).precision == "fp16"
+    older = json.loads(job.to_json())
+    del older["precision"]
+    assert ClusterJob.from_json(json.dumps(older)).precision == "auto"
+    with pytest.raises(BadInputError, match="precision must be one of"):
+        ClusterJob.from_json(json.dumps({**older, "precision": "fp8"}))
+
+
 @needs_bf16_units
 def test_a_bf16_vector_does_not_depend_on_its_batch(minilm: Any) -> None:
     """The hardening rule in bf16: a row's vector is the same alone, in any batch, cached or not."""

@@ -22,10 +22,12 @@ class FakeWindow:
 
     def __init__(self) -> None:
         self.map_controls = MapControls()
-        self.engines: list[tuple[str, str, str | None, int]] = []
+        self.engines: list[tuple[str, str, str | None, int, str]] = []
 
-    def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:
-        self.engines.append((model, device, pooling, layer))
+    def configure_engine(
+        self, model: str, device: str, pooling: str | None, layer: int, precision: str
+    ) -> None:
+        self.engines.append((model, device, pooling, layer, precision))
 
     def apply(self, old: Settings, new: Settings) -> list[str]:
         return apply_settings(
@@ -68,6 +70,7 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
     _editor(dialog, "perplexity").setText("12")
     dialog.seed.setValue(9)
     dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.precision.setCurrentIndex(dialog.precision.findData("fp32"))
     assert _ok(dialog).isEnabled()
     _ok(dialog).click()
     assert dialog.result() == SettingsDialog.DialogCode.Accepted
@@ -78,7 +81,7 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
     finally:
         apply_theme(qapp, "light")
     saved = json.loads(settings_path().read_text())
-    assert saved["model"] == str(tmp_path) and saved["device"] == "cpu"
+    assert saved["model"] == str(tmp_path) and saved["device"] == "cpu" and saved["precision"] == "fp32"
     assert (saved["pooling"], saved["layer"], saved["theme"]) == ("cls", 3, "dark")
     assert saved["redis_url"] == "rediss://loupe@cache.example.test:6380/1"
     assert "hunter2" not in settings_path().read_text()
@@ -87,7 +90,7 @@ def test_filled_in_and_ok_saves_every_value(qtbot: QtBot, qapp: QApplication, tm
     assert saved["recent_files"] == ["/data/a.csv"]  # kept, as is what the dialog does not edit
     assert saved["gelf_url"] == "udp://logs.example.test:12201" and "window_geometry" not in saved
     # Each change took effect, or says when it will.
-    assert window.engines == [(str(tmp_path), "cpu", "cls", 3)]
+    assert window.engines == [(str(tmp_path), "cpu", "cls", 3, "fp32")]
     shown = window.map_controls.params()
     assert (shown.method, shown.seed, shown.value("perplexity")) == ("tsne", 9, 12.0)
     assert RESTART in messages

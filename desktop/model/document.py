@@ -110,12 +110,14 @@ class ViewOptions:
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """The model, device, pooling (None: the model's own) and layer the maps are made with."""
+    """The model, device, pooling (None: the model's own), layer and precision (auto, fp32,
+    bf16, fp16: engine.model.precision) the maps are made with."""
 
     model: str = "minilm"
     device: str = "auto"
     pooling: str | None = None
     layer: int = -1
+    precision: str = "auto"
 
 
 @dataclass

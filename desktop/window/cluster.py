@@ -124,6 +124,7 @@ class ClusterActions(QObject):
             redis_url=self._cache_url,
             model=self.model.engine.model,
             layer=self.model.engine.layer,
+            precision=self.model.engine.precision,  # so the map opens warm in this window
             text_column=dataset.text_column,
             label_column=dataset.label_column,
             method=params.method,

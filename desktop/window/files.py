@@ -28,7 +28,7 @@ DATASET_FILES = (
     "Datasets and sessions (*.csv *.tsv *.tab *.json *.jsonl *.ndjson *.parquet *.arrow *.txt);;All files (*)"
 )
 OpenPath = Callable[..., object]  # open_path(path, *, text_column=None, label_column=None)
-Reconfigure = Callable[[str, str, str | None, int], object]  # model, device, pooling, layer
+Reconfigure = Callable[[str, str, str | None, int, str], object]  # model, device, pooling, layer, precision
 
 
 class FileActions:
@@ -124,7 +124,8 @@ class FileActions:
         model = self.model
         try:
             session = sessions.read_session(path)
-            self._reconfigure(session.model, model.engine.device, session.pooling, session.layer)
+            engine = model.engine
+            self._reconfigure(session.model, engine.device, session.pooling, session.layer, engine.precision)
         except LoupeError as exc:
             self._say(f"Cannot open the session: {exc}")
             return

@@ -221,14 +221,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Loupe — {source.name}")
         engine_ops.open_dataset(self.engine, self.model, source, self.status.say).run(self.operations)
 
-    def configure_engine(self, model: str, device: str, pooling: str | None, layer: int) -> None:
-        """Use another model, device, pooling or layer: a new engine on the same cache, and the
-        open dataset embedded and mapped again (rows already in the cache come back at once)."""
-        choice = EngineChoice(model, device, pooling or None, layer)
+    def configure_engine(
+        self, model: str, device: str, pooling: str | None, layer: int, precision: str
+    ) -> None:
+        """Use another model, device, pooling, layer or precision: a new engine on the same cache,
+        and the open dataset embedded and mapped again (rows already in the cache come back at once)."""
+        choice = EngineChoice(model, device, pooling or None, layer, precision)
         if choice == self.model.engine:
             return
         self.operations.drop_all()  # their results (and failures) belong to the old engine
-        self.engine = self.engine.reconfigured(model, device, pooling or None)
+        self.engine = self.engine.reconfigured(model, device, pooling or None, precision)
         self.model.choose_engine(choice)
         self.identity = None
         engine_ops.identify(self.engine, self._set_identity).run(self.operations)

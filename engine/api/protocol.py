@@ -170,8 +170,11 @@ class EngineAPI(Protocol):
         onto the base's), per-row displacement and neighbour overlap, CKA and overlap per label."""
         ...
 
-    def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineAPI:
-        """An engine for another model, device or pooling, on the same cache (this one is closed)."""
+    def reconfigured(
+        self, model: str, device: str, pooling: str | None, precision: str | None = None
+    ) -> EngineAPI:
+        """An engine for another model, device, pooling or precision (None: this one's), on the
+        same cache (this one is closed)."""
         ...
 
     def close(self) -> None:

@@ -112,6 +112,7 @@ def _submit(client: Any, args: argparse.Namespace) -> int:
         model=args.model,  # main filled it from the settings
         layer=args.layer,
         pooling=args.pooling,
+        precision=args.precision,  # main filled it from the settings
         text_column=args.text_column,
         label_column=args.label_column,
         method=args.method,

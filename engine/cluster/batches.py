@@ -92,6 +92,7 @@ class BatchEmbedder:
             model=self.job.model,
             device="auto",
             pooling=self.job.pooling,  # type: ignore[arg-type]
+            precision=self.job.precision,
         )
 
     def __call__(self, batch: pa.Table) -> dict[str, np.ndarray[Any, Any]]:

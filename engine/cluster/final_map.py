@@ -91,7 +91,13 @@ def job_dataset(job: ClusterJob) -> Iterator[tuple[EngineService, OpenedDataset,
 
     params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
     cache = open_shared_cache(job)
-    service = EngineService(cache, model=job.model, device="auto", pooling=job.pooling)  # type: ignore[arg-type]
+    service = EngineService(
+        cache,
+        model=job.model,
+        device="auto",
+        pooling=job.pooling,  # type: ignore[arg-type]
+        precision=job.precision,  # the actors' too: the map's name and the rows it takes agree
+    )
     local, scratch = local_copy(job.path)
     try:
         yield service, service.open_dataset(OpenDataset(local, job.text_column, job.label_column)), params

@@ -23,6 +23,7 @@ DEFAULT_BATCH_ROWS = 256  # rows per Ray Data batch: what one actor embeds and w
 GPU_BATCH_ROWS = 1_024
 MAX_BATCH_ROWS = 65_536
 POOLINGS = ("mean", "cls", "last", "max")  # loupe's --pooling choices
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # loupe's --precision choices (no torch here)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ClusterJob:
     model: str = "minilm"
     layer: int | str = -1  # a layer index, or "all"
     pooling: str | None = None  # None: what the model folder says
+    precision: str = "auto"  # loupe's --precision: the actors and the final map use the same
     text_column: str | None = None
     label_column: str | None = None
     method: str = "umap"
@@ -62,6 +64,7 @@ class ClusterJob:
             "model": _text(raw, "model"),
             "layer": _layer(raw.get("layer")),
             "pooling": _pooling(raw.get("pooling")),
+            "precision": _precision(raw.get("precision", "auto")),
             "text_column": _optional_text(raw, "text_column"),
             "label_column": _optional_text(raw, "label_column"),
             "method": _text(raw, "method"),
@@ -110,6 +113,12 @@ def _layer(value: object) -> int | str:
     if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and -1000 < value < 1000):
         return value
     raise BadInputError("The cluster job's layer must be a layer number or 'all'.")
+
+
+def _precision(value: object) -> str:
+    if isinstance(value, str) and value in PRECISIONS:
+        return value
+    raise BadInputError(f"The cluster job's precision must be one of {', '.join(PRECISIONS)}.")
 
 
 def _pooling(value: object) -> str | None:

@@ -44,7 +44,7 @@ from engine.model.models import (
     pick_device,
     resolve_model,
 )
-from engine.model.precision import choose_precision, remembered_precision
+from engine.model.precision import DTYPES, choose_precision, remembered_precision
 from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -122,10 +122,21 @@ class Engine:
         return known if known is not None else self.loaded_model().precision
 
     def run_id(self, keys: Sequence[str]) -> str:
-        """The name (for maps and scores) of the matrix of rows ``keys`` in this precision: a low
-        precision names itself, so a bf16 map is never served for float32 vectors (float32 names
-        are as before, so their maps stay warm)."""
-        return input_id(keys if (low := self.precision) == "float32" else [f"precision={low}", *keys])
+        """The name (for maps and scores) of the matrix of rows ``keys`` in what this engine's
+        precision promises (see :meth:`precision_promise`), so a bf16 map is never served for
+        float32 vectors; float32 names are as before, so their maps stay warm."""
+        promise = self.precision_promise()
+        return input_id(keys if promise is None else [f"precision={promise}", *keys])
+
+    def precision_promise(self) -> str | None:
+        """What this engine's vectors promise, as its runs' names say it: None for float32 (equal
+        to sentence-transformers to 1e-5), ``auto`` for auto (within 0.9999 cosine of float32,
+        whichever precision computed them: a cluster's GPUs in fp16, a desktop in bf16 or fp32),
+        else the explicit low precision. Known without loading the model."""
+        requested = self.requested_precision
+        if requested == "auto":
+            return "auto"
+        return None if requested == "fp32" else DTYPES.get(requested, requested)
 
     def embeddings(
         self,
@@ -186,7 +197,9 @@ class Engine:
             model.embedding_model()
             if model.spec != self.spec:  # a pooling override: same weights, this engine's recipe
                 model = replace(model, spec=self.spec)
-            meta = {"precision": model.precision}
+            meta: dict[str, object] = {"precision": model.precision}
+            if model.precision != "float32" and self.requested_precision == "auto":
+                meta["checked"] = True  # auto chose it: it agrees with float32 on this model
             # More than one layer means all of them (0..L), so a layer's position is its index.
             all_layers = len(layers) > 1
 
@@ -231,9 +244,12 @@ class Engine:
     def _cached_vectors(self, keys: list[str]) -> list[npt.NDArray[np.float32] | None]:
         """The cached vectors for ``keys`` (None where missing, malformed or too imprecise).
 
-        Vectors computed in a low precision (bf16, fp16) serve only runs that compute in that
-        precision too: a float32 run promises float32 results, equal to sentence-transformers to
-        1e-5, so it recomputes them, and its float32 vectors then serve everyone.
+        Vectors computed in a low precision (bf16, fp16) serve runs that compute in that
+        precision too, and auto runs where auto chose it (``checked``: it agreed with float32 on
+        the model, on whatever machine computed it), so a cluster's fp16 rows open warm on a
+        desktop that computes in bf16 or fp32. A float32 run promises float32 results, equal to
+        sentence-transformers to 1e-5, so it recomputes them, and its float32 vectors then serve
+        everyone.
         """
         vectors: list[npt.NDArray[np.float32] | None] = []
         unusable: list[str] = []  # rejected together: one log line per call, not one per row
@@ -248,13 +264,24 @@ class Engine:
             if not isinstance(precision, str):
                 unusable.append(key)
                 vectors.append(None)
-            elif precision != "float32" and precision != self.precision:
+            elif not self._serves(precision, checked=hit.meta.get("checked") is True):
                 vectors.append(None)
             else:
                 vectors.append(as_float32(hit))
         if unusable:
             self.cache.reject(unusable[0], "its precision is not a dtype name", count=len(unusable))
         return vectors
+
+    def _serves(self, precision: str, *, checked: bool) -> bool:
+        """Whether a vector computed in ``precision`` serves this engine's runs (see above)."""
+        requested = self.requested_precision
+        if precision == "float32":
+            return True
+        if requested == "auto":  # checked first: resolving auto may load the model
+            return checked or precision == self.precision
+        # An explicit precision by its name: fp16 asked for on a CPU-only node (a cluster's final
+        # map after GPU workers) takes the workers' fp16 rows without resolving the device.
+        return precision == DTYPES.get(requested)
 
     def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
         """The per-row embedding keys: content addresses of each text under this model and layer.

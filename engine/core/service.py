@@ -462,14 +462,17 @@ class EngineService:
 
     # -- the engine's own life -----------------------------------------------------------------------
 
-    def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineService:
-        """An engine for another model, device or pooling, on the same cache (this one is closed)."""
+    def reconfigured(
+        self, model: str, device: str, pooling: str | None, precision: str | None = None
+    ) -> EngineService:
+        """An engine for another model, device, pooling or precision (None: this one's), on the
+        same cache (this one is closed)."""
         service = EngineService(
             self.cache,
             model,
             device,
             pooling=pooling_named(pooling),
-            precision=self.engine.requested_precision,
+            precision=self.engine.requested_precision if precision is None else precision,
             **self._options,
         )
         self.close()

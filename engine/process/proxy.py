@@ -94,6 +94,7 @@ def start_engine(
     device: str = "auto",
     *,
     pooling: Pooling | None = None,
+    precision: str = "auto",
     redis_url: str | None = None,
     no_cache: bool = False,
     warm_up_rows: int | bool | None = False,
@@ -106,12 +107,13 @@ def start_engine(
     if in_process or not can_start_child():
         if not in_process:
             log.info("the engine runs in this process: a frozen build has no separate Python to run it in")
-        return EngineService(cache, model=model, device=device, pooling=pooling)
+        return EngineService(cache, model=model, device=device, pooling=pooling, precision=precision)
     return EngineProcess.started(
         cache,
         model,
         device,
         pooling=pooling,
+        precision=precision,
         redis_url=redis_url,
         no_cache=no_cache,
         warm_up_rows=warm_up_rows,
@@ -134,6 +136,7 @@ class EngineProcess(EngineAPI):
         device: str = "auto",
         *,
         pooling: Pooling | None = None,
+        precision: str = "auto",
         redis_url: str | None = None,
         no_cache: bool = False,
         warm_up_rows: int | bool | None = False,
@@ -144,6 +147,7 @@ class EngineProcess(EngineAPI):
         self.model_name = model
         self.device = device
         self.pooling = pooling
+        self.precision = precision
         self._redis_url = redis_url
         self._no_cache = no_cache
         self._warm_up_rows = warm_up_rows
@@ -162,6 +166,7 @@ class EngineProcess(EngineAPI):
         device: str = "auto",
         *,
         pooling: Pooling | None = None,
+        precision: str = "auto",
         redis_url: str | None = None,
         no_cache: bool = False,
         warm_up_rows: int | bool | None = False,
@@ -176,6 +181,7 @@ class EngineProcess(EngineAPI):
             model,
             device,
             pooling=pooling,
+            precision=precision,
             redis_url=redis_url,
             no_cache=no_cache,
             warm_up_rows=warm_up_rows,
@@ -229,6 +235,7 @@ class EngineProcess(EngineAPI):
             "model": _model_for_child(self.model_name),
             "device": self.device,
             "pooling": self.pooling,
+            "precision": self.precision,
             "redis_url": self._redis_url,
             "no_cache": self._no_cache,
             "warm_up": self._warm_up_rows is not False,
@@ -378,13 +385,17 @@ class EngineProcess(EngineAPI):
             process.kill()
             process.wait()
 
-    def reconfigured(self, model: str, device: str, pooling: str | None) -> EngineProcess:
-        """A new engine process for another model, device or pooling, on the same cache."""
+    def reconfigured(
+        self, model: str, device: str, pooling: str | None, precision: str | None = None
+    ) -> EngineProcess:
+        """A new engine process for another model, device, pooling or precision (None: this
+        one's), on the same cache."""
         engine = EngineProcess.started(
             self.cache,
             model,
             device,
             pooling=pooling_named(pooling),
+            precision=self.precision if precision is None else precision,
             redis_url=self._redis_url,
             no_cache=self._no_cache,
         )

@@ -8,7 +8,7 @@ ran. In a child process none of that touches the GUI thread.
 
 Protocol, one JSON object per line (the parent's side is :mod:`engine.process.proxy`):
 
-* stdin, first line: the configuration ``{"model", "device", "pooling", "redis_url", "no_cache",
+* stdin, first line: the configuration ``{"model", "device", "pooling", "precision", "redis_url", "no_cache",
   "warm_up", "warm_up_rows"}``; the child opens its own connection to the same cache, builds an
   :class:`~engine.core.service.EngineService` (which holds the datasets, runs and maps the parent
   names by id) and, with ``warm_up``, compiles UMAP's kernels in the background.
@@ -202,6 +202,7 @@ def _service_from(config: Mapping[str, Any]) -> EngineService:
         model=str(config.get("model")),
         device=str(config.get("device", "auto")),
         pooling=pooling_named(None if pooling is None else str(pooling)),
+        precision=str(config.get("precision", "auto")),
     )
 
 
