@@ -41,7 +41,7 @@ PCA = ProjectionParams(method="pca")
 
 @pytest.fixture
 def engine() -> Iterator[EngineProcess]:
-    engine = EngineProcess(Cache(None), "minilm", "cpu", no_cache=True)
+    engine = EngineProcess(Cache(None), "minilm", "cpu", precision="fp32", no_cache=True)
     yield engine
     engine.close()
 
@@ -49,7 +49,7 @@ def engine() -> Iterator[EngineProcess]:
 @pytest.fixture
 def local(minilm: object) -> EngineService:
     """The same engine in this process, with the session's model."""
-    service = EngineService(Cache(None), "minilm", "cpu")
+    service = EngineService(Cache(None), "minilm", "cpu", precision="fp32")
     service.engine._loaded = minilm  # type: ignore[assignment]
     return service
 

@@ -57,10 +57,11 @@ def data_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def service(cache: Any, minilm: Any) -> Iterator[Any]:
-    """An in-process EngineService on the embedded cache, computing with the session's model."""
+    """An in-process EngineService on the embedded cache, computing with the session's model
+    (float32, so fp32 it is)."""
     from engine.core.service import EngineService
 
-    made = EngineService(cache, device="cpu")
+    made = EngineService(cache, device="cpu", precision="fp32")
     made.engine._spec = minilm.spec
     made.engine._loaded = minilm
     yield made

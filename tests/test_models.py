@@ -113,13 +113,15 @@ def test_decoder_resolves_to_last_token_pooling(decoder: Path) -> None:
 
 
 def test_decoder_embeddings_match_transformers_and_ignore_padding(decoder: Path) -> None:
-    engine = Engine(Cache(None), model=str(decoder), device="cpu")
+    engine = Engine(Cache(None), model=str(decoder), device="cpu", precision="fp32")
     run = engine.embeddings([SHORT, LONG])
     assert run.vectors.shape == (2, 32)
     np.testing.assert_allclose(run.vectors[0], _reference_last(decoder, SHORT), atol=1e-5)
     np.testing.assert_allclose(run.vectors[1], _reference_last(decoder, LONG), atol=1e-5)
     # Alone (no padding) and again in a fresh engine: the same vector.
-    alone = Engine(Cache(None), model=str(decoder), device="cpu").embeddings([SHORT]).vectors[0]
+    alone = (
+        Engine(Cache(None), model=str(decoder), device="cpu", precision="fp32").embeddings([SHORT]).vectors[0]
+    )
     np.testing.assert_allclose(alone, run.vectors[0], atol=1e-5)
 
 
@@ -131,7 +133,11 @@ def test_left_padding_tokenizer_is_padding_robust(tmp_path: Path, decoder: Path)
     config = json.loads(config_path.read_text())
     config["padding_side"] = "left"
     config_path.write_text(json.dumps(config))
-    vectors = Engine(Cache(None), model=str(folder), device="cpu").embeddings([SHORT, LONG]).vectors
+    vectors = (
+        Engine(Cache(None), model=str(folder), device="cpu", precision="fp32")
+        .embeddings([SHORT, LONG])
+        .vectors
+    )
     np.testing.assert_allclose(vectors[0], _reference_last(decoder, SHORT), atol=1e-5)
 
 
@@ -139,7 +145,7 @@ def test_decoder_attention_matches_eager_transformers(decoder: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    maps = Engine(Cache(None), model=str(decoder), device="cpu").attention(LONG)
+    maps = Engine(Cache(None), model=str(decoder), device="cpu", precision="fp32").attention(LONG)
     tokenizer = AutoTokenizer.from_pretrained(str(decoder))
     model = AutoModel.from_pretrained(str(decoder), attn_implementation="eager").eval()
     with torch.inference_mode():
@@ -151,7 +157,7 @@ def test_decoder_attention_matches_eager_transformers(decoder: Path) -> None:
 
 
 def test_decoder_layer_out_of_range(decoder: Path) -> None:
-    engine = Engine(Cache(None), model=str(decoder), device="cpu")
+    engine = Engine(Cache(None), model=str(decoder), device="cpu", precision="fp32")
     with pytest.raises(BadInputError, match="out of range"):
         engine.embeddings([SHORT], layer=99)
     assert engine.embeddings([SHORT], layer=1).vectors.shape == (1, 32)
@@ -242,7 +248,11 @@ def test_hub_id_resolves_from_the_local_cache(
     assert spec.identity.startswith(f"tiny-org/tiny-decoder@{SHA}+")
     # The same weights as a folder: the same digest, a different name.
     assert spec.identity.split("+")[1] == resolve_model(str(decoder)).identity.split("@")[1]
-    vectors = Engine(Cache(None), model="tiny-org/tiny-decoder", device="cpu").embeddings([SHORT]).vectors
+    vectors = (
+        Engine(Cache(None), model="tiny-org/tiny-decoder", device="cpu", precision="fp32")
+        .embeddings([SHORT])
+        .vectors
+    )
     np.testing.assert_allclose(vectors[0], _reference_last(decoder, SHORT), atol=1e-5)
 
 

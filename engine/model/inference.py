@@ -45,10 +45,11 @@ def default_batch_size(device: str, precision: str = "float32") -> int:
 # CPU, 2 cores, token-length order: 32 and 64 rows were equal (9.3 s), 16 was 1.6x slower and
 # 128/256 1.2x/1.6x slower. An H200 in fp16 (tests/bench/gpu_check.py, 20,000 texts): 64 rows
 # 9,216 texts/s, 128 12,563, 256 15,619, 512 17,857, 1024 14,786. A CUDA out-of-memory error
-# halves the batch, so a smaller card pays one retry, not a crash. CPU bf16 (AVX512-BF16, 3,000
-# real short texts, issue 19): 831 texts/s at 32 rows, 1,300 at 128; tests/bench/
-# embed_vs_sentence_transformers.py prints the table for 32/64/128/256 in fp32 and bf16.
-CPU_BATCH_SIZES = {"float32": 32, "bfloat16": 128}
+# halves the batch, so a smaller card pays one retry, not a crash. CPU bf16 (AVX512-BF16, the
+# first 2,000 demo texts in one-length batches, quiet machine, tests/bench/
+# embed_vs_sentence_transformers.py): 792 texts/s at 32 rows, 794 at 64, 673 at 128, 680 at 256
+# (padded batches, as issue 19 measured them, favoured 128: they waste less at that size).
+CPU_BATCH_SIZES = {"float32": 32, "bfloat16": 64}
 CPU_BATCH_SIZE = CPU_BATCH_SIZES["float32"]
 GPU_BATCH_SIZE = 512
 

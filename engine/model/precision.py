@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -72,32 +71,15 @@ PROBE_TEXTS = (
 
 
 def cpu_has_bf16_units() -> bool:
-    """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16).
-
-    torch's own dispatch level says AMX on such CPUs; it says only ``AVX512`` on a CPU with
-    AVX512-BF16 but no AMX, so Linux's ``/proc/cpuinfo`` flags are read too. Elsewhere (macOS
-    on ARM, Windows) nothing is assumed: fp32.
-    """
+    """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16), as torch's own CPU
+    feature checks see it (cpuinfo, on every platform, without reading /proc); an older torch
+    without those checks means fp32."""
     import torch
 
-    capability = str(torch.backends.cpu.get_cpu_capability()).upper()
-    if "AMX" in capability or "BF16" in capability:
-        return True
-    return bool(_cpuinfo_flags() & {"amx_bf16", "avx512_bf16"})
-
-
-def _cpuinfo_flags() -> set[str]:
-    if not sys.platform.startswith("linux"):
-        return set()
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    flags: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-    return flags
+    checks = [
+        getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    ]
+    return any(bool(check()) for check in checks if callable(check))
 
 
 def auto_candidates(device: str) -> list[str]:
