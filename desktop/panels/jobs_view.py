@@ -57,9 +57,10 @@ def show_progress(bar: QProgressBar, progress: Progress) -> str:
     bar.setValue(progress.done)
     if f"{progress.done:,}/{progress.total:,}" in progress.message:
         return progress.message  # it says its own count, rate and ETA (a cluster job's line)
-    rate = f" · {progress.rate:.0f}/s" if progress.rate else ""
-    eta = f" · ETA {progress.eta_s:.0f} s" if progress.eta_s is not None else ""
-    return f"{progress.message} {progress.done}/{progress.total}{rate}{eta}"
+    # Thousands separated, as the status bar's own lines ("Placing rows: 2,162/3,926") are.
+    rate = f" · {progress.rate:,.0f}/s" if progress.rate else ""
+    eta = f" · ETA {progress.eta_s:,.0f} s" if progress.eta_s is not None else ""
+    return f"{progress.message} {progress.done:,}/{progress.total:,}{rate}{eta}"
 
 
 class JobsView(QDockWidget):
