@@ -50,6 +50,7 @@ class Shot:
     shown: int  # rows the map may draw (on a progressive map, those placed)
     drawn: int  # points in the plot's items as grabbed
     rows: int
+    seconds: float  # since the dataset was opened
 
 
 def main() -> int:
@@ -98,6 +99,7 @@ def main() -> int:
     window.model.set_params(ProjectionParams(method=options.method))
 
     shots: list[Shot] = []
+    started = time.monotonic()  # set again when the dataset is opened
     wanted = {"1-sample", "2-placing"}
 
     def grab(name: str) -> None:
@@ -109,9 +111,8 @@ def main() -> int:
         view = window.map_view
         drawn = sum(len(item.data) for item in view._items)  # as tests/test_map_view.py counts them
         status = window.status.label.text()
-        shots.append(
-            Shot(path, window.presenter.title, status, len(view.visible_rows), drawn, window.model.rows)
-        )
+        shown, seconds = len(view.visible_rows), time.monotonic() - started
+        shots.append(Shot(path, window.presenter.title, status, shown, drawn, window.model.rows, seconds))
 
     def later(name: str) -> Callable[[], None]:
         return lambda: grab(name)
@@ -154,7 +155,7 @@ def main() -> int:
     for shot in shots:
         size = shot.path.stat().st_size // 1024
         counts = f"{shot.shown:,} of {shot.rows:,} rows shown, {shot.drawn:,} points drawn"
-        print(f"{shot.path.name} ({size} KiB): {counts}")
+        print(f"{shot.path.name} ({size} KiB) at {shot.seconds:.1f} s: {counts}")
         print(f"  title:  {shot.title}\n  status: {shot.status}")
     window.close()
     window.bridge.shutdown()
