@@ -22,6 +22,9 @@ class TokenHeatmap(pg.PlotWidget):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.query_axis, self.key_axis = TokenAxis("left"), TokenAxis("bottom")
+        for axis in (self.query_axis, self.key_axis):
+            # Token positions need no SI prefix: the empty plot said "query token (x0.001)".
+            axis.enableAutoSIPrefix(False)
         super().__init__(axisItems={"left": self.query_axis, "bottom": self.key_axis})
         self.plot = self.getPlotItem()
         self.plot.invertY(True)

@@ -64,12 +64,12 @@ class StatusLine(QObject):
 
         def on_map(shown: ShownMap | None) -> None:
             if shown is not None:
-                self.say(f"{title()}: {len(shown.coords)} rows. Hover for text, click for attention.")
+                self.say(f"{title()}: {len(shown.coords):,} rows. Hover for text, click for attention.")
 
         def on_scores(scores: MapScores | None) -> None:
             if scores is not None:
                 self.say(
-                    f"{title()}: {len(scores.labels)} rows, trustworthiness {scores.trustworthiness:.3f}."
+                    f"{title()}: {len(scores.labels):,} rows, trustworthiness {scores.trustworthiness:.3f}."
                     " Click a point for attention and neighbours."
                 )
 
