@@ -14,8 +14,13 @@ the ratios, not the seconds):
 Reports seconds, the ratio, and each map's trustworthiness (engine.maps.analysis.trustworthiness:
 k = 10, cosine, the same 2,000 rows for both maps).
 
+``--grow ROWS`` maps ROWS rows built from the real ones instead (tests/bench/sample_then_place.py's
+``million_rows``), for sizes beyond the real data. Results: tests/bench/results/fit_sample.md.
+
     .venv/bin/python tests/bench/fit_sample.py --vectors /tmp/index_scale_vectors.npy \
         --rows 50000 --sample 10000
+    .venv/bin/python tests/bench/fit_sample.py --vectors /tmp/index_scale_vectors.npy \
+        --grow 200000 --sample 20000
 """
 
 from __future__ import annotations
@@ -57,6 +62,12 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--sample", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--grow",
+        type=int,
+        help="map this many rows built from the real ones (sample_then_place.py's million_rows: each a real "
+        "row plus noise a third of a neighbour gap) instead of the first --rows real rows",
+    )
     args = parser.parse_args()
     from engine.maps.analysis import trustworthiness
     from tests.bench.umap_vs_direct import write_rows
@@ -64,6 +75,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fit-sample-", dir="/tmp"))
     every = write_rows(args.vectors, -1, work)
     vectors = np.load(work / "rows.npy")
+    if args.grow:
+        from tests.bench.sample_then_place import million_rows
+
+        vectors = million_rows(vectors, args.grow, args.seed)
+        # One distinct text a row: Loupe maps the table's own vectors, the texts only name them.
+        every.write_text("text\n" + "".join(f"grown row {i}\n" for i in range(args.grow)), encoding="utf-8")
+        args.rows = args.grow
     rows_csv = cut(every, vectors, args.rows, work / "bench")
     warm_up = cut(every, vectors, 5_000, work / "warm-up")
     vectors = vectors[: args.rows]
