@@ -111,7 +111,8 @@ def main() -> int:
     identical = outs["again"].read_bytes() == outs["sample"].read_bytes()
     warm_same = outs["warm"].read_bytes() == outs["sample"].read_bytes()
     trust = {name: trustworthiness(vectors, coords[name]) for name in ("sample", "full")}
-    print(f"{len(vectors):,} real rows x {vectors.shape[1]}, {os.cpu_count()} CPUs, seed {args.seed}")
+    kind = "rows built from real ones" if args.grow else "real rows"
+    print(f"{len(vectors):,} {kind} x {vectors.shape[1]}, {os.cpu_count()} CPUs, seed {args.seed}")
     print("| map | seconds (whole process) | trustworthiness |")
     print("|---|---|---|")
     print(f"| full fit, {len(vectors):,} rows, cold | {seconds['full']:.1f} | {trust['full']:.4f} |")
