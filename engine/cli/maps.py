@@ -10,9 +10,10 @@ from the texts alone, so a warm ``loupe project`` reads one cache value and neve
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,24 @@ def projection_params(args: argparse.Namespace) -> ProjectionParams:
     """``--method/--param/--seed`` as checked parameters (before the dataset is read, as always)."""
     from engine.maps.projection import ProjectionParams
 
-    return ProjectionParams.from_options(args.method, param_options(args.param), seed=args.seed)
+    params = ProjectionParams.from_options(args.method, param_options(args.param), seed=args.seed)
+    if getattr(args, "fit_sample", None) is None:
+        return params
+    params = replace(params, fit_sample=args.fit_sample)
+    params.validate()  # a sample too small for the method: one sentence before any row is read
+    return params
+
+
+def for_rows(params: ProjectionParams, rows: int, quiet: bool) -> ProjectionParams:
+    """``params`` for a dataset of ``rows`` rows: a --fit-sample not below them is a full fit
+    (and is cached as one, so the two never make two maps of the same rows)."""
+    if params.fit_sample is None or params.fit_sample < rows:
+        return params
+    note = f"--fit-sample {params.fit_sample} is not below the dataset's {rows} rows: fitting every row"
+    logging.getLogger(__name__).info(note)
+    if not quiet:
+        print(f"loupe: {note}.", file=sys.stderr)
+    return params.fitting_every_row()
 
 
 def open_dataset(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) -> OpenedDataset:
@@ -78,6 +96,7 @@ def make_map(api: EngineAPI, args: argparse.Namespace, report: ProgressMeter) ->
     params = projection_params(args)
     opened = open_dataset(api, args, report)
     dataset_id, dataset = opened.dataset_id, opened.dataset
+    params = for_rows(params, len(dataset), args.quiet)
     shown: ProjectedMap | None = None
     scores: MapScores | None = None
     # No PCA preview: nobody looks at a headless map before it is written.
@@ -195,6 +214,7 @@ def project_layers(api: EngineAPI, args: argparse.Namespace, report: ProgressMet
     params = projection_params(args)
     opened = open_dataset(api, args, report)
     dataset_id, dataset = opened.dataset_id, opened.dataset
+    params = for_rows(params, len(dataset), args.quiet)
     maps = api.map_layers(MapLayers(dataset_id, params), report=report).maps
     end_progress_line(args.quiet)
     with atomic_path(args.out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:

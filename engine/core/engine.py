@@ -336,7 +336,7 @@ class Engine:
         if token is not None:
             token.raise_if_cancelled()
         report(0, 1, f"Projecting ({params.method.upper()})")
-        coords = project(vectors, params)
+        coords = project(vectors, params, token=token, report=report)
         report(1, 1, f"Projecting ({params.method.upper()})")
         return coords
 

@@ -48,6 +48,22 @@ _SEARCH_DEPTH = 64
 _SEARCH_CHUNK = 4096
 
 
+def placement_recipe() -> dict[str, object]:
+    """What placed positions depend on (for a cache key): the neighbours, the graph's settings
+    and the faiss version that builds it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        faiss = version("faiss-cpu")
+    except PackageNotFoundError:
+        faiss = "missing"  # exact neighbours at any size
+    return {
+        "k": DEFAULT_NEIGHBOURS,
+        "exact_up_to": EXACT_PLACEMENT_UP_TO,
+        "graph": {"links": _LINKS, "build": _BUILD_DEPTH, "search": _SEARCH_DEPTH, "faiss": faiss},
+    }
+
+
 class RowPlacer:
     """Places new rows on a map fitted on ``mapped_vectors`` (row i drawn at ``mapped_coords[i]``).
 

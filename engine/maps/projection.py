@@ -16,7 +16,6 @@ and umap-learn's numba kernels are compiled with ``cache=True`` into Loupe's cac
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import warnings
 from collections.abc import Mapping
@@ -28,89 +27,23 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import BadInputError
+from engine.maps.parameter_specs import ParamSpec, Value
+from engine.maps.parameter_specs import listed as _listed
+from engine.maps.parameter_specs import shown as _shown
 from engine.maps.umap_import import import_umap as _import_umap
 from engine.maps.umap_import import prepare_numba_cache
+from engine.runtime.jobs import CancelToken, Report, silent_report
 
-__all__ = ["prepare_numba_cache"]  # re-exported: callers prepare the cache before other numba users
+# Re-exported: callers prepare the cache before other numba users, and read specs and values here.
+__all__ = ["ParamSpec", "Value", "prepare_numba_cache"]
 
 Method = Literal["umap", "pca", "tsne"]
 METHODS: tuple[Method, ...] = get_args(Method)
-Value = int | float | str | bool
-Kind = Literal["int", "float", "choice", "bool"]
 
 # Bump when Loupe's own handling of a method changes its output (e.g. PCA's sign rule), so
 # maps cached by an older Loupe are not served as if this one had computed them.
 RECIPE = 3  # 3: the neighbour graph from 4,096 rows comes from faiss, not pynndescent
 _METRICS = ("cosine", "euclidean", "manhattan", "correlation")
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter of a method: its type, default, bounds or choices, and a line of help."""
-
-    kind: Kind
-    default: Value
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    words: tuple[str, ...] = ()  # accepted in place of a number, e.g. "auto"
-
-    def parse(self, name: str, raw: object) -> Value:
-        """``raw`` (a string from a form or command line, or a Python value) as this parameter's type.
-
-        Raises :class:`BadInputError` with one sentence naming the parameter and the value.
-        """
-        word = raw.strip().lower() if isinstance(raw, str) else raw
-        if word in self.words:
-            return str(word)
-        if self.kind == "bool":
-            return _parse_bool(name, raw, word)
-        if self.kind == "choice":
-            if word not in self.choices:
-                raise BadInputError(f"{name} must be one of {_listed(self.choices, 'or')}, not {raw!r}.")
-            return str(word)
-        number = _parse_number(name, raw, self.kind, self.words)
-        if self.minimum is not None and number < self.minimum:
-            raise BadInputError(f"{name} must be at least {_shown(self.minimum)}, not {_shown(number)}.")
-        if self.maximum is not None and number > self.maximum:
-            raise BadInputError(f"{name} must be at most {_shown(self.maximum)}, not {_shown(number)}.")
-        return number
-
-
-def _parse_bool(name: str, raw: object, word: object) -> bool:
-    if isinstance(word, bool):
-        return word
-    if isinstance(word, str) and word in _TRUE | _FALSE:
-        return word in _TRUE
-    raise BadInputError(f"{name} must be true or false, not {raw!r}.")
-
-
-def _parse_number(name: str, value: object, kind: Kind, words: tuple[str, ...]) -> int | float:
-    other = f", or {_listed(words, 'or')}" if words else ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadInputError(f"{name} must be a number{other}, not {value!r}.")
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadInputError(f"{name} must be a number{other}, not {value!r}.") from None
-    if not math.isfinite(number):
-        raise BadInputError(f"{name} must be a finite number, not {value!r}.")
-    if kind == "float":
-        return number
-    if not number.is_integer():
-        raise BadInputError(f"{name} must be a whole number{other}, not {value!r}.")
-    return int(number)
-
-
-def _shown(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else str(number)
-
-
-def _listed(names: tuple[str, ...] | list[str], last: str) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 PARAMETERS: dict[Method, dict[str, ParamSpec]] = {
@@ -189,6 +122,9 @@ class ProjectionParams:
     method: Method = "umap"
     seed: int = 42
     options: tuple[tuple[str, Value], ...] = field(default=())
+    # Fit on a spread sample of this many rows and place the others (engine.maps.fit_sample);
+    # None fits every row. Not a method parameter: it is about which rows are fitted.
+    fit_sample: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", tuple(sorted(dict(self.options).items())))
@@ -207,6 +143,10 @@ class ProjectionParams:
         params = cls(method=checked, seed=seed, options=tuple(parsed.items()))
         params.validate()
         return params
+
+    def fitting_every_row(self) -> ProjectionParams:
+        """These parameters without :attr:`fit_sample` (what the sample itself is fitted with)."""
+        return replace(self, fit_sample=None)
 
     def with_options(self, **values: Value) -> ProjectionParams:
         """A copy with ``values`` set (checked by :meth:`validate`, not here)."""
@@ -237,8 +177,14 @@ class ProjectionParams:
                 f"min_dist must not be larger than spread ({_shown(float(values['spread']))}), "
                 f"not {_shown(float(values['min_dist']))}."
             )
+        if self.fit_sample is not None:
+            from engine.maps.fit_sample import check_fit_sample
+
+            check_fit_sample(method, self.fit_sample, values)
         if rows is None:
             return
+        if self.fit_sample is not None and self.fit_sample < rows:
+            rows = self.fit_sample  # the fit sees the sample; the other rows are placed
         if rows < 3:
             raise BadInputError(f"A map needs at least 3 rows, not {rows}.")
         if method == "tsne" and float(values["perplexity"]) >= rows:
@@ -261,6 +207,10 @@ class ProjectionParams:
             from engine.maps.neighbour_graph import graph_recipe
 
             parts["neighbours"] = graph_recipe()  # a map made with another graph differs
+        if self.fit_sample is not None:  # absent otherwise: a full fit's address is unchanged
+            from engine.maps.fit_sample import fit_sample_recipe
+
+            parts["fit_sample"] = {"rows": self.fit_sample, **fit_sample_recipe()}
         return parts
 
 
@@ -295,14 +245,30 @@ def _library_versions(method: Method) -> dict[str, str]:
     return found
 
 
-def project(vectors: npt.NDArray[np.float32], params: ProjectionParams) -> npt.NDArray[np.float32]:
+def project(
+    vectors: npt.NDArray[np.float32],
+    params: ProjectionParams,
+    *,
+    token: CancelToken | None = None,
+    report: Report = silent_report,
+) -> npt.NDArray[np.float32]:
     """Project ``vectors`` [n, d] to [n, 2] float32; the same params and seed give the same map.
 
-    Runs on the calling thread (a job lane); a UMAP or t-SNE fit cannot stop halfway.
+    Runs on the calling thread (a job lane); a UMAP or t-SNE fit cannot stop halfway. With
+    ``params.fit_sample`` below the rows, the fit is of a spread sample and the other rows are
+    placed on it (:mod:`engine.maps.fit_sample`), which reports its progress and checks ``token``.
     """
     if vectors.ndim != 2:
         raise BadInputError(f"A map is made from a [rows, width] matrix, not shape {vectors.shape}.")
     params.validate(rows=vectors.shape[0])
+    if params.fit_sample is not None and params.fit_sample < len(vectors):
+        from engine.maps.fit_sample import fit_then_place, spread_sample
+
+        every_row = params.fitting_every_row()
+        sample = spread_sample(len(vectors), params.fit_sample, params.seed)
+        return fit_then_place(
+            vectors, sample, lambda sampled: project(sampled, every_row), token=token, report=report
+        )
     if params.method == "pca":
         return _pca(vectors, params)
     if params.method == "tsne":

@@ -54,6 +54,8 @@ def provenance(
         "seed": params.seed,
         "versions": {name: version(name) for name in ("numpy", "scikit-learn", "umap-learn", "matplotlib")},
     }
+    if params.fit_sample is not None:  # fitted on a sample, the other rows placed on it
+        record["fit_sample"] = params.fit_sample
     if trustworthiness is not None:
         record["trustworthiness"] = trustworthiness
     if identity is not None:
