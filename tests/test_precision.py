@@ -200,12 +200,16 @@ def test_an_explicit_low_precision_takes_only_its_own_dtype(cache: Any, minilm: 
     assert engine_with(cache, minilm, "auto", "float32").embeddings(texts).computed == len(texts)
     # ... and an explicit fp16 engine (a cluster's final map on a CPU node) names its dtype
     # without resolving the device, so it takes float32 rows and raises nothing.
-    from engine.core.engine import Engine
+    from engine.core.precision_rules import serves
 
-    final_map = Engine(cache, device="cpu", precision="fp16")
-    final_map._spec = minilm.spec
-    assert final_map._serves("float16", checked=False) and final_map._serves("float32", checked=False)
-    assert not final_map._serves("bfloat16", checked=True)
+    def no_device() -> str:
+        raise AssertionError("an explicit precision needs no device")
+
+    def fp16_serves(stored: str, checked: bool) -> bool:
+        return serves(stored, checked=checked, requested="fp16", resolved=no_device)
+
+    assert fp16_serves("float16", False) and fp16_serves("float32", False)
+    assert not fp16_serves("bfloat16", True)
 
 
 def test_a_cluster_job_carries_its_precision() -> None:

@@ -20,8 +20,9 @@ import numpy.typing as npt
 from engine.cache.codec import Codec, Expected
 from engine.cache.decorator import cached
 from engine.cache.keys import cache_key, text_key_factory
-from engine.cache.store import Cache, as_float32
+from engine.cache.store import Cache
 from engine.core import cached_values
+from engine.core.precision_rules import promise_of, stored_meta, usable_vectors
 from engine.core.runs import Clustering, EmbeddingRun, input_id, matrix_digest
 from engine.errors import BadInputError
 from engine.logs.records import timed
@@ -44,7 +45,7 @@ from engine.model.models import (
     pick_device,
     resolve_model,
 )
-from engine.model.precision import DTYPES, choose_precision, remembered_precision
+from engine.model.precision import choose_precision, remembered_precision
 from engine.runtime.context import log_context
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -129,14 +130,8 @@ class Engine:
         return input_id(keys if promise is None else [f"precision={promise}", *keys])
 
     def precision_promise(self) -> str | None:
-        """What this engine's vectors promise, as its runs' names say it: None for float32 (equal
-        to sentence-transformers to 1e-5), ``auto`` for auto (within 0.9999 cosine of float32,
-        whichever precision computed them: a cluster's GPUs in fp16, a desktop in bf16 or fp32),
-        else the explicit low precision. Known without loading the model."""
-        requested = self.requested_precision
-        if requested == "auto":
-            return "auto"
-        return None if requested == "fp32" else DTYPES.get(requested, requested)
+        """What this engine's vectors promise, as its runs' names say it (precision_rules)."""
+        return promise_of(self.requested_precision)
 
     def embeddings(
         self,
@@ -197,9 +192,7 @@ class Engine:
             model.embedding_model()
             if model.spec != self.spec:  # a pooling override: same weights, this engine's recipe
                 model = replace(model, spec=self.spec)
-            meta: dict[str, object] = {"precision": model.precision}
-            if model.precision != "float32" and self.requested_precision == "auto":
-                meta["checked"] = True  # auto chose it: it agrees with float32 on this model
+            meta = stored_meta(model.precision, self.requested_precision)
             # More than one layer means all of them (0..L), so a layer's position is its index.
             all_layers = len(layers) > 1
 
@@ -242,46 +235,11 @@ class Engine:
         )
 
     def _cached_vectors(self, keys: list[str]) -> list[npt.NDArray[np.float32] | None]:
-        """The cached vectors for ``keys`` (None where missing, malformed or too imprecise).
-
-        Vectors computed in a low precision (bf16, fp16) serve runs that compute in that
-        precision too, and auto runs where auto chose it (``checked``: it agreed with float32 on
-        the model, on whatever machine computed it), so a cluster's fp16 rows open warm on a
-        desktop that computes in bf16 or fp32. A float32 run promises float32 results, equal to
-        sentence-transformers to 1e-5, so it recomputes them, and its float32 vectors then serve
-        everyone.
-        """
-        vectors: list[npt.NDArray[np.float32] | None] = []
-        unusable: list[str] = []  # rejected together: one log line per call, not one per row
-        # The codec checks shape (the model's width), dtype and finiteness before decompressing.
-        for key, hit in zip(
-            keys, self.cache.get_many(keys, cached_values.embedding_expected(self.spec.width)), strict=True
-        ):
-            if hit is None:
-                vectors.append(None)
-                continue
-            precision = hit.meta.get("precision", "float32")
-            if not isinstance(precision, str):
-                unusable.append(key)
-                vectors.append(None)
-            elif not self._serves(precision, checked=hit.meta.get("checked") is True):
-                vectors.append(None)
-            else:
-                vectors.append(as_float32(hit))
-        if unusable:
-            self.cache.reject(unusable[0], "its precision is not a dtype name", count=len(unusable))
-        return vectors
-
-    def _serves(self, precision: str, *, checked: bool) -> bool:
-        """Whether a vector computed in ``precision`` serves this engine's runs (see above)."""
-        requested = self.requested_precision
-        if precision == "float32":
-            return True
-        if requested == "auto":  # checked first: resolving auto may load the model
-            return checked or precision == self.precision
-        # An explicit precision by its name: fp16 asked for on a CPU-only node (a cluster's final
-        # map after GPU workers) takes the workers' fp16 rows without resolving the device.
-        return precision == DTYPES.get(requested)
+        """The cached vectors for ``keys`` that keep this engine's precision promise (see
+        engine.core.precision_rules); None where missing, malformed or too imprecise."""
+        return usable_vectors(
+            self.cache, keys, self.spec.width, self.requested_precision, lambda: self.precision
+        )
 
     def row_keys(self, texts: Sequence[str], layer: int = -1) -> list[str]:
         """The per-row embedding keys: content addresses of each text under this model and layer.

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import secrets
 import threading
-import typing
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -70,7 +68,7 @@ from engine.core.runs import EmbeddingRun, precomputed_run
 from engine.data.datasets import Dataset
 from engine.errors import BadInputError, LoupeError
 from engine.maps.projection import ProjectionParams
-from engine.model.models import DEFAULT_MODEL, Pooling
+from engine.model.models import DEFAULT_MODEL, Pooling, pooling_named
 from engine.runtime.jobs import CancelToken, Report, report_phase, silent_report
 
 # How many other models a comparison keeps loaded besides the engine's own (each holds its
@@ -484,16 +482,6 @@ class EngineService:
             self._held.clear()
             self._side_engines.clear()
         self._progressive.clear()
-
-
-def pooling_named(pooling: str | None) -> Pooling | None:
-    """``pooling`` as one of the model's poolings (None: what the model folder says)."""
-    if pooling is None:
-        return None
-    for known in typing.get_args(Pooling):
-        if pooling == known:
-            return cast(Pooling, known)
-    raise BadInputError(f"Unknown pooling {pooling!r}: use one of {', '.join(typing.get_args(Pooling))}.")
 
 
 def _new_id() -> str:

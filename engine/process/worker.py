@@ -192,7 +192,8 @@ class _ForwardLogs(logging.Handler):
 
 
 def _service_from(config: Mapping[str, Any]) -> EngineService:
-    from engine.core.service import EngineService, pooling_named
+    from engine.core.service import EngineService
+    from engine.model.models import pooling_named
     from engine.user.settings import open_configured_cache
 
     pooling = config.get("pooling")
