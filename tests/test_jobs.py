@@ -43,6 +43,15 @@ def test_progress_meter_reports_rate_and_eta() -> None:
     assert seen[-1].fraction == 0.5
 
 
+def test_no_rate_from_the_first_row_of_a_long_phase() -> None:
+    seen: list[Progress] = []
+    meter = ProgressMeter(seen.append)
+    meter(392, 3926, "Placing rows")
+    time.sleep(0.1)
+    meter(393, 3926, "Placing rows")
+    assert seen[-1].rate is None and seen[-1].eta_s is None  # not "10/s · ETA 353 s"
+
+
 def test_a_new_phase_restarts_the_rate() -> None:
     seen: list[Progress] = []
     meter = ProgressMeter(seen.append)

@@ -191,6 +191,7 @@ class ProgressiveMaps:
         every = len(progress.coords)
         rows = progress.order[progress.placed : progress.placed + progress.step_rows]
         done_before = progress.placed
+        report(done_before, every, "Placing rows")  # at once: the sample's map is on show already
 
         def overall(done: int, total: int, message: str = "") -> None:
             report(done_before + done, every, "Placing rows")

@@ -64,11 +64,16 @@ class Report(Protocol):
     def __call__(self, done: int, total: int, message: str = "") -> None: ...
 
 
+MIN_RATE_WINDOW_S = 1.0  # a rate from less work than this (and under 5 % done) is noise
+
+
 class ProgressMeter:
     """Turns (done, total) calls into :class:`Progress` with a rate and ETA for a listener.
 
     The rate counts only items done since the meter's first report with a new message, so
-    a phase that starts with cached rows does not claim an impossible speed.
+    a phase that starts with cached rows does not claim an impossible speed; and it is shown
+    only once a second has passed or a twentieth of the total is done, so one row done just
+    after a phase began does not claim "3/s · ETA 1014 s" (seen on the progressive map).
     """
 
     def __init__(self, listener: Callable[[Progress], None]) -> None:
@@ -83,7 +88,8 @@ class ProgressMeter:
             self._message, self._start_time, self._start_done = message, now, done
         elapsed = now - self._start_time
         worked = done - self._start_done
-        rate = worked / elapsed if elapsed > 0.05 and worked > 0 else None
+        settled = elapsed >= MIN_RATE_WINDOW_S or (total > 0 and worked >= total / 20)
+        rate = worked / elapsed if settled and elapsed > 0.05 and worked > 0 else None
         eta = (total - done) / rate if rate else None
         self._listener(Progress(done, total, message, rate, eta))
 

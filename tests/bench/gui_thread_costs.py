@@ -47,6 +47,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from desktop.map.colours import CodedCategories
 from desktop.map.filter_bar import FilterBar
 from desktop.map.view import MapView
 from desktop.operations.bridge import EngineBridge
@@ -142,10 +143,11 @@ def bench_dataset(timer: Timer, dataset: Dataset, repeats: int, operations: Oper
     labels = dataset.labels
     kept_label = str(labels[0])
     label_rows = np.flatnonzero(np.asarray(labels, dtype=object) == kept_label)
-    # Cluster names as the window makes them: a Python list of str, a tenth of it noise.
+    # Clusters as the window colours them (desktop/map/presenter.py): the cluster numbers are
+    # the codes (-1, noise, first) and the names a short list, a tenth of the rows noise.
     rng = np.random.default_rng(2)
     clusters = rng.integers(-1, 20, n)
-    names = ["noise" if c < 0 else f"cluster {c}: some words" for c in clusters]
+    names = CodedCategories(["noise", *(f"cluster {c}: some words" for c in range(20))], clusters + 1)
     scores = np.asarray(dataset.columns["score"], dtype=np.float64)
     third = np.arange(0, n, 3, dtype=np.intp)
     annotations = [(float(x), float(y), f"cluster {i}") for i, (x, y) in enumerate(coords[:20])]
