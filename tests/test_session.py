@@ -250,9 +250,9 @@ def test_a_saved_session_reopens_the_same_map_from_the_cache(
 
     fits: list[str] = []
 
-    def counted(vectors: np.ndarray, params: ProjectionParams) -> np.ndarray:
+    def counted(vectors: np.ndarray, params: ProjectionParams, **options: Any) -> np.ndarray:
         fits.append(params.method)
-        return project(vectors, params)
+        return project(vectors, params, **options)  # token and report, as the engine passes them
 
     monkeypatch.setattr("engine.core.engine.project", counted)
     # In this process: fits are counted by patching engine.core.engine.project, which a child cannot see.
