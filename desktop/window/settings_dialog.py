@@ -38,10 +38,10 @@ from desktop.theme import apply_theme
 from engine.cache.connect import SCHEMES
 from engine.errors import BadInputError
 from engine.maps.projection import METHODS, PARAMETERS, ProjectionParams, Value
+from engine.model.models import PRECISIONS
 from engine.user.settings import (
     DEVICES,
     POOLINGS,
-    PRECISIONS,
     Settings,
     default_projection,
     load_settings,

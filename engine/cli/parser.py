@@ -14,6 +14,7 @@ from typing import Any
 from engine.cache.keys import KINDS
 from engine.cli.cluster import add_parser as add_cluster_parser
 from engine.cli.install_desktop import add_parser as add_install_desktop_parser
+from engine.model.models import PRECISIONS
 from engine.runtime.version import loupe_version
 
 # engine.user.figures' bounds, repeated so that ``--help`` needs no numpy (a test checks they agree).
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
+        choices=PRECISIONS,
         help="what embeddings are computed in (default: the settings', else auto: bf16 on CPUs with"
         " bf16 units, fp16 on GPUs, where the model agrees with fp32 to 0.9999 cosine)",
     )

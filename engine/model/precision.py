@@ -32,7 +32,6 @@ from engine.runtime.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 AGREEMENT = 0.9999  # the lowest cosine to float32 that auto accepts
 MEMO_NAME = "precision-checks.json"
@@ -136,12 +135,20 @@ def remembered_precision(model_identity: str, device: str, requested: str) -> st
         return explicit_precision(requested, device)
     memo = read_memo(_memo_path())
     for dtype in auto_candidates(device):
-        verdict = memo.get(memo_key(model_identity, device, dtype))
-        if not isinstance(verdict, dict) or not isinstance(verdict.get("lowest_cosine"), float):
+        lowest = stored_lowest(memo, memo_key(model_identity, device, dtype))
+        if lowest is None:
             return None
-        if verdict["lowest_cosine"] >= AGREEMENT:
+        if lowest >= AGREEMENT:
             return dtype
     return "float32"
+
+
+def stored_lowest(memo: dict[str, Any], key: str) -> float | None:
+    """The lowest cosine a verdict in ``memo`` records (None: none, or a malformed one)."""
+    verdict = memo.get(key)
+    if isinstance(verdict, dict) and isinstance(verdict.get("lowest_cosine"), float):
+        return float(verdict["lowest_cosine"])
+    return None
 
 
 _check_lock = threading.Lock()
@@ -156,10 +163,8 @@ def choose_precision(model: LoadedModel, requested: str) -> str:
         memo = read_memo(memo_path)
         for dtype in auto_candidates(model.device):
             key = memo_key(model.spec.identity, model.device, dtype)
-            verdict = memo.get(key)
-            if isinstance(verdict, dict) and isinstance(verdict.get("lowest_cosine"), float):
-                lowest = float(verdict["lowest_cosine"])
-            else:
+            lowest = stored_lowest(memo, key)
+            if lowest is None:
                 lowest = agreement(model, dtype)
                 memo[key] = {"lowest_cosine": lowest, "texts": len(PROBE_TEXTS)}
                 _write_memo(memo_path, memo)

@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from engine.cache.store import Cache
 from engine.errors import BadInputError
 from engine.maps.projection import METHODS, PARAMETERS, ProjectionParams, Value, param_spec
-from engine.model.models import Pooling
+from engine.model.models import PRECISIONS, Pooling
 from engine.runtime.atomic import write_text_atomic
 from engine.runtime.paths import config_dir
 
@@ -39,7 +39,6 @@ RECENT_FILES = 8
 THEMES = ("system", "light", "dark")
 POOLINGS: tuple[str, ...] = ("", *get_args(Pooling))  # "": the model's own
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # engine.model.precision's, repeated: no torch here
 
 
 def _umap_defaults() -> dict[str, object]:
