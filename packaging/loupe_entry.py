@@ -1,8 +1,6 @@
 """The bundle's entry script (PyInstaller needs a file): the ``loupe`` console entry point."""
 
-import sys
-
-from desktop.launcher import main
+from desktop.launcher import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
