@@ -446,18 +446,38 @@ def _load_weights(spec: ModelSpec, device: str, attn_implementation: str, dtype_
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # progress is ours to report, on stderr or in the GUI
     dtype = getattr(torch, dtype_name)
-    try:
-        model = AutoModel.from_pretrained(
-            str(spec.path),
-            local_files_only=True,
-            use_safetensors=True,
-            trust_remote_code=spec.trust_remote_code,
-            attn_implementation=attn_implementation,
-            dtype=dtype,
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"Cannot load the model in {spec.path}: {exc}") from exc
+    choices = _attention_choices(device, attn_implementation)
+    for implementation in choices:
+        try:
+            model = AutoModel.from_pretrained(
+                str(spec.path),
+                local_files_only=True,
+                use_safetensors=True,
+                trust_remote_code=spec.trust_remote_code,
+                attn_implementation=implementation,
+                dtype=dtype,
+            )
+            break
+        except ValueError as exc:  # transformers' word for "this model has no such attention"
+            if implementation == choices[-1]:
+                raise ModelError(f"Cannot load the model in {spec.path}: {exc}") from exc
+        except (OSError, KeyError) as exc:
+            raise ModelError(f"Cannot load the model in {spec.path}: {exc}") from exc
     return model.to(device).eval()
+
+
+def _attention_choices(device: str, requested: str) -> list[str]:
+    """The attention implementations to try, best first. For "sdpa": on the CPU, SDPA in
+    float32 under bf16 autocast (engine.model.cpu_attention), then plain SDPA for a model that
+    refuses a function registered by name, then eager for a model with no SDPA (MPNet, the
+    architecture of all-mpnet-base-v2): the same computation, only slower."""
+    if requested != "sdpa":
+        return [requested]
+    if device != "cpu":
+        return ["sdpa", "eager"]
+    from engine.model import cpu_attention
+
+    return [cpu_attention.register(), "sdpa", "eager"]
 
 
 def model_for_another_folder(model: str) -> str:
