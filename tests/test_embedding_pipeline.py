@@ -1,16 +1,22 @@
 """The embedding pipeline: tokenizing runs ahead on its own thread, batches are collected one
-behind, and none of it changes a single bit of the vectors."""
+behind (a GPU) or run on two lanes (a CPU with two cores or more), and none of it changes a
+single bit of the vectors.
+
+Tests that take ``pipeline`` run twice: on lanes (this machine's 2 cores) and as one lane
+(torch limited to one thread: the path a one-core CPU takes, and a GPU's, minus the device).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from engine.model import batching
+from engine.model import batching, inference
 from engine.model.inference import _embed_batch, default_batch_size, embed_texts
 
 TEXTS = [f"Sentence {i}: {'word ' * (i % 9)}and the end." for i in range(70)] + [
@@ -20,20 +26,53 @@ TEXTS = [f"Sentence {i}: {'word ' * (i % 9)}and the end." for i in range(70)] + 
 ]
 
 
+@pytest.fixture(params=["lanes", "one lane"])
+def pipeline(request: pytest.FixtureRequest) -> Iterator[str]:
+    import torch
+
+    before = torch.get_num_threads()
+    if request.param == "one lane":
+        torch.set_num_threads(1)
+    else:
+        assert torch.get_num_threads() >= 2, "the lanes need two cores"
+    try:
+        yield str(request.param)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_tokenizing_runs_on_its_own_thread_and_the_vectors_are_unchanged(
-    minilm: Any, monkeypatch: pytest.MonkeyPatch
+    minilm: Any, monkeypatch: pytest.MonkeyPatch, pipeline: str
 ) -> None:
-    threads: list[str] = []
-    real_tokenize = batching.tokenize
+    import torch
 
-    def recorded(model: Any, texts: list[str]) -> Any:
-        threads.append(threading.current_thread().name)
-        return real_tokenize(model, texts)
+    threads: list[tuple[str, str]] = []  # (tokenizing thread, thread the batch ran on)
+    real_tokenize, real_launch = batching.tokenize, inference.launch
+    tokenized_on: dict[int, str] = {}
 
-    monkeypatch.setattr(batching, "tokenize", recorded)
+    def recorded_tokenize(model: Any, texts: list[str]) -> Any:
+        encoded = real_tokenize(model, texts)
+        tokenized_on[id(encoded)] = threading.current_thread().name
+        return encoded
+
+    def recorded_launch(model: Any, encoded: Any, layer: int, all_layers: bool) -> Any:
+        threads.append((tokenized_on[id(encoded)], threading.current_thread().name))
+        return real_launch(model, encoded, layer, all_layers)
+
+    # Each path's own reference to the tokenizer: the one-lane path's Tokenizing, the lanes'.
+    monkeypatch.setattr(batching, "tokenize", recorded_tokenize)
+    monkeypatch.setattr(inference, "tokenize", recorded_tokenize)
+    monkeypatch.setattr(inference, "launch", recorded_launch)
     seen: list[list[int]] = []
+    threads_before = torch.get_num_threads()
     result = embed_texts(minilm, TEXTS, batch_size=8, on_batch=lambda rows, vectors: seen.append(rows))
-    assert threads and all(name.startswith("loupe-tokenize") for name in threads)
+    assert threads and all(tokenizer.startswith("loupe-tokenize") for tokenizer, _ in threads)
+    ran_on = {lane for _, lane in threads}
+    if pipeline == "lanes":
+        assert ran_on == {"loupe-lane-0", "loupe-lane-1"}
+    else:
+        assert ran_on == {threading.current_thread().name}
+    assert torch.get_num_threads() == threads_before  # the lanes set their own threads' counts only
     # Every row reached on_batch exactly once, although each batch is collected one behind.
     assert sorted(row for rows in seen for row in rows) == list(range(len(TEXTS)))
     # The same bits as each batch computed alone on this thread, start to end.
@@ -62,7 +101,7 @@ def test_a_batch_not_tokenized_ahead_is_tokenized_on_the_thread_and_stale_ones_a
     assert not [t for t in threading.enumerate() if t.name.startswith("loupe-tokenize")]
 
 
-def test_a_cancelled_run_stops_its_tokenizing_thread(minilm: Any) -> None:
+def test_a_cancelled_run_stops_its_tokenizing_thread(minilm: Any, pipeline: str) -> None:
     from engine.errors import JobCancelled
     from engine.runtime.jobs import CancelToken
 
@@ -76,7 +115,8 @@ def test_a_cancelled_run_stops_its_tokenizing_thread(minilm: Any) -> None:
     with pytest.raises(JobCancelled):
         embed_texts(minilm, TEXTS, batch_size=4, token=token, on_batch=cancel_after_first)
     assert batches
-    assert not [t for t in threading.enumerate() if t.name.startswith("loupe-tokenize")]
+    assert sum(batches) < len(TEXTS), "the run stopped before its end"
+    assert not [t for t in threading.enumerate() if t.name.startswith(("loupe-tokenize", "loupe-lane"))]
 
 
 def test_batch_sizes_are_chosen_per_device_and_precision() -> None:
@@ -110,7 +150,7 @@ def test_the_gpu_path_collects_through_an_event(minilm: Any) -> None:
     assert truncated == 2 and vectors.shape == (2, 3)
 
 
-def test_bf16_pipeline_is_reproducible_run_to_run(minilm: Any) -> None:
+def test_bf16_pipeline_is_reproducible_run_to_run(minilm: Any, pipeline: str) -> None:
     low = replace(minilm, precision="bfloat16")
     first = embed_texts(low, TEXTS).vectors
     np.testing.assert_array_equal(embed_texts(low, TEXTS).vectors, first)

@@ -8,6 +8,7 @@ moved to the CPU as soon as it is done and the original order restored at the en
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from engine.errors import BadInputError, ModelError
 from engine.model.batching import (
+    Encoded,
     Launched,
     Tokenizing,
     collect,
@@ -25,6 +27,7 @@ from engine.model.batching import (
     pick_layer,
     tokenize,
 )
+from engine.model.cpu_lanes import lane_plan, lane_threads, run_on_lanes
 from engine.model.models import LoadedModel
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -117,6 +120,8 @@ def embed_texts(
 
     On the CPU a row's vector depends on its text alone, not on which rows share its batch: a
     batch holds only rows of one token length, so nothing is padded (see :func:`batch_groups`).
+    With two cores or more, CPU batches run on two lanes at once, each with half the cores
+    (engine.model.cpu_lanes): one lane's Python overlaps the other's arithmetic.
     """
     import torch
 
@@ -167,6 +172,40 @@ def embed_texts(
         report(done, len(texts), "Embedding")
 
     report(0, len(texts), "Embedding")
+    lanes, threads_per_lane = lane_plan(torch.get_num_threads()) if model.device == "cpu" else (1, 0)
+    if lanes > 1:  # the CPU: batches of a fixed size on lanes (engine.model.cpu_lanes)
+        keys = [
+            (group_index, start, min(start + batch_size, len(group)))
+            for group_index, group in enumerate(groups)
+            for start in range(0, len(group), batch_size)
+        ]
+
+        def compute_on_lane(key: tuple[int, int, int], encoded: Encoded) -> Launched:
+            if token is not None:
+                token.raise_if_cancelled()
+            return launch(model, encoded, layer, all_layers)
+
+        callers_threads = torch.get_num_threads()
+
+        def lane_context() -> contextlib.ExitStack:
+            stack = contextlib.ExitStack()
+            stack.enter_context(lane_threads(threads_per_lane, restore=callers_threads))
+            stack.enter_context(torch.inference_mode())
+            stack.enter_context(compute_context(model))
+            return stack
+
+        finished = run_on_lanes(
+            keys,
+            lanes=lanes,
+            prepare=lambda key: tokenize(model, batch_texts(key)),
+            compute=compute_on_lane,
+            lane_context=lane_context,
+        )
+        for (group_index, start, stop), launched in finished:
+            pending.append((groups[group_index][start:stop], launched))
+            finish_pending()
+        return EmbeddingResult(np.stack(out).astype(np.float32, copy=False), truncated)
+
     # One compute context for every batch: under autocast, each weight is cast to the low
     # precision once per call instead of once per batch (autocast keeps its casts until the
     # context ends); the vectors are the same bits either way.
