@@ -15,20 +15,10 @@ import pytest
 
 from engine.model.cpu_lanes import lane_plan, run_on_lanes
 from engine.model.inference import embed_texts
+from tests.texts import MULTILINGUAL
 
 # Real multilingual rows of many token lengths, a few of each (lone rows included).
-TEXTS = [
-    "Je voudrais réserver une table pour deux personnes ce soir.",
-    "Wir treffen uns morgen um zehn Uhr vor dem Bahnhof.",
-    "Она прочитала эту книгу за один вечер.",
-    "我们明天早上八点在公司门口见面。",
-    "今日はとても暑いので、家で映画を見ます。",
-    "이 식당은 김치찌개가 정말 맛있어요.",
-    "يفتح المتحف أبوابه للزوار من التاسعة صباحا.",
-    "मुझे हिंदी फिल्में देखना बहुत पसंद है।",
-    "SELECT name FROM users WHERE created_at > now() - interval '1 day';",
-    "ok",
-] * 7 + [f"Row {i} of a long tail: {'naïve café ' * (i % 13)}" for i in range(40)]
+TEXTS = MULTILINGUAL * 7 + [f"Row {i} of a long tail: {'naïve café ' * (i % 13)}" for i in range(40)]
 
 
 def _threads_named(*prefixes: str) -> list[str]:
