@@ -132,6 +132,27 @@ def test_tsne_fits_a_sample_and_places_the_rest(tmp_path: Path, rows: list[tuple
     np.testing.assert_array_equal(coords_of(tmp_path / "s_out.csv"), mapped[sample])
 
 
+def test_layer_all_fits_each_layer_on_the_sample(tmp_path: Path, rows: list[tuple[str, str]]) -> None:
+    """``--layer all --fit-sample``: one map per hidden state, each fitted on the sample. The
+    last layer's map is the one ``--layer -1`` makes (earlier layers are then turned onto their
+    neighbour, engine.maps.layer_maps), and not a full fit's."""
+    data = write_rows_csv(tmp_path / "rows.csv", rows)
+    args = ("project", data, "--seed", SEED, *CPU)
+    ok(run_loupe(*args, "--fit-sample", SAMPLE, "--layer", "all", "--out", tmp_path / "all.csv"))
+    with (tmp_path / "all.csv").open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    by_layer = {
+        layer: np.array([(float(r["x"]), float(r["y"])) for r in table if int(r["layer"]) == layer])
+        for layer in sorted({int(row["layer"]) for row in table})
+    }
+    assert sorted(by_layer) == list(range(7))  # MiniLM: the embedding layer and 6 transformer layers
+    assert all(coords.shape == (len(rows), 2) and np.isfinite(coords).all() for coords in by_layer.values())
+    ok(run_loupe(*args, "--fit-sample", SAMPLE, "--out", tmp_path / "last.csv"))
+    np.testing.assert_array_equal(coords_of(tmp_path / "last.csv"), by_layer[6])
+    ok(run_loupe(*args, "--out", tmp_path / "full.csv"))
+    assert coords_of(tmp_path / "full.csv").tobytes() != by_layer[6].tobytes()
+
+
 @pytest.mark.parametrize(
     ("options", "sentence"),
     [
