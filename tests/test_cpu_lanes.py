@@ -25,6 +25,25 @@ def _threads_named(*prefixes: str) -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
 
 
+def test_each_lane_runs_with_half_the_cores(minilm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The speed comes from here: on 2 cores, each lane runs its operators on one thread."""
+    import torch
+
+    from engine.model import inference
+
+    counts: set[tuple[str, int]] = set()
+    real_launch = inference.launch
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        counts.add((threading.current_thread().name, torch.get_num_threads()))
+        return real_launch(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "launch", counted)
+    lanes, per_lane = lane_plan(torch.get_num_threads())
+    embed_texts(minilm, TEXTS)
+    assert counts == {(f"loupe-lane-{n}", per_lane) for n in range(lanes)}
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_lanes_give_the_same_bits_as_one_lane(minilm: Any, precision: str) -> None:
     import torch
@@ -99,8 +118,16 @@ def test_overlapping_embeddings_leave_every_threads_count_as_it_was(minilm: Any)
     other: list[Any] = []
     worker = threading.Thread(target=lambda: other.append(embed_texts(minilm, TEXTS).vectors))
     worker.start()
-    mine = embed_texts(minilm, TEXTS).vectors
+    started_during: list[int] = []
+
+    def start_a_thread(rows: list[int], vectors: Any) -> None:  # on this thread, mid-run
+        probe = threading.Thread(target=lambda: started_during.append(torch.get_num_threads()))
+        probe.start()
+        probe.join()
+
+    mine = embed_texts(minilm, TEXTS, on_batch=start_a_thread).vectors
     worker.join(120)
+    assert started_during and set(started_during) == {before}  # a thread started mid-run: all cores
     np.testing.assert_array_equal(other[0], mine)
     assert torch.get_num_threads() == before
     started_later: list[int] = []

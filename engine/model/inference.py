@@ -27,7 +27,7 @@ from engine.model.batching import (
     pick_layer,
     tokenize,
 )
-from engine.model.cpu_lanes import lane_plan, lane_threads, run_on_lanes
+from engine.model.cpu_lanes import lane_plan, run_on_lanes
 from engine.model.models import LoadedModel
 from engine.runtime.jobs import CancelToken, Report, silent_report
 
@@ -185,11 +185,8 @@ def embed_texts(
                 token.raise_if_cancelled()
             return launch(model, encoded, layer, all_layers)
 
-        callers_threads = torch.get_num_threads()
-
         def lane_context() -> contextlib.ExitStack:
             stack = contextlib.ExitStack()
-            stack.enter_context(lane_threads(threads_per_lane, restore=callers_threads))
             stack.enter_context(torch.inference_mode())
             stack.enter_context(compute_context(model))
             return stack
@@ -200,6 +197,7 @@ def embed_texts(
             prepare=lambda key: tokenize(model, batch_texts(key)),
             compute=compute_on_lane,
             lane_context=lane_context,
+            threads_per_lane=threads_per_lane,
         )
         for (group_index, start, stop), launched in finished:
             pending.append((groups[group_index][start:stop], launched))
