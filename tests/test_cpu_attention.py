@@ -25,16 +25,11 @@ from engine.core.engine import Engine
 from engine.model import cpu_attention
 from engine.model.inference import embed_texts
 from engine.model.models import load_model, resolve_model
+from engine.model.precision import AGREEMENT
+from tests.texts import MULTILINGUAL
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXTS = [
-    "Je voudrais réserver une table pour deux personnes ce soir.",
-    "Она прочитала эту книгу за один вечер.",
-    "我们明天早上八点在公司门口见面。",
-    "The library's opening hours change during the summer holidays.",
-    "يفتح المتحف أبوابه للزوار من التاسعة صباحا.",
-    "short",
-]
+TEXTS = MULTILINGUAL
 WORDS = ["the cat sat on the mat", "a dog ran in the park", "rain fell on the quiet town", "the cat watched"]
 
 
@@ -60,8 +55,8 @@ def test_float32_vectors_are_bit_identical_to_plain_sdpa(minilm: Any) -> None:
 
 
 def test_bf16_vectors_keep_the_agreement_bar_with_float32_attention(minilm: Any) -> None:
-    """Not more exact than bf16 attention (the bf16 matrix products dominate the error), but
-    as far inside auto's 0.9999 bar on multilingual text."""
+    """Inside auto's 0.9999 bar on multilingual text, as bf16 attention is: neither is reliably
+    closer to float32 (the bf16 matrix products around the attention dominate the error)."""
     exact = embed_texts(replace(minilm, precision="float32"), TEXTS).vectors
     ours = embed_texts(replace(minilm, precision="bfloat16"), TEXTS).vectors
     bf16_attention = _plain_sdpa_vectors(minilm, "bfloat16")
@@ -71,8 +66,9 @@ def test_bf16_vectors_keep_the_agreement_bar_with_float32_attention(minilm: Any)
         norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(exact, axis=1)
         return float((np.sum(vectors * exact, axis=1) / norms).min())
 
-    assert lowest(ours) >= 0.99995
-    assert lowest(bf16_attention) >= 0.99995
+    # Measured: 0.999939 here against 0.999921 with bf16 attention (the word "yes" is the lowest).
+    assert lowest(ours) >= AGREEMENT
+    assert lowest(bf16_attention) >= AGREEMENT
 
 
 def test_the_attention_function_computes_in_float32_and_answers_in_the_callers_dtype() -> None:
