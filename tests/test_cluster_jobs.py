@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -298,6 +299,27 @@ def test_a_rerun_is_nearly_free(
     assert (progress.computed, progress.from_cache) == (0, ROWS)
     cold, warm = timings.get("cold_s", 0.0), timings["warm_s"]
     print(f"\ncluster job of {ROWS} rows: cold {cold:.1f} s, rerun {warm:.1f} s")
+
+
+def test_a_job_fits_its_map_on_a_sample(
+    head: LocalRayHead, valkey: ValkeyWithPassword, data: DatasetFiles, tmp_path: Path
+) -> None:
+    """``--fit-sample`` reaches the cluster's final map: the map is cached under the sample's
+    parameters, not a full fit's, and a desktop's ``loupe project --fit-sample`` opens it warm."""
+    submit_and_wait(head, valkey, data.csv, tmp_path / "desk", "--fit-sample", "100")
+    sampled = replace(ProjectionParams.from_options("umap", {}, seed=SEED), fit_sample=100)
+    assert cached_map(data.csv, valkey, TEAM_KEY, sampled) is not None, "no map under the sample's key"
+    out = tmp_path / "warm.csv"
+    warm = loupe(
+        ["project", str(data.csv), "--redis", valkey.url(), "--text-column", "text", "--seed", str(SEED),
+         "--fit-sample", "100", "--out", str(out)],
+        desktop_env(head, valkey, tmp_path / "desk"),
+        importtime=True,
+    )  # fmt: skip
+    assert warm.returncode == 0, warm.stderr[-5000:]
+    assert "Fitting the map on a spread sample" not in warm.stderr
+    assert not MODEL_MODULES & imported_packages(warm.stderr)
+    assert len(read_coords(out)) == ROWS
 
 
 @pytest.mark.parametrize(("kind", "seed"), [("jsonl", 11), ("parquet", 12), ("parquet_folder", 13)])

@@ -118,6 +118,7 @@ def _submit(client: Any, args: argparse.Namespace) -> int:
         method=args.method,
         params=param_options(args.param),
         seed=args.seed,
+        fit_sample=args.fit_sample,
         analyse=args.analyse,
         actors=args.actors,
         batch_rows=args.batch_rows,

@@ -103,15 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="add cluster, cluster_name and faithfulness columns and print the map's trustworthiness",
     )
 
-    mapping = argparse.ArgumentParser(add_help=False, parents=[map_options])
-    mapping.add_argument("path", type=Path)
-    mapping.add_argument(
+    map_options.add_argument(
         "--fit-sample",
         type=positive_int,  # the least a method can fit is checked with its parameters, in one sentence
         metavar="N",
         help="for 100,000s of rows: fit the map on a spread sample of N rows (seeded by --seed) and "
         "place every other row by its nearest sampled rows; faster, somewhat less faithful (umap, tsne)",
     )
+
+    mapping = argparse.ArgumentParser(add_help=False, parents=[map_options])
+    mapping.add_argument("path", type=Path)
 
     project = sub.add_parser(
         "project", parents=[common, mapping], help="map a dataset's rows to 2-D coordinates"

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,9 @@ def job_dataset(job: ClusterJob) -> Iterator[tuple[EngineService, OpenedDataset,
     from engine.core.service import EngineService
     from engine.maps.projection import ProjectionParams
 
-    params = ProjectionParams.from_options(job.method, job.params, seed=job.seed)
+    params = replace(
+        ProjectionParams.from_options(job.method, job.params, seed=job.seed), fit_sample=job.fit_sample
+    )
     cache = open_shared_cache(job)
     service = EngineService(
         cache,
@@ -100,7 +103,10 @@ def job_dataset(job: ClusterJob) -> Iterator[tuple[EngineService, OpenedDataset,
     )
     local, scratch = local_copy(job.path)
     try:
-        yield service, service.open_dataset(OpenDataset(local, job.text_column, job.label_column)), params
+        opened = service.open_dataset(OpenDataset(local, job.text_column, job.label_column))
+        if params.fit_sample is not None and params.fit_sample >= len(opened.dataset):
+            params = params.fitting_every_row()  # as loupe project does: the same rows, one map
+        yield service, opened, params
     finally:
         service.close()
         cache.close()

@@ -41,6 +41,7 @@ class ClusterJob:
     method: str = "umap"
     params: dict[str, str] = field(default_factory=dict)  # --param NAME=VALUE, checked by the engine
     seed: int = 42  # loupe project's default, so a plain `loupe project` finds the job's map
+    fit_sample: int | None = None  # --fit-sample N: the map is fitted on a spread sample of N rows
     analyse: bool = False
     actors: int | None = None  # None: one per GPU, else as many as leave a CPU for reading
     batch_rows: int | None = None  # None: DEFAULT_BATCH_ROWS on CPUs, GPU_BATCH_ROWS on GPUs
@@ -70,6 +71,7 @@ class ClusterJob:
             "method": _text(raw, "method"),
             "params": _params(raw.get("params")),
             "seed": _int(raw, "seed", 0, 2**32 - 1),
+            "fit_sample": _optional_int(raw, "fit_sample", 1, 2**31 - 1),
             "analyse": _bool(raw, "analyse"),
             "actors": None if raw.get("actors") is None else _int(raw, "actors", 1, 10_000),
             "batch_rows": None
